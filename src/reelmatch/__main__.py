@@ -1,0 +1,3 @@
+from reelmatch.cli.main import main
+
+raise SystemExit(main())

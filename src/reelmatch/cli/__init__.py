@@ -1,0 +1,1 @@
+"""Command line: a thin layer over the library (see ``reelmatch --help``)."""

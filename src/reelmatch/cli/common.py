@@ -1,0 +1,47 @@
+"""Helpers shared by the command modules (kept light: no heavy imports)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def open_workspace(args):
+    """The workspace named by ``-w`` / ``REELMATCH_WORKSPACE`` (must exist)."""
+    from reelmatch.workspace import Workspace
+
+    return Workspace(args.workspace)
+
+
+def emit_json(doc) -> None:
+    """Print one JSON document on stdout (the public contract of --json)."""
+    json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def info(msg: str) -> None:
+    """Human-oriented messages go to stderr, so stdout stays parseable."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def progress_bar(total: int | None, desc: str, disable: bool = False):
+    """A tqdm progress bar on stderr."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=disable, dynamic_ncols=True)
+
+
+def add_json_flag(p) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def add_workers_flag(p, default: int | None = None) -> None:
+    p.add_argument(
+        "--workers", type=int, default=default, metavar="N", help="parallel worker processes (default: CPU count)"
+    )
+
+
+def existing_path(s: str) -> Path:
+    return Path(s).expanduser()

@@ -1,0 +1,92 @@
+"""Entry point of the ``reelmatch`` command.
+
+Each command lives in ``reelmatch/cli/cmd_<name>.py`` with ``NAME``, ``HELP``,
+``EXAMPLE``, ``add_arguments(parser)`` and ``run(args) -> int``. Command modules
+import nothing heavy at top level, so ``reelmatch --help`` stays fast (a test
+checks that torch, av, faiss and ray are not imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from reelmatch import __version__
+
+#: command modules in the order ``--help`` lists them (pipeline order)
+COMMAND_MODULES = (
+    "init", "status", "add", "import", "download", "extract", "show", "features", "train",
+    "embed", "index", "similar", "match_ad", "dedupe", "evaluate", "serve", "build", "demo",
+    "crawl", "bench",
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reelmatch",
+        description="Recommend movie trailers by how they look and sound.",
+        epilog="Example: reelmatch -w ws init && reelmatch -w ws add trailers/ && reelmatch -w ws build",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-w",
+        "--workspace",
+        type=Path,
+        default=Path(os.environ.get("REELMATCH_WORKSPACE") or "workspace"),
+        metavar="PATH",
+        help="workspace directory (env REELMATCH_WORKSPACE; default ./workspace)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
+    parser.add_argument("--version", action="version", version=f"reelmatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for modname in COMMAND_MODULES:
+        mod = importlib.import_module(f"reelmatch.cli.cmd_{modname}")
+        p = sub.add_parser(
+            mod.NAME,
+            help=mod.HELP,
+            description=mod.HELP[0].upper() + mod.HELP[1:] + ".",
+            epilog=f"Example:\n  {mod.EXAMPLE}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    from reelmatch.errors import ReelmatchError
+
+    try:
+        return int(args._run(args) or 0)
+    except ReelmatchError as e:
+        if args.traceback:
+            raise
+        print(f"reelmatch {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"reelmatch {args.command}: interrupted; finished work is kept", file=sys.stderr)
+        return 130
+    except Exception as e:  # an unexpected bug: still one line unless asked
+        if args.traceback:
+            raise
+        msg = " ".join(str(e).split())[:300]
+        print(
+            f"reelmatch {args.command}: internal error: {type(e).__name__}: {msg} (rerun with --traceback)",
+            file=sys.stderr,
+        )
+        return 3

@@ -1,0 +1,1 @@
+"""Generated media for tests, benchmarks and the demo (no network, deterministic)."""

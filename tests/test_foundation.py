@@ -1,0 +1,118 @@
+"""Package, CLI, workspace and catalogue basics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reelmatch.catalog import Catalog, Item, item_id_for
+from reelmatch.errors import InputError, NotFoundError, WorkspaceError
+from reelmatch.workspace import Workspace
+
+HEAVY = ("torch", "av", "faiss", "ray", "fastapi", "lightning")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["status"]])
+def test_light_commands_do_not_import_heavy_modules(tmp_path, argv):
+    Workspace.init(tmp_path / "w").close()
+    code = (
+        "import sys\n"
+        "from reelmatch.cli.main import main\n"
+        f"try:\n    main(['-w', {str(tmp_path / 'w')!r}] + {argv!r})\n"
+        "except SystemExit:\n    pass\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"heavy imports: {out.stdout}"
+
+
+def test_every_command_has_help_with_example(run_cli):
+    from reelmatch.cli.main import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        r = run_cli(name.replace("_", "-"), "--help")
+        assert r.returncode == 0, r.stderr
+        assert "Example:" in r.stdout
+
+
+def test_init_status_json_contract(tmp_path, run_cli):
+    w = tmp_path / "ws"
+    assert run_cli("-w", w, "init").returncode == 0
+    r = run_cli("-w", w, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["items"] == 0
+    assert set(doc["stages"]) >= {"download", "extract", "embed"}
+    for counts in doc["stages"].values():
+        assert set(counts) == {"done", "failed", "pending"}
+    assert doc["failures"] == []
+
+
+def test_env_var_selects_workspace(tmp_path, run_cli):
+    w = tmp_path / "envws"
+    assert run_cli("init", env={"REELMATCH_WORKSPACE": str(w)}).returncode == 0
+    assert (w / "catalog.db").exists()
+
+
+def test_status_without_workspace_is_one_line_error(tmp_path, run_cli):
+    r = run_cli("-w", tmp_path / "nothing", "status")
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "init" in r.stderr and "not a reelmatch workspace" in r.stderr
+
+
+def test_catalog_upsert_stage_and_status(ws):
+    cat = ws.catalog
+    iid = item_id_for("url", "https://example.org/a")
+    assert cat.upsert(Item(id=iid, title="Alien", genres=("Horror", "Sci-Fi", "horror"), source="https://example.org/a")) == "inserted"
+    assert cat.get(iid).genres == ("Horror", "Sci-Fi")
+    assert cat.upsert(Item(id=iid, title="Alien", genres=("Horror", "Sci-Fi"), source="https://example.org/a")) == "unchanged"
+    assert cat.upsert(Item(id=iid, title="Alien", year=1979, genres=("Horror",), source="https://example.org/a")) == "updated"
+    assert cat.count() == 1
+    cat.mark_failed(iid, "download", "HTTP 404\nNot Found")
+    doc = cat.status()
+    assert doc["stages"]["download"] == {"done": 0, "failed": 1, "pending": 0}
+    assert doc["failures"] == [{"id": iid, "title": "Alien", "stage": "download", "error": "HTTP 404 Not Found"}]
+    assert [i.id for i in cat.todo("download", None)] == []
+    assert [i.id for i in cat.todo("download", None, retry_failed=True)] == [iid]
+    cat.mark_done(iid, "extract", "fp1")
+    assert cat.todo("extract", "fp1") == []
+    assert [i.id for i in cat.todo("extract", "fp2")] == [iid]  # stale fingerprint -> redo
+    assert [i.title for i in cat.search("ali", genre="horror")] == ["Alien"]
+    assert cat.search("ali", genre="Comedy") == []
+
+
+def test_catalog_rejects_bad_kind_and_checks_schema(ws, tmp_path):
+    with pytest.raises(InputError, match="kind"):
+        ws.catalog.upsert(Item(id="x", title="X", kind="movie"))
+    ws.catalog._conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(WorkspaceError, match="schema 99"):
+        Catalog(ws.catalog_path)
+    bogus = tmp_path / "bogus.db"
+    bogus.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(WorkspaceError):
+        Catalog(bogus)
+
+
+def test_resolve_ambiguous_title_lists_candidates(ws):
+    ws.catalog.upsert(Item(id="a1", title="Dune", year=1984))
+    ws.catalog.upsert(Item(id="a2", title="Dune", year=2021))
+    with pytest.raises(NotFoundError, match="ambiguous.*a1.*a2"):
+        ws.resolve("dune")
+    assert ws.resolve("a2").year == 2021
+    with pytest.raises(NotFoundError, match="no item"):
+        ws.resolve("Nope")
+
+
+def test_generated_media_decodes(media_dir):
+    import av
+
+    with av.open(str(media_dir / "red box.mp4")) as c:
+        assert c.streams.video[0].codec_context.width == 64
+        assert len(c.streams.audio) == 1
+    with av.open(str(media_dir / "silent.mkv")) as c:
+        assert len(c.streams.audio) == 0
