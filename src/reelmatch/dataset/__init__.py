@@ -1,0 +1,1 @@
+"""Clip records and their stores (read side of the pipeline)."""
