@@ -1,13 +1,75 @@
 NAME = "build"
 HELP = "every stage in order"
-EXAMPLE = "reelmatch -w ws build"
+EXAMPLE = "reelmatch -w ws build --workers 4"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.cli.common import add_workers_flag
+
+    add_workers_flag(p)
+    p.add_argument("--dedupe", action="store_true", help="also compute copy-detection descriptors and groups")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report at the end")
+    p.add_argument("--retry-failed", action="store_true", help="retry items that failed a stage before")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the train command's default)")
+
+
+class StageProgress:
+    """One progress line for the whole build: ``[i/n] stage`` with its per-item bar."""
+
+    def __init__(self, disable: bool = False):
+        self.disable = disable
+        self.bar = None
+        self.label = ""
+
+    def stage(self, name, index, total):
+        from reelmatch.cli.common import progress_bar
+
+        self.close()
+        self.label = f"[{index + 1}/{total}] {name}"
+        self.bar = progress_bar(None, self.label, disable=self.disable)
+
+    def message(self, text):
+        if self.bar is not None:
+            self.bar.set_postfix_str(text[:60], refresh=True)
+
+    def items(self, done, total):
+        if self.bar is None:
+            return
+        if total is not None and self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def stage_done(self, rep):
+        from reelmatch.cli.common import info
+
+        self.close()
+        info(f"{self.label}: {rep.status}" + (f" - {rep.summary}" if rep.summary else "") + f" ({rep.seconds:.1f} s)")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace
+    from reelmatch.pipeline import BuildConfig, run_build
 
-    raise NotBuiltError("'build' is not built yet (issue #8)")
+    train = None
+    if args.epochs is not None:
+        from reelmatch.train import TrainConfig
+
+        train = TrainConfig(epochs=args.epochs)
+    config = BuildConfig(
+        workers=args.workers, dedupe=args.dedupe, evaluate=not args.no_evaluate,
+        retry_failed=args.retry_failed, train=train,
+    )
+    progress = StageProgress()
+    try:
+        with open_workspace(args) as ws:
+            report = run_build(ws, config, progress=progress)
+    finally:
+        progress.close()
+    info("build: " + ("done" if report.did_work else "everything was up to date"))
+    return 0

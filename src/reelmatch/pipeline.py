@@ -1,0 +1,183 @@
+"""``build``: every stage in order, with sensible defaults, resumable.
+
+extract -> features -> train (only with genre labels) -> embed -> index
+-> dedupe (optional) -> evaluate (only with a trained model and held-out labels)
+
+Each stage is the library function of its own module and already skips
+finished work (per-item fingerprints in the catalogue, artifact sidecars), so a
+second ``run_build`` on an unchanged workspace does nothing new, and a build
+killed midway resumes where it stopped. This module only orders the stages,
+decides which apply, and reports progress through one callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reelmatch.extract.config import ClipConfig
+
+log = logging.getLogger(__name__)
+
+#: stage names in build order
+BUILD_STAGES = ("extract", "features", "train", "embed", "index", "dedupe", "evaluate")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Defaults for every stage of ``build``.
+
+    clip: sampling of frames and audio (the recipe's values by default).
+    train: a ``reelmatch.train.TrainConfig``; None = its defaults.
+    workers: worker processes for per-item stages (None = CPU count).
+    dedupe: also compute copy-detection descriptors.
+    evaluate: write metrics, plots and the HTML report at the end.
+    retry_failed: retry items that failed a stage before.
+    """
+
+    clip: ClipConfig = ClipConfig()
+    train: Any = None
+    workers: int | None = None
+    dedupe: bool = False
+    evaluate: bool = True
+    retry_failed: bool = False
+
+
+@dataclass
+class StageReport:
+    """One stage's outcome: ``ran`` (work done), ``skipped`` (reason) and a summary line."""
+
+    name: str
+    status: str  # "ran" | "skipped" | "up to date" | "failed"
+    summary: str = ""
+    seconds: float = 0.0
+    result: Any = None
+
+
+@dataclass
+class BuildReport:
+    stages: list[StageReport] = field(default_factory=list)
+
+    def by_name(self, name: str) -> StageReport | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def did_work(self) -> bool:
+        return any(s.status == "ran" for s in self.stages)
+
+
+class BuildProgress:
+    """Callbacks ``run_build`` calls; the CLI turns them into one progress display.
+
+    ``stage(name, i, n)`` when stage ``i`` of ``n`` starts, ``message(text)`` for
+    a status line, ``items(done, total)`` for per-item progress inside a stage.
+    The default does nothing (library use).
+    """
+
+    def stage(self, name: str, index: int, total: int) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def items(self, done: int, total: int) -> None:
+        pass
+
+    def stage_done(self, report: StageReport) -> None:
+        pass
+
+
+def has_genre_labels(ws) -> bool:
+    """True when some trailer carries a genre (training needs labels)."""
+    return any(item.genres for item in ws.catalog.items(kind="trailer"))
+
+
+def run_build(ws, config: BuildConfig = BuildConfig(), *, progress: BuildProgress | None = None) -> BuildReport:
+    """Run every applicable stage in order; returns what each did.
+
+    A stage that fails as a whole (not per item: bad items are recorded in the
+    catalogue and the batch goes on) raises, after earlier stages' work is kept.
+    """
+    progress = progress or BuildProgress()
+    report = BuildReport()
+    stages = [s for s in BUILD_STAGES if s != "dedupe" or config.dedupe]
+    for i, name in enumerate(stages):
+        progress.stage(name, i, len(stages))
+        t0 = time.perf_counter()
+        stage_fn = globals()[f"_stage_{name}"]
+        rep = stage_fn(ws, config, progress)
+        rep.seconds = time.perf_counter() - t0
+        log.info("build: %s %s in %.1f s: %s", name, rep.status, rep.seconds, rep.summary)
+        report.stages.append(rep)
+        progress.stage_done(rep)
+    return report
+
+
+# --------------------------------------------------------------------- stages
+# Each returns a StageReport. They call the stage modules' public entry points.
+
+
+def _count_todo(ws, stage: str, fp: str | None, retry_failed: bool) -> int:
+    return len(ws.catalog.todo(stage, fp, retry_failed=retry_failed))
+
+
+def _stage_extract(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    from reelmatch.extract import run_extract
+
+    pending = _count_todo(ws, "extract", config.clip.fingerprint, config.retry_failed)
+    if pending == 0:
+        return StageReport("extract", "up to date", "every item has a clip")
+    res = run_extract(ws, config.clip, workers=config.workers, **_kw(run_extract, progress, config))
+    return StageReport("extract", "ran", _summary(res, f"{pending} item(s) processed"), result=res)
+
+
+def _stage_features(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError  # filled in when reelmatch.train.features lands
+
+
+def _stage_train(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError
+
+
+def _stage_embed(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError
+
+
+def _stage_index(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError
+
+
+def _stage_dedupe(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError
+
+
+def _stage_evaluate(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+    raise NotImplementedError
+
+
+def _kw(fn, progress: BuildProgress, config: BuildConfig) -> dict:
+    """Optional keyword arguments ``fn`` accepts: a per-item progress callback, retry flag."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    kw = {}
+    if "progress" in params:
+        kw["progress"] = progress.items
+    if "retry_failed" in params:
+        kw["retry_failed"] = config.retry_failed
+    return kw
+
+
+def _summary(result, default: str) -> str:
+    if result is None:
+        return default
+    for attr in ("summary", "message"):
+        v = getattr(result, attr, None)
+        if isinstance(v, str) and v:
+            return v
+    if isinstance(result, dict):
+        return ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, (int, float, str)))[:200] or default
+    return default
