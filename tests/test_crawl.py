@@ -1,0 +1,286 @@
+"""Crawler against a local site on 127.0.0.1 shaped like IMDb title pages.
+
+The site: title pages with schema.org Movie JSON-LD (a direct trailer, a
+trailer only on a linked video page, none at all), pages without JSON-LD and
+with malformed JSON-LD, a 404, a 429 that succeeds on retry, a page forbidden
+by robots.txt, and the trailer media files themselves.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from reelmatch.crawl.config import PROJECT_URL, CrawlConfig
+from reelmatch.crawl.jsonld import PageProblem, parse_title_page, parse_video_page
+from reelmatch.crawl.manifest import read_manifest_ids
+
+GOOD = {"tt0000001", "tt0000002", "tt0000006", "tt0000010"}
+PROBLEMS = {"tt0000003", "tt0000004", "tt0000005", "tt0000007", "tt0000008"}
+ALL_IDS = sorted(GOOD | PROBLEMS)
+
+#: tiny delays so the whole crawl takes a few seconds
+FAST = CrawlConfig(
+    download_delay=0.0, autothrottle_start_delay=0.01, autothrottle_max_delay=0.2,
+    concurrency_per_domain=4, retry_times=2, backoff_base=0.05, backoff_max=0.3, download_timeout=10,
+)  # fmt: skip
+
+
+def _ld(obj) -> str:
+    return f'<script type="application/ld+json">{json.dumps(obj)}</script>'
+
+
+def title_page(base: str, tid: str, *, ld: str | None, body: str = "") -> str:
+    return (
+        f'<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8"><title>{tid} - IMDb</title>'
+        f'<meta property="og:type" content="video.movie">{ld or ""}</head>'
+        f'<body><div id="__next"><main><section data-testid="hero-parent"><h1>{tid}</h1>{body}'
+        f'<a href="/title/{tid}/reviews/?ref_=tt_ov_rt">User reviews</a>'
+        "</section></main></div></body></html>"
+    )
+
+
+def movie(base: str, tid: str, name: str, genres, date: str | None, trailer=None) -> dict:
+    d = {
+        "@context": "https://schema.org", "@type": "Movie", "url": f"{base}/title/{tid}/", "name": name,
+        "image": f"{base}/images/{tid}.jpg", "description": f"The plot of {html.unescape(name)}.",
+        "genre": genres, "contentRating": "PG-13",
+        "aggregateRating": {"@type": "AggregateRating", "ratingCount": 12, "ratingValue": 7.1},
+    }  # fmt: skip
+    if date:
+        d["datePublished"] = date
+    if trailer is not None:
+        d["trailer"] = trailer
+    return d
+
+
+class Site:
+    """The pages, and a record of what was requested (path -> hits, user agents)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.hits: Counter = Counter()
+        self.agents: set[str] = set()
+        self.routes: dict[str, tuple[int, str, bytes, dict]] = {}
+        self.once_429: set[str] = set()
+        self.lock = threading.Lock()
+
+    def build(self, base: str, media: dict[str, Path]) -> None:
+        r = self.routes
+
+        def page(path, text, status=200):
+            r[path] = (status, "text/html; charset=utf-8", text.encode(), {})
+
+        r["/robots.txt"] = (200, "text/plain", b"User-agent: *\nDisallow: /title/tt0000007/\nDisallow: /private/\n", {})
+        for name, p in media.items():
+            r[f"/media/{name}"] = (200, "video/mp4" if name.endswith(".mp4") else "video/webm", p.read_bytes(), {})
+        # 1: trailer with a direct contentUrl, HTML entities in the name as IMDb writes them
+        page("/title/tt0000001/", title_page(base, "tt0000001", ld=_ld(movie(
+            base, "tt0000001", "The Red Box&apos;s Return", ["Drama", "Thriller"], "1994-10-14",
+            {"@type": "VideoObject", "name": "Official Trailer", "contentUrl": f"{base}/media/red.mp4",
+             "embedUrl": f"{base}/video/imdb/vi0000001", "duration": "PT2S"}))))  # fmt: skip
+        # 2: the trailer object points to its video page; the video page has the contentUrl
+        page("/title/tt0000002/", title_page(base, "tt0000002", ld=_ld(movie(
+            base, "tt0000002", "Blue Skies", "Comedy", "2001",
+            {"@type": "VideoObject", "name": "Trailer", "url": f"{base}/video/vi0000002/"}))))  # fmt: skip
+        page("/video/vi0000002/", "<html><head>" + _ld({
+            "@context": "https://schema.org", "@type": "VideoObject", "name": "Blue Skies trailer",
+            "contentUrl": f"{base}/media/blue.webm", "uploadDate": "2001-01-01"}) + "</head><body></body></html>")  # fmt: skip
+        # 10: no trailer in JSON-LD, only a link to the video page, which has a <video> tag
+        page("/title/tt0000010/", title_page(base, "tt0000010", ld=_ld(movie(
+            base, "tt0000010", "Green Fields", ["Drama", "Romance"], "2010-05-01")),
+            body='<a href="/video/vi0000010/?ref_=tt_ov_vi" aria-label="Trailer">Play trailer 0:02</a>'))  # fmt: skip
+        page("/video/vi0000010/", '<html><body><video controls><source src="/media/green.mp4" type="video/mp4"></video></body></html>')
+        # 3: no JSON-LD; 4: malformed JSON-LD; 8: no trailer anywhere
+        page("/title/tt0000003/", title_page(base, "tt0000003", ld=None))
+        page("/title/tt0000004/", title_page(base, "tt0000004", ld='<script type="application/ld+json">{"@type": "Movie", "name": "Broken",</script>'))
+        page("/title/tt0000008/", title_page(base, "tt0000008", ld=_ld(movie(base, "tt0000008", "No Trailer", ["Horror"], "1980"))))
+        # 6: 429 once (Retry-After), then the page; 7: forbidden by robots.txt; 5: absent (404)
+        page("/title/tt0000006/", title_page(base, "tt0000006", ld=_ld(movie(
+            base, "tt0000006", "Busy Server", ["Action"], "2015-03-03",
+            {"@type": "VideoObject", "contentUrl": f"{base}/media/red.mp4"}))))  # fmt: skip
+        self.once_429.add("/title/tt0000006/")
+        page("/title/tt0000007/", title_page(base, "tt0000007", ld=_ld(movie(
+            base, "tt0000007", "Private", ["Drama"], "1999", {"@type": "VideoObject", "contentUrl": f"{base}/media/red.mp4"}))))  # fmt: skip
+
+
+def _handler(site: Site):
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_HEAD(self):
+            self._serve(body=False)
+
+        def do_GET(self):
+            self._serve(body=True)
+
+        def _serve(self, body: bool):
+            path = self.path.split("?", 1)[0]
+            with site.lock:
+                site.hits[path] += 1
+                site.agents.add(self.headers.get("User-Agent", ""))
+                first_429 = path in site.once_429
+                site.once_429.discard(path)
+            if first_429:
+                status, ctype, data, headers = 429, "text/html", b"<html>Too Many Requests</html>", {"Retry-After": "1"}
+            else:
+                status, ctype, data, headers = site.routes.get(path, (404, "text/html", b"<html>404 Not Found</html>", {}))
+            start, end = 0, len(data)
+            rng = self.headers.get("Range")
+            if status == 200 and rng and rng.startswith("bytes="):
+                a, _, b = rng[6:].partition("-")
+                start = int(a or 0)
+                end = min(int(b) + 1 if b else len(data), len(data))
+                status = 206
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(end - start))
+            self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if body:
+                self.wfile.write(data[start:end])
+
+    return H
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from reelmatch.samples.media import moving_box_frames, tone, write_video
+
+    d = tmp_path_factory.mktemp("site")
+    media = {"red.mp4": d / "red.mp4", "blue.webm": d / "blue.webm", "green.mp4": d / "green.mp4"}
+    write_video(media["red.mp4"], frames=moving_box_frames(64, 64, color=(230, 40, 40)), audio=tone(440))
+    write_video(media["blue.webm"], frames=moving_box_frames(64, 64, color=(40, 40, 230)), audio=tone(660))
+    write_video(media["green.mp4"], frames=moving_box_frames(64, 64, color=(40, 230, 40)), audio=False)
+    s = Site(d)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(s))
+    server.daemon_threads = True
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    s.build(base, media)
+    s.base = base
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield s
+    server.shutdown()
+    server.server_close()
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    rows = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)), f"duplicate rows: {ids}"
+    return {r["id"]: r for r in rows}
+
+
+# ------------------------------------------------------------- pure parsing
+def test_parse_title_page_reads_movie_jsonld():
+    ld = json.dumps([{"@type": "BreadcrumbList"}, {"@context": "https://schema.org", "@type": "Movie",
+        "name": "Schindler&apos;s List", "genre": ["Biography", "Drama", "History"], "datePublished": "1994-02-04",
+        "description": "In German-occupied Poland &amp; more.",
+        "trailer": {"@type": "VideoObject", "embedUrl": "https://www.imdb.com/video/imdb/vi1158527769",
+                    "url": "https://www.imdb.com/video/vi1158527769/"}}])  # fmt: skip
+    info = parse_title_page("tt0108052", [ld], [], "https://www.imdb.com/title/tt0108052/")
+    assert info.title == "Schindler's List"
+    assert info.genres == ("Biography", "Drama", "History")
+    assert info.year == 1994 and info.plot == "In German-occupied Poland & more."
+    assert info.trailer_url is None and info.video_page == "https://www.imdb.com/video/vi1158527769/"
+    row = info.manifest_row("https://example.org/t.mp4")
+    assert row == {"id": "tt0108052", "title": "Schindler's List", "kind": "trailer",
+                   "genres": ["Biography", "Drama", "History"], "year": 1994,
+                   "plot": "In German-occupied Poland & more.", "url": "https://example.org/t.mp4"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "scripts,reason",
+    [([], "no JSON-LD"), (['{"@type": "Movie", "name": '], "malformed JSON-LD"),
+     (['{"@type": "Person", "name": "X"}'], "no schema.org Movie"), (['{"@type": "Movie"}'], "has no name")],
+)  # fmt: skip
+def test_parse_title_page_problems(scripts, reason):
+    with pytest.raises(PageProblem, match=reason):
+        parse_title_page("tt0000001", scripts, [], "https://x.org/title/tt0000001/")
+
+
+def test_parse_video_page_prefers_content_url_then_video_tag_then_page():
+    page = "https://x.org/video/vi1/"
+    ld = json.dumps({"@type": "VideoObject", "contentUrl": "/m/a.mp4"})
+    assert parse_video_page([ld], ["/m/b.mp4"], page) == "https://x.org/m/a.mp4"
+    assert parse_video_page([], ["/m/b.mp4"], page) == "https://x.org/m/b.mp4"
+    assert parse_video_page(["{bad"], [], page) == page
+
+
+def test_read_manifest_ids_repairs_a_cut_last_line(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"id": "tt0000001", "title": "A"}\n{"id": "tt00000')
+    assert read_manifest_ids(p, repair=True) == {"tt0000001"}
+    assert p.read_text() == '{"id": "tt0000001", "title": "A"}\n'
+
+
+def test_backoff_delay_honours_retry_after_and_cap():
+    from reelmatch.crawl.spider import backoff_delay, retry_after_seconds
+
+    assert [backoff_delay(n, 5, 300) for n in (1, 2, 3)] == [5, 10, 20]
+    assert backoff_delay(9, 5, 300) == 300
+    assert backoff_delay(1, 5, 300, retry_after_seconds(b"7")) == 7
+    assert retry_after_seconds(b"Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+# ------------------------------------------------------------ the real crawl
+def test_crawl_local_site(site, tmp_path):
+    import dataclasses
+
+    from reelmatch.crawl import crawl_imdb
+
+    out = tmp_path / "manifest.jsonl"
+    cfg = dataclasses.replace(FAST, base_url=site.base)
+    events = []
+    report = crawl_imdb(ALL_IDS, out, cfg, work_dir=tmp_path / "crawl", on_event=events.append)
+    assert report.reason == "finished"
+    rows = _rows(out)
+    assert set(rows) == GOOD, report.problems
+    reasons = {p["id"]: p["reason"] for p in report.problems}
+    assert set(reasons) == PROBLEMS
+    assert "no JSON-LD" in reasons["tt0000003"]
+    assert "malformed JSON-LD" in reasons["tt0000004"]
+    assert reasons["tt0000005"] == "HTTP 404"
+    assert reasons["tt0000007"] == "forbidden by robots.txt"
+    assert "no trailer" in reasons["tt0000008"]
+    assert all("\n" not in r for r in reasons.values())
+
+    r1 = rows["tt0000001"]
+    assert r1 == {"id": "tt0000001", "title": "The Red Box's Return", "kind": "trailer",
+                  "genres": ["Drama", "Thriller"], "year": 1994, "plot": "The plot of The Red Box's Return.",
+                  "url": f"{site.base}/media/red.mp4"}  # fmt: skip
+    assert rows["tt0000002"]["url"] == f"{site.base}/media/blue.webm"  # followed to the video page
+    assert rows["tt0000002"]["genres"] == ["Comedy"] and rows["tt0000002"]["year"] == 2001
+    assert rows["tt0000010"]["url"] == f"{site.base}/media/green.mp4"  # linked video page, <video> tag
+    assert rows["tt0000006"]["title"] == "Busy Server"  # 429 then success
+
+    assert site.hits["/robots.txt"] >= 1
+    assert site.hits["/title/tt0000007/"] == 0  # robots.txt obeyed
+    assert site.hits["/title/tt0000006/"] == 2  # one 429, one retry
+    assert site.hits["/media/red.mp4"] == 0  # the crawler does not download media
+    assert any(a.startswith("reelmatch/") and PROJECT_URL in a for a in site.agents), site.agents
+    assert {e["id"] for e in events if e["event"] == "item"} == GOOD
+
+    # a second run: done ids skipped, cached pages not fetched again, no duplicate rows
+    before = Counter(site.hits)
+    report2 = crawl_imdb(ALL_IDS + ["tt0000001"], out, cfg, work_dir=tmp_path / "crawl")
+    assert report2.reason == "finished" and report2.skipped == len(GOOD) and report2.written == 0
+    assert set(_rows(out)) == GOOD
+    assert site.hits["/title/tt0000001/"] == before["/title/tt0000001/"]  # skipped
+    assert site.hits["/title/tt0000003/"] == before["/title/tt0000003/"]  # retried from the disk cache
+    assert site.hits["/title/tt0000005/"] == before["/title/tt0000005/"] + 1  # 404s are not cached
+    assert (tmp_path / "crawl" / "httpcache").is_dir()
