@@ -22,7 +22,6 @@ def scrapy_settings(params: dict) -> dict:
         "USER_AGENT": cfg.user_agent,
         "ROBOTSTXT_OBEY": True,
         "DOWNLOAD_DELAY": cfg.download_delay,
-        "RANDOMIZE_DOWNLOAD_DELAY": True,
         "CONCURRENT_REQUESTS": max(cfg.concurrency_per_domain, 1),
         "CONCURRENT_REQUESTS_PER_DOMAIN": max(cfg.concurrency_per_domain, 1),
         "AUTOTHROTTLE_ENABLED": True,
@@ -48,7 +47,9 @@ def scrapy_settings(params: dict) -> dict:
         "HTTPCACHE_IGNORE_HTTP_CODES": [401, 403, 404, 408, 410, 429, 500, 502, 503, 504, 522, 524],
         "HTTPCACHE_GZIP": True,
         "JOBDIR": params["job_dir"],
+        # no listening sockets: no telnet console, no remote-control HTTP server
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_FILE": params["log_file"],
         "LOG_FILE_APPEND": True,
         "LOG_LEVEL": params.get("log_level", "INFO"),
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from reelmatch.crawl.spider import ImdbTitleSpider, emit
 
-    process = CrawlerProcess(scrapy_settings(params), install_root_handler=False)
+    process = CrawlerProcess(scrapy_settings(params))
     crawler = process.create_crawler(ImdbTitleSpider)
     result: dict = {}
 
