@@ -63,7 +63,7 @@ class ImdbBasicsConfig:
 
     By default genres are added to the item's (union, item's first), the year
     is filled in when the item has none, and the title is kept (the IMDb title
-    goes to ``extra["imdb_title"]``). ``overwrite=True`` makes IMDb authoritative:
+    always goes to ``extra["imdb_title"]``). ``overwrite=True`` makes IMDb authoritative:
     title, year and genres are replaced where the dataset has a value.
     """
 
@@ -183,7 +183,7 @@ def merge_basics(item, row: dict, config: ImdbBasicsConfig) -> dict:
     extra = dict(item.extra or {})
     new_extra = dict(extra)
     new_extra["imdb_id"] = row["tconst"]
-    if title and (title != (changes.get("title") or item.title)):
+    if title:
         new_extra["imdb_title"] = title
     if row.get("titleType"):
         new_extra["imdb_type"] = row["titleType"]
