@@ -4,10 +4,44 @@ EXAMPLE = "reelmatch -w ws add trailers/ --genre Horror"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (walked recursively)")
+    p.add_argument("--genre", action="append", default=[], metavar="G", help="genre label for every file (repeatable)")
+    p.add_argument(
+        "--kind", choices=("trailer", "ad"), default=None,
+        help="trailer or ad (default: trailer for new items; items already there keep theirs)",
+    )  # fmt: skip
+    p.add_argument("--title", default=None, help="title for the items (default: from the file name)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
+    p.epilog = (p.epilog or "") + (
+        "\n\nVideos are recognised by content (PyAV decodes a video stream), not by extension;"
+        "\nother files are skipped with a reason. The same content added twice is one item."
+        "\nExit status: 0 if any video is in the catalogue after the run, 1 if none was found."
+    )
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.ingest import add_paths
 
-    raise NotBuiltError("'add' is not built yet (issue #2)")
+    ws = open_workspace(args)
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total, "add")
+        bar.update(1)
+
+    try:
+        report = add_paths(ws, args.paths, genres=args.genre, kind=args.kind, title=args.title, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for e in report.errors:
+        info(f"skipped {e}")
+    for note in report.notes:
+        info(note)
+    info(f"add: {report.summary()}")
+    if args.json:
+        emit_json(report.to_dict())
+    return 0 if report.imported else 1

@@ -1,13 +1,52 @@
 NAME = "download"
 HELP = "fetch URL items (yt-dlp)"
-EXAMPLE = "reelmatch -w ws download --workers 4"
+EXAMPLE = "reelmatch -w ws download --workers 4 --max-height 720 --rate-limit 2M"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.download.config import DownloadConfig
+
+    d = DownloadConfig()
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+    p.add_argument("--retry-failed", action="store_true", help="try items that failed before again")
+    p.add_argument("--max-height", type=int, default=d.max_height, metavar="PX", help=f"highest resolution (default {d.max_height})")
+    p.add_argument("--rate-limit", default=None, metavar="RATE", help="total bandwidth over all workers, e.g. 500K, 2M (default: none)")
+    p.add_argument("--retries", type=int, default=d.retries, metavar="N", help=f"further attempts after a transient failure, with backoff (default {d.retries})")
+    p.add_argument("--format", default=None, metavar="SPEC", help="a yt-dlp format spec replacing the default choice")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
+    p.epilog = (p.epilog or "") + (
+        "\n\nFiles go to <workspace>/media/<id>.<ext>; an interrupted download is resumed, and a file"
+        "\ncounts as done only once complete and decodable. Without an ffmpeg binary only formats"
+        "\nthat need no merging are chosen. Failures are listed by 'reelmatch status'."
+        "\nExit status: 0 if no item failed in this run, 1 if some did."
+    )
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.download import DownloadConfig, download_all, parse_rate
+    from reelmatch.errors import InputError
 
-    raise NotBuiltError("'download' is not built yet (issue #2)")
+    try:
+        config = DownloadConfig(
+            max_height=args.max_height, rate_limit=parse_rate(args.rate_limit), retries=args.retries, format=args.format
+        )
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    ws = open_workspace(args)
+    total = sum(1 for it in ws.catalog.todo("download", config.fingerprint(), retry_failed=args.retry_failed) if it.is_url)
+    bar = progress_bar(total, "download", disable=total == 0)
+
+    def progress(item, res):
+        bar.update(1)
+        if not res.ok:
+            bar.write(f"failed {item.id} {item.title}: {res.error}", file=__import__("sys").stderr)
+
+    try:
+        report = download_all(ws, config, workers=args.workers, retry_failed=args.retry_failed, progress=progress)
+    finally:
+        bar.close()
+    info(f"download: {report.summary()}")
+    if args.json:
+        emit_json(report.to_dict())
+    return 1 if report.failed else 0

@@ -1,13 +1,59 @@
+"""``reelmatch import``: manifests and MovieLens files.
+
+Each source is one entry of ``SOURCES``: (option or None for the positional
+FILE, library function name). To add a source, add its option in
+``add_arguments`` and a line in ``SOURCES``.
+"""
+
 NAME = "import"
 HELP = "CSV/JSONL manifest, MovieLens files"
 EXAMPLE = "reelmatch -w ws import catalogue.csv  |  reelmatch -w ws import --movielens ml-25m/"
 
+#: (args attribute, "module:function", label) per kind of source; run() uses the first one given
+SOURCES = (
+    ("movielens", "reelmatch.ingest:import_movielens", "MovieLens folder"),
+    ("file", "reelmatch.ingest:import_manifest", "manifest"),
+)
+
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument(
+        "file", nargs="?", default=None, metavar="FILE",
+        help="CSV/TSV or JSONL manifest: title, genres (A|B), kind (trailer|ad), year, plot, path or url, id",
+    )  # fmt: skip
+    p.add_argument(
+        "--movielens", metavar="DIR", default=None,
+        help="MovieLens folder with movies.csv, links.csv and ml-youtube.csv (youtubeId,movieId,title)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
+    p.epilog = (p.epilog or "") + (
+        "\n\nA relative 'path' in a manifest is relative to the manifest's folder. Re-importing"
+        "\nupdates items (same id: the given id, else derived from the url or the file's content)."
+        "\nBad rows are listed on stderr with file, line and field, and skipped; the rest imports."
+        "\nExit status: 0 if at least one row is in the catalogue after the import (or the file"
+        "\nhad no rows), 1 if every row was rejected, 2 if the file itself cannot be read."
+    )
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    import importlib
 
-    raise NotBuiltError("'import' is not built yet (issue #2)")
+    from reelmatch.cli.common import emit_json, info, open_workspace
+    from reelmatch.errors import InputError
+
+    given = [(attr, target, label) for attr, target, label in SOURCES if getattr(args, attr, None)]
+    if len(given) != 1:
+        raise InputError("give exactly one source: FILE or " + " or ".join(f"--{a.replace('_', '-')}" for a, _, _ in SOURCES if a != "file"))
+    attr, target, label = given[0]
+    mod, func = target.split(":")
+    importer = getattr(importlib.import_module(mod), func)
+    ws = open_workspace(args)
+    report = importer(ws, getattr(args, attr))
+    for e in report.errors:
+        info(f"error {e}")
+    for note in report.notes:
+        info(note)
+    info(f"import {label}: {report.summary()}")
+    if args.json:
+        emit_json(report.to_dict())
+    return 0 if report.imported or not report.errors else 1
