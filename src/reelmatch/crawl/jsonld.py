@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -127,7 +128,7 @@ def parse_year(v) -> int | None:
         if not m:
             return None
         y = int(m.group(1))
-    return y if 1870 <= y <= 2200 else None
+    return y if 1870 <= y <= time.gmtime().tm_year + 5 else None
 
 
 def parse_title_page(imdb_id: str, scripts: list[str], hrefs: list[str], page_url: str) -> TitleInfo:

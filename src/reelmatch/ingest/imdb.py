@@ -80,6 +80,29 @@ class ImdbBasicsReport:
     not_found: list[str] = field(default_factory=list)  # catalogue IMDb ids absent from the file
     stopped_early: bool = False  # every id found before the end of the file
 
+    # the interface ``reelmatch import`` prints (shared with the manifest/MovieLens reports)
+    @property
+    def errors(self) -> list[str]:
+        return list(self.bad_rows)
+
+    @property
+    def imported(self) -> int:
+        return self.matched
+
+    @property
+    def notes(self) -> list[str]:
+        if not self.not_found:
+            return []
+        shown = ", ".join(self.not_found[:10]) + (" ..." if len(self.not_found) > 10 else "")
+        return [f"{len(self.not_found)} catalogue IMDb id(s) not in the file: {shown}"]
+
+    def summary(self) -> str:
+        return (
+            f"{self.rows} rows read{' (stopped early: every id found)' if self.stopped_early else ''}, "
+            f"{self.matched} items matched, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.bad_rows)} bad rows, {len(self.not_found)} ids not in the file"
+        )
+
     def to_dict(self) -> dict:
         return {
             "rows": self.rows, "matched": self.matched, "updated": self.updated,
