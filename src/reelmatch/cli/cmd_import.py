@@ -13,6 +13,7 @@ EXAMPLE = "reelmatch -w ws import catalogue.csv  |  reelmatch -w ws import --mov
 SOURCES = (
     ("movielens", "reelmatch.ingest:import_movielens", "MovieLens folder"),
     ("file", "reelmatch.ingest:import_manifest", "manifest"),
+    ("imdb_basics", "reelmatch.ingest.imdb:import_imdb_basics", "IMDb title.basics"),
 )
 
 
@@ -24,6 +25,10 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--movielens", metavar="DIR", default=None,
         help="MovieLens folder with movies.csv, links.csv and ml-youtube.csv (youtubeId,movieId,title)",
+    )  # fmt: skip
+    p.add_argument(
+        "--imdb-basics", metavar="FILE", default=None,
+        help="IMDb title.basics.tsv.gz: merge genres, years, titles into items with an IMDb id (docs/crawl.md)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
     p.epilog = (p.epilog or "") + (
