@@ -21,7 +21,7 @@ def run(args) -> int:
 
     require("fastapi", "serve")
     require("uvicorn", "serve")
-    from reelmatch.serve.app import serve
+    from reelmatch.serve.server import serve
     from reelmatch.serve.config import ServeConfig
 
     ws = open_workspace(args)

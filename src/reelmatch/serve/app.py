@@ -296,9 +296,11 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
         def work() -> dict:
             try:
+                from reelmatch.ingest.probe import probe_video  # content check, not the suffix
+
                 try:
-                    pictures.probe_video(path)
-                except ValueError as e:
+                    probe_video(path)
+                except InputError as e:
                     raise _NotVideo(f"{name}: {e}") from None
                 with state.lock:
                     if mode == "ad":
@@ -398,11 +400,4 @@ class _NotVideo(Exception):
     pass
 
 
-def serve(ws, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Run the app with uvicorn until interrupted."""
-    import uvicorn
-
-    uvicorn.run(create_app(ws, config), host=host, port=port, log_level=log_level, server_header=False)
-
-
-__all__ = ["create_app", "serve", "ServeConfig"]
+__all__ = ["create_app", "ServeConfig"]

@@ -99,28 +99,6 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
         return last.to_ndarray(width=max(2, int(w * scale)) // 2 * 2, height=max(2, int(h * scale)) // 2 * 2, format="rgb24")
 
 
-def probe_video(path: str | Path) -> dict:
-    """Check that ``path`` is a video PyAV can decode: one frame is decoded.
-
-    Returns ``{"width", "height", "duration", "has_audio"}``; raises ``ValueError``
-    with a one-line reason otherwise.
-    """
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError("the file has no video stream")
-            stream = container.streams.video[0]
-            has_audio = bool(container.streams.audio)
-            duration = container.duration / 1_000_000 if container.duration else None
-            for frame in container.decode(stream):
-                return {"width": frame.width, "height": frame.height, "duration": duration, "has_audio": has_audio}
-            raise ValueError("the video stream has no decodable frame")
-    except av.error.FFmpegError as e:
-        raise ValueError(f"not a readable video ({type(e).__name__})") from e
-
-
 def contact_sheet(clip) -> np.ndarray:
     """All real frames of a clip side by side in rows of five: uint8 [H,W,3]."""
     frames = clip.frames[np.asarray(clip.mask, bool)]
