@@ -157,7 +157,8 @@ def _handler(site: Site):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site_media(tmp_path_factory) -> dict[str, Path]:
+    """The trailers the site serves: 2 s, 64x64, H.264/AAC, VP8/Opus, and silent H.264."""
     from reelmatch.samples.media import moving_box_frames, tone, write_video
 
     d = tmp_path_factory.mktemp("site")
@@ -165,7 +166,14 @@ def site(tmp_path_factory):
     write_video(media["red.mp4"], frames=moving_box_frames(64, 64, color=(230, 40, 40)), audio=tone(440))
     write_video(media["blue.webm"], frames=moving_box_frames(64, 64, color=(40, 40, 230)), audio=tone(660))
     write_video(media["green.mp4"], frames=moving_box_frames(64, 64, color=(40, 230, 40)), audio=False)
-    s = Site(d)
+    return media
+
+
+@pytest.fixture
+def site(site_media):
+    """A fresh local site (hit counters at zero) on 127.0.0.1."""
+    media = site_media
+    s = Site(media["red.mp4"].parent)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(s))
     server.daemon_threads = True
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -284,3 +292,66 @@ def test_crawl_local_site(site, tmp_path):
     assert site.hits["/title/tt0000003/"] == before["/title/tt0000003/"]  # retried from the disk cache
     assert site.hits["/title/tt0000005/"] == before["/title/tt0000005/"] + 1  # 404s are not cached
     assert (tmp_path / "crawl" / "httpcache").is_dir()
+
+
+# ------------------------------------------------- the CLI, end to end
+def test_cli_crawl_import_download_end_to_end(site, tmp_path, run_cli):
+    ws = tmp_path / "ws"
+    assert run_cli("-w", ws, "init").returncode == 0
+    ids = tmp_path / "ids.txt"
+    ids.write_text(
+        "# titles to crawl\n" + "\n".join(ALL_IDS[:-2]) + "\n"
+        + f"https://www.imdb.com/title/{ALL_IDS[-2]}/?ref_=fn_al_tt_1\n"
+        + "not an id\n"
+    )  # fmt: skip
+    manifest = tmp_path / "manifest.jsonl"
+    r = run_cli(
+        "-w", ws, "crawl", "imdb", ids, "--ids", ALL_IDS[-1], "-o", manifest, "--base-url", site.base,
+        "--delay", "0", "--concurrency", "4", "--retries", "2", "--json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["reason"] == "finished" and doc["written"] == len(GOOD) and doc["requested"] == len(ALL_IDS)
+    assert {p["id"] for p in doc["problems"]} == PROBLEMS
+    assert "ids.txt:" in r.stderr and "'not an id'" in r.stderr  # the bad line, named
+    for pid in PROBLEMS:  # one line per problem
+        assert sum(1 for ln in r.stderr.splitlines() if ln.startswith(f"problem: {pid}:")) == 1, r.stderr
+    assert (ws / "tmp" / "crawl" / "httpcache").is_dir()  # the cache lives in the workspace
+
+    r = run_cli("-w", ws, "import", manifest, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["inserted"] == len(GOOD)
+
+    r = run_cli("-w", ws, "download", "--workers", "2", "--json")
+    assert r.returncode == 0, r.stderr
+
+    from reelmatch.workspace import Workspace
+
+    with Workspace(ws) as w:
+        items = {it.id: it for it in w.catalog.items()}
+        assert set(items) == GOOD
+        assert items["tt0000001"].genres == ("Drama", "Thriller") and items["tt0000001"].year == 1994
+        assert items["tt0000001"].extra.get("imdb_id") == "tt0000001"
+        assert sorted(w.catalog.done_ids("download")) == sorted(GOOD)
+        assert w.media_file(items["tt0000002"]).read_bytes() == site.routes["/media/blue.webm"][2]
+        assert w.media_file(items["tt0000010"]).read_bytes() == site.routes["/media/green.mp4"][2]
+
+    # IMDb's dataset file adds genres to the crawled items, matched by IMDb id
+    import gzip
+
+    from reelmatch.ingest.imdb import BASICS_COLUMNS
+
+    basics = tmp_path / "title.basics.tsv.gz"
+    with gzip.open(basics, "wt", encoding="utf-8") as f:
+        f.write("\t".join(BASICS_COLUMNS) + "\n")
+        f.write("tt0000001\tmovie\tThe Red Box's Return\tRed Box\t0\t1994\t\\N\t2\tDrama,Mystery\n")
+        f.write("tt0000002\tmovie\tBlue Skies\tBlue Skies\t0\t\\N\t\\N\t\\N\t\\N\n")
+        f.write("tt0000099\tmovie\tElsewhere\tElsewhere\t0\t1950\t\\N\t90\tWestern\n")
+    r = run_cli("-w", ws, "import", "--imdb-basics", basics, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["matched"] == 2 and doc["updated"] == 2 and sorted(doc["not_found"]) == ["tt0000006", "tt0000010"]
+    assert "2 items matched" in r.stderr
+    with Workspace(ws) as w:
+        assert w.catalog.get("tt0000001").genres == ("Drama", "Thriller", "Mystery")
+        assert w.catalog.get("tt0000002").genres == ("Comedy",)
