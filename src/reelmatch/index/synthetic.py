@@ -1,0 +1,70 @@
+"""Clustered synthetic vectors for tests and benchmarks (like faiss.contrib.datasets).
+
+Real embeddings are not uniform on the sphere: they form clusters (genres,
+films) with low intrinsic dimension. Each point here is a cluster centre plus
+a few latent directions of that cluster plus a little isotropic noise,
+L2-normalised. Queries come from the same distribution but are not in the base.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+    return x
+
+
+class ClusteredDataset:
+    """``base`` float32 [nb, d] and ``queries`` float32 [nq, d], both L2-normalised.
+
+    ``ground_truth(k)`` gives exact top-k labels int64 [nq, k] by inner product.
+    """
+
+    def __init__(self, nb: int, nq: int = 1000, d: int = 256, *, clusters: int | None = None,
+                 latent: int = 24, spread: float = 0.35, noise: float = 0.03, seed: int = 0):
+        self.nb, self.nq, self.d = nb, nq, d
+        rng = np.random.default_rng(seed)
+        c = clusters or max(16, int(np.sqrt(nb)))
+        centres = _normalise(rng.standard_normal((c, d), dtype=np.float32))
+        bases = rng.standard_normal((c, latent, d), dtype=np.float32) * np.float32(1 / np.sqrt(d))
+        self.base = self._sample(rng, nb, centres, bases, spread, noise)
+        self.queries = self._sample(rng, nq, centres, bases, spread, noise)
+        self._gt: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def _sample(rng, n, centres, bases, spread, noise) -> np.ndarray:
+        c, latent, d = bases.shape
+        lab = rng.integers(0, c, n)
+        z = rng.standard_normal((n, latent), dtype=np.float32) * spread
+        out = centres[lab] + rng.standard_normal((n, d), dtype=np.float32) * np.float32(noise / np.sqrt(d) * 10)
+        order = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[order], np.arange(c + 1))
+        for j in range(c):
+            rows = order[bounds[j] : bounds[j + 1]]
+            out[rows] += z[rows] @ bases[j]
+        return _normalise(out).astype(np.float32, copy=False)
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"v{i}" for i in range(self.nb)]
+
+    def ground_truth(self, k: int = 10, chunk: int = 256) -> np.ndarray:
+        """Exact top-k labels int64 [nq, k] (numpy brute force, the slow obvious reference)."""
+        if k not in self._gt:
+            out = np.empty((self.nq, k), dtype=np.int64)
+            for s in range(0, self.nq, chunk):
+                sims = self.queries[s : s + chunk] @ self.base.T
+                part = np.argpartition(-sims, k, axis=1)[:, :k]
+                order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1)
+                out[s : s + chunk] = np.take_along_axis(part, order, axis=1)
+            self._gt[k] = out
+        return self._gt[k]
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of the true top-k found in the returned top-k (labels or ids, [n, k] each)."""
+    k = truth.shape[1]
+    hits = sum(len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth))
+    return hits / (truth.shape[0] * k)
