@@ -1,0 +1,319 @@
+"""The local engine: a process pool where one bad item cannot stop the batch.
+
+``run_items(fn, items, workers=..., timeout=...)`` calls ``fn(item)`` for every
+item in worker processes and yields ``(item, result)`` as results arrive
+(completion order). When ``fn`` raises, hangs past ``timeout`` or kills its
+process (segfault, ``os._exit``, out of memory), the result is an
+:class:`ItemFailure` carrying a one-line reason; the worker is replaced and the
+batch goes on. Results travel back to the parent, which alone writes to the
+catalogue and the stores: workers never touch shared state.
+
+``fn`` and the items must be picklable (``fn`` a module-level function) since
+workers are started with the ``forkserver`` (default) or ``spawn`` method.
+``workers=0`` runs everything in the calling process (no time limit, no crash
+isolation): for debugging and for callers that are themselves workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import wait
+from typing import Any
+
+from reelmatch.errors import ReelmatchError
+
+log = logging.getLogger(__name__)
+
+#: seconds a worker gets to exit cleanly at shutdown before it is killed
+_SHUTDOWN_GRACE = 2.0
+#: first message of a worker once it is initialised
+_READY = "ready"
+
+
+class EngineError(ReelmatchError):
+    """The pool itself cannot work (e.g. worker processes die before starting)."""
+
+
+class ItemFailure(ReelmatchError):
+    """One item failed. ``kind`` is ``"error"``, ``"timeout"`` or ``"crash"``; ``str()`` is one line."""
+
+    def __init__(self, reason: str, kind: str = "error", error_type: str | None = None):
+        self.reason = " ".join(str(reason).split()) or "unknown error"
+        self.kind = kind
+        self.error_type = error_type
+        super().__init__(self.reason)
+
+    def __reduce__(self):
+        return (ItemFailure, (self.reason, self.kind, self.error_type))
+
+
+def default_workers() -> int:
+    """Worker processes to use when not told: the CPUs this process may run on."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def failure_from_exception(e: BaseException) -> ItemFailure:
+    """An :class:`ItemFailure` with a one-line reason for ``e``.
+
+    reelmatch errors keep their own message (it is written for users); other
+    exceptions are prefixed with their type so the reason stays meaningful.
+    """
+    if isinstance(e, ItemFailure):
+        return e
+    msg = " ".join(str(e).split())
+    if isinstance(e, ReelmatchError):
+        reason = msg or type(e).__name__
+    else:
+        reason = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    return ItemFailure(reason, "error", type(e).__name__)
+
+
+def _limit_memory(max_memory_mb: int | None) -> None:
+    if not max_memory_mb:
+        return
+    try:
+        import resource
+
+        limit = int(max_memory_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError) as e:  # pragma: no cover - platform dependent
+        log.warning("could not set a memory limit of %s MB: %s", max_memory_mb, e)
+
+
+def _worker_main(conn, fn, initializer, initargs, max_memory_mb) -> None:
+    """Loop of one worker process: receive ``(seq, item)``, send ``(seq, ok, payload)``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _limit_memory(max_memory_mb)
+    if initializer is not None:
+        initializer(*initargs)
+    conn.send(_READY)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        seq, item = msg
+        try:
+            result = fn(item)
+            out = (seq, True, result)
+        except MemoryError:
+            out = (seq, False, ItemFailure("out of memory (worker memory limit reached)", "error", "MemoryError"))
+        except BaseException as e:  # noqa: BLE001 - every failure is reported as the item's
+            log.debug("item failed: %s", traceback.format_exc())
+            out = (seq, False, failure_from_exception(e))
+        try:
+            conn.send(out)
+        except Exception as e:  # noqa: BLE001 - e.g. an unpicklable result
+            conn.send((seq, False, ItemFailure(f"result could not be sent back: {type(e).__name__}: {e}")))
+
+
+class _Worker:
+    def __init__(self, ctx, fn, initializer, initargs, max_memory_mb):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(
+            target=_worker_main, args=(child, fn, initializer, initargs, max_memory_mb), daemon=True
+        )
+        self.proc.start()
+        child.close()
+        self.task: tuple[int, Any] | None = None  # (seq, item)
+        self.deadline: float | None = None
+        self.ready = False
+
+    def send(self, seq: int, item: Any, timeout: float | None) -> None:
+        self.task = (seq, item)
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.conn.send((seq, item))
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(_SHUTDOWN_GRACE)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self.conn.close()
+
+
+def _death_reason(proc) -> str:
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"worker process died with {name}{hint}"
+    return f"worker process exited with status {code}"
+
+
+def run_items(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    workers: int | None = None,
+    timeout: float | None = 600.0,
+    max_memory_mb: int | None = None,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+    start_method: str = "forkserver",
+) -> Iterator[tuple[Any, Any]]:
+    """Run ``fn(item)`` for every item in a process pool; yield ``(item, result)``.
+
+    ``result`` is ``fn``'s return value, or an :class:`ItemFailure` (never raised)
+    when the item raised, ran longer than ``timeout`` seconds (its worker is
+    killed) or crashed its worker. Results come in completion order.
+
+    workers:       processes (default: usable CPUs); ``0`` runs inline, in this process.
+    timeout:       per-item wall-clock limit in seconds (``None``: no limit).
+    max_memory_mb: address-space limit per worker (``RLIMIT_AS``); an item that
+                   exceeds it fails with an out-of-memory reason.
+    initializer:   called once in each new worker with ``initargs``.
+
+    Items are fed lazily, so ``items`` may be a generator. Closing the iterator
+    early (``break``) stops and reaps every worker.
+    """
+    if workers is None:
+        workers = default_workers()
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    if workers == 0:
+        yield from _run_inline(fn, items, initializer, initargs)
+        return
+
+    ctx = mp.get_context(start_method)
+    source = iter(items)
+    pending: deque[tuple[int, Any]] = deque()
+    exhausted = False
+    seq = 0
+
+    def next_task():
+        nonlocal exhausted, seq
+        if pending:
+            return pending.popleft()
+        if exhausted:
+            return None
+        try:
+            item = next(source)
+        except StopIteration:
+            exhausted = True
+            return None
+        seq += 1
+        return (seq, item)
+
+    pool: list[_Worker] = []
+
+    def new_worker() -> _Worker:
+        return _Worker(ctx, fn, initializer, initargs, max_memory_mb)
+
+    try:
+        while True:
+            # hand a task to every idle worker, starting workers as needed
+            for w in [w for w in pool if w.task is None]:
+                task = next_task()
+                if task is None:
+                    break
+                w.send(*task, timeout)
+            while len(pool) < workers:
+                task = next_task()
+                if task is None:
+                    break
+                w = new_worker()
+                pool.append(w)
+                w.send(*task, timeout)
+            busy = [w for w in pool if w.task is not None]
+            if not busy:
+                return
+            deadlines = [w.deadline for w in busy if w.deadline is not None]
+            wait_for = None if not deadlines else max(min(deadlines) - time.monotonic(), 0.0)
+            handles = {}
+            for w in busy:
+                handles[w.conn] = w
+                handles[w.proc.sentinel] = w
+            ready = wait(list(handles), timeout=wait_for)
+            done: set[int] = set()
+            for h in ready:
+                w = handles[h]
+                if id(w) in done:
+                    continue
+                if h is w.conn or w.conn.poll():
+                    try:
+                        msg = w.conn.recv()
+                    except (EOFError, OSError):
+                        msg = None
+                    if msg == _READY:
+                        w.ready = True
+                        if w.conn.poll():
+                            msg = w.conn.recv()
+                        else:
+                            continue
+                    rseq, ok, payload = msg if msg is not None else (None, False, None)
+                    if rseq is not None:
+                        done.add(id(w))
+                        _, item = w.task
+                        w.task, w.deadline = None, None
+                        yield item, (payload if ok else payload)
+                        continue
+                # the process is gone (or its pipe broke) while working on an item
+                done.add(id(w))
+                w.proc.join(1)
+                _, item = w.task
+                reason = _death_reason(w.proc)
+                if not w.ready:
+                    # it never started: the pool is broken, not the item
+                    raise EngineError(
+                        f"worker processes cannot start ({reason}); with the '{start_method}' start method a"
+                        " script must guard its entry point with if __name__ == '__main__'"
+                    )
+                log.warning("item %r: %s", item, reason)
+                w.kill()
+                pool.remove(w)
+                yield item, ItemFailure(reason, "crash")
+            now = time.monotonic()
+            for w in list(pool):
+                if id(w) in done or w.task is None or w.deadline is None or w.deadline > now:
+                    continue
+                _, item = w.task
+                log.warning("item %r: timed out after %s s, killing its worker", item, timeout)
+                w.kill()
+                pool.remove(w)
+                yield item, ItemFailure(f"timed out after {timeout:g} s", "timeout")
+    finally:
+        for w in pool:
+            if w.task is None:
+                w.stop()
+            else:
+                w.kill()
+
+
+def _run_inline(fn, items, initializer, initargs) -> Iterator[tuple[Any, Any]]:
+    if initializer is not None:
+        initializer(*initargs)
+    for item in items:
+        try:
+            result = fn(item)
+        except Exception as e:  # noqa: BLE001 - every failure is reported as the item's
+            log.debug("item failed: %s", traceback.format_exc())
+            result = failure_from_exception(e)
+        yield item, result

@@ -1,0 +1,223 @@
+"""Audio: decode only the clip's window, then a log-mel spectrogram or the recipe's picture.
+
+* ``logmel`` (default): the window, downmixed to mono and resampled to
+  ``ClipConfig.sample_rate``; power STFT (Hann, 64 ms, hop 16 ms) -> HTK mel
+  filterbank (``n_mels`` bands, 0 Hz to Nyquist) -> averaged into ``spec_frames``
+  equal time bins spanning the audio actually present in the window (like the
+  recipe's picture, a short clip is stretched, not padded) -> dB relative to a
+  full-scale sine, mapped to ``max(0, (dB + 80) / 80)``: float32
+  [n_mels, spec_frames], 0 = silence (and no audio), about 1 = full scale.
+* ``recipe``: FFmpeg's own ``showspectrumpic=s=SxS:legend=0`` filter run
+  in-process (libavfilter through PyAV) on the window of the native audio (its
+  own sample rate and channels), trimmed with ``atrim`` as ``ffmpeg -ss -t``
+  does: uint8 [S, S, 3] RGB, the recipe's picture.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: floor of the log-mel scale (dB below full scale mapped to 0)
+TOP_DB = 80.0
+#: decode errors tolerated in the audio window before the audio is declared unusable
+MAX_AUDIO_ERRORS = 64
+
+
+# --------------------------------------------------------------------- decode
+def _seek(container, stream, t: float, t0: float) -> None:
+    try:
+        container.seek(max(int((t + t0) / stream.time_base), 0), stream=stream, backward=True, any_frame=False)
+    except Exception as e:  # noqa: BLE001 - unseekable: decode from the start
+        log.debug("audio seek to %.3f failed (%s); decoding from the start", t, e)
+        try:
+            container.seek(0)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def iter_audio_frames(container, stream, t0: float, start: float, end: float | None):
+    """Decoded audio frames covering [start, end) (seconds from the media start).
+
+    Yields ``(time, frame)``; stops after the first frame starting at or after ``end``.
+    Undecodable packets are skipped (counted in the returned stats dict's ``errors``).
+    """
+    import av
+
+    _seek(container, stream, start, t0)
+    tb = stream.time_base
+    errors = 0
+    next_t = None
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as e:
+            errors += 1
+            log.debug("audio decode error: %s", e)
+            if errors > MAX_AUDIO_ERRORS:
+                raise
+            continue
+        for f in frames:
+            if f.pts is not None:
+                t = float(f.pts * tb) - t0
+            elif next_t is not None:
+                t = next_t
+            else:
+                t = start
+            next_t = t + f.samples / float(f.sample_rate or 1)
+            if end is not None and t >= end:
+                return
+            if next_t <= start:
+                continue
+            yield t, f
+
+
+def decode_mono(container, stream, t0: float, start: float, end: float | None, sample_rate: int) -> tuple[np.ndarray, float]:
+    """The window [start, end) as mono float32 at ``sample_rate``; returns ``(samples, first_time)``.
+
+    ``first_time`` is where the returned samples start (>= start; later when the
+    audio begins after the window start). Empty array when nothing decodes.
+    """
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[np.ndarray] = []
+    first = None
+    for t, frame in iter_audio_frames(container, stream, t0, start, end):
+        if first is None:
+            first = t
+        frame.pts = None
+        for out in resampler.resample(frame):
+            chunks.append(out.to_ndarray().reshape(-1))
+    if first is None:
+        return np.zeros(0, np.float32), start
+    for out in resampler.resample(None):
+        chunks.append(out.to_ndarray().reshape(-1))
+    y = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    # trim to the window with sample precision
+    skip = int(round((start - first) * sample_rate))
+    if skip > 0:
+        y = y[skip:]
+        first = start
+    if end is not None:
+        keep = int(round((end - first) * sample_rate))
+        y = y[: max(keep, 0)]
+    return np.nan_to_num(y, copy=False), max(first, start)
+
+
+def recipe_picture(container, stream, t0: float, start: float, end: float | None, size: int) -> np.ndarray | None:
+    """FFmpeg's ``showspectrumpic=s=SIZExSIZE:legend=0`` of the window (uint8 [size, size, 3]).
+
+    ``None`` when no audio decodes in the window.
+    """
+    import av
+
+    graph = src = sink = None
+    for _t, frame in iter_audio_frames(container, stream, t0, start, end):
+        if graph is None:
+            graph = av.filter.Graph()
+            src = graph.add_abuffer(
+                sample_rate=frame.sample_rate,
+                format=frame.format.name,
+                layout=frame.layout.name,
+                time_base=frame.time_base or stream.time_base,
+            )
+            trim = f"start={start + t0:.6f}"
+            if end is not None:
+                trim += f":end={end + t0:.6f}"
+            chain = [
+                graph.add("atrim", trim),
+                graph.add("showspectrumpic", f"s={size}x{size}:legend=0"),
+                graph.add("format", "rgb24"),
+                graph.add("buffersink"),
+            ]
+            src.link_to(chain[0])
+            for a, b in zip(chain, chain[1:]):
+                a.link_to(b)
+            sink = chain[-1]
+            graph.configure()
+        src.push(frame)
+    if graph is None:
+        return None
+    src.push(None)
+    out = None
+    while True:
+        try:
+            out = sink.pull()
+            break
+        except av.error.BlockingIOError:
+            continue
+        except av.error.EOFError:
+            break
+    if out is None:
+        return None
+    img = out.to_ndarray()
+    if img.shape != (size, size, 3):  # pragma: no cover - internal invariant
+        raise RuntimeError(f"showspectrumpic made {img.shape}, expected {(size, size, 3)}")
+    return img
+
+
+# ------------------------------------------------------------------ log-mel
+def hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """HTK triangular mel filters, float32 [n_mels, n_fft // 2 + 1], peak 1, 0 Hz to Nyquist."""
+    freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None, :] - lo) / np.maximum(mid - lo, 1e-9)
+    down = (hi - freqs[None, :]) / np.maximum(hi - mid, 1e-9)
+    fb = np.maximum(0.0, np.minimum(up, down))
+    return fb.astype(np.float32)
+
+
+def stft_params(sample_rate: int) -> tuple[int, int]:
+    """``(n_fft, hop)``: a ~64 ms Hann window with 75% overlap."""
+    n_fft = 1 << max(int(round(math.log2(sample_rate * 0.064))), 6)
+    return n_fft, n_fft // 4
+
+
+def power_spectrogram(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT|^2 of ``y`` (float32 [n_fft//2+1, T]), scaled so a full-scale sine peaks at 1."""
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) < n_fft:
+        y = np.pad(y, (0, n_fft - len(y)))
+    n = 1 + (len(y) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(y, shape=(n, n_fft), strides=(y.strides[0] * hop, y.strides[0]))
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+    spec = np.fft.rfft(frames * window, axis=1)
+    power = (spec.real**2 + spec.imag**2) / (window.sum() / 2.0) ** 2
+    return power.T.astype(np.float32)
+
+
+def pool_time(x: np.ndarray, bins: int) -> np.ndarray:
+    """Average ``x`` [C, T] into ``bins`` equal time bins (repeats columns when T < bins)."""
+    c, t = x.shape
+    edges = np.linspace(0, t, bins + 1)
+    a = np.minimum(np.floor(edges[:-1]).astype(np.int64), t - 1)
+    b = np.maximum(np.ceil(edges[1:]).astype(np.int64), a + 1)
+    csum = np.concatenate([np.zeros((c, 1), np.float64), np.cumsum(x, axis=1, dtype=np.float64)], axis=1)
+    return ((csum[:, b] - csum[:, a]) / (b - a)).astype(np.float32)
+
+
+def logmel(y: np.ndarray, sample_rate: int, n_mels: int, spec_frames: int) -> np.ndarray:
+    """Log-mel spectrogram of mono ``y``: float32 [n_mels, spec_frames] in [0, ~1] (see module doc)."""
+    if len(y) == 0:
+        return np.zeros((n_mels, spec_frames), np.float32)
+    n_fft, hop = stft_params(sample_rate)
+    mel = mel_filterbank(sample_rate, n_fft, n_mels) @ power_spectrogram(y, n_fft, hop)
+    mel = pool_time(mel, spec_frames)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-12))
+    return np.maximum(0.0, (db + TOP_DB) / TOP_DB).astype(np.float32)

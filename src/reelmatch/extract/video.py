@@ -1,0 +1,321 @@
+"""Frames: seek-based sampling with PyAV and the two frame geometries.
+
+Decoding seeks to the keyframe before each sample instant and decodes forward
+only to that instant (never the whole window); consecutive instants inside one
+GOP share the decode. Geometry runs through libavfilter on the few chosen frames:
+
+* ``recipe``: ``scale=560:-1,crop=224:224`` exactly as the recipe's ffmpeg call
+  (display rotation applied first, as the ffmpeg CLI does; sample aspect ratio
+  ignored, as ``scale=560:-1`` does). For other sizes the scale width is
+  ``2.5 * size``.
+* ``fit`` (default): rotation and sample aspect ratio applied, then the short
+  side scaled to ``size`` and the centre cropped to a square. An aspect ratio
+  beyond 2:1 (ultra-wide or tall strips) would lose more than half the picture,
+  so the crop keeps the central 2:1 region and it is letterboxed (black bars)
+  into the square instead. Tiny videos are scaled up. Works for every shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from reelmatch.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: largest declared frame (pixels) we agree to decode: 8K UHD is 33 Mpx
+MAX_PIXELS = 40_000_000
+#: longest side we agree to decode
+MAX_SIDE = 16384
+#: decode errors tolerated per sample instant before giving up on the file
+MAX_DECODE_ERRORS = 32
+#: without a keyframe index, keep decoding forward (instead of seeking) when the
+#: next instant is at most this far ahead (s)
+SEEK_GAP = 2.0
+#: widest aspect ratio the fit geometry crops to before letterboxing
+FIT_MAX_ASPECT = 2.0
+
+
+def check_frame_size(width: int, height: int, where: str = "video stream") -> None:
+    """Reject absurd frame sizes before anything is allocated."""
+    if not width or not height or width <= 0 or height <= 0:
+        raise InputError(f"{where} declares no frame size ({width}x{height})")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise InputError(
+            f"{where} declares a {width}x{height} frame, larger than the {MAX_PIXELS // 1_000_000} Mpx limit"
+        )
+
+
+def rotation_of(frame) -> int:
+    """Display rotation of a decoded frame in degrees counter-clockwise (0/90/180/270)."""
+    try:
+        r = frame.rotation
+    except Exception:  # noqa: BLE001 - older PyAV or broken side data
+        return 0
+    if r is None or not math.isfinite(r):
+        return 0
+    return int(round(r / 90.0)) % 4 * 90
+
+
+def _rotation_filters(rotation: int) -> list[tuple[str, str]]:
+    # rotation is counter-clockwise (av_display_rotation_get); the ffmpeg CLI
+    # turns 90 into transpose=cclock, 270 (= -90) into transpose=clock
+    if rotation == 90:
+        return [("transpose", "cclock")]
+    if rotation == 180:
+        return [("hflip", ""), ("vflip", "")]
+    if rotation == 270:
+        return [("transpose", "clock")]
+    return []
+
+
+def fit_box(width: int, height: int, size: int, max_aspect: float = FIT_MAX_ASPECT):
+    """Geometry of the fit mode for a display frame of ``width x height``.
+
+    Returns ``(scaled_w, scaled_h, crop_w, crop_h)``: scale to ``scaled``, take the
+    centred ``crop`` region, pad it (centred, black) to ``size x size``.
+    """
+    aspect = width / height
+    if aspect >= 1:
+        crop_aspect = min(aspect, max_aspect)
+        crop_w, crop_h = size, max(int(round(size / crop_aspect)), 1)
+        scale = crop_h / height
+    else:
+        crop_aspect = min(1 / aspect, max_aspect)
+        crop_w, crop_h = max(int(round(size / crop_aspect)), 1), size
+        scale = crop_w / width
+    scaled_w = max(int(round(width * scale)), crop_w)
+    scaled_h = max(int(round(height * scale)), crop_h)
+    return scaled_w, scaled_h, crop_w, crop_h
+
+
+def geometry_filters(geometry: str, size: int, width: int, height: int, sar: Fraction, rotation: int):
+    """The libavfilter chain ``[(name, args)]`` turning a decoded frame into ``size x size`` RGB."""
+    chain = _rotation_filters(rotation)
+    if rotation in (90, 270):
+        width, height = height, width
+        sar = 1 / sar if sar else sar
+    if geometry == "recipe":
+        sw = int(round(size * 2.5))
+        chain += [("scale", f"{sw}:-1"), ("crop", f"{size}:{size}")]
+    else:
+        dw = width * float(sar) if sar and sar > 0 else float(width)
+        scaled_w, scaled_h, crop_w, crop_h = fit_box(max(int(round(dw)), 1), height, size)
+        chain += [("scale", f"{scaled_w}:{scaled_h}:flags=area"), ("setsar", "1")]
+        if (scaled_w, scaled_h) != (crop_w, crop_h):
+            chain.append(("crop", f"{crop_w}:{crop_h}:exact=1"))
+        if (crop_w, crop_h) != (size, size):
+            chain.append(("pad", f"{size}:{size}:(ow-iw)/2:(oh-ih)/2:black"))
+    chain.append(("format", "rgb24"))
+    return chain
+
+
+class FrameConverter:
+    """Runs decoded frames through the geometry chain (graphs cached per input shape)."""
+
+    def __init__(self, geometry: str, size: int, sar: Fraction | None = None):
+        self.geometry = geometry
+        self.size = size
+        self.sar = sar if sar and sar > 0 else Fraction(1, 1)
+        self._graphs: dict = {}
+
+    def __call__(self, frame) -> np.ndarray:
+        rotation = rotation_of(frame)
+        sar = self.sar
+        key = (frame.width, frame.height, frame.format.name, rotation, sar)
+        graph = self._graphs.get(key)
+        if graph is None:
+            graph = self._build(frame, rotation, sar)
+            self._graphs[key] = graph
+        g, src, sink = graph
+        frame.pts = None  # filters here do not need time; avoids non-monotonic pts warnings
+        src.push(frame)
+        out = sink.pull()
+        img = out.to_ndarray()
+        if img.shape != (self.size, self.size, 3):  # pragma: no cover - internal invariant
+            raise RuntimeError(f"geometry produced {img.shape}, expected {(self.size, self.size, 3)}")
+        return img
+
+    def _build(self, frame, rotation: int, sar: Fraction):
+        import av  # noqa: F811 - heavy import kept local
+
+        g = av.filter.Graph()
+        src = g.add(
+            "buffer",
+            f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:time_base=1/1000"
+            f":pixel_aspect={sar.numerator}/{sar.denominator}",
+        )
+        prev = src
+        for name, args in geometry_filters(self.geometry, self.size, frame.width, frame.height, sar, rotation):
+            node = g.add(name, args) if args else g.add(name)
+            prev.link_to(node)
+            prev = node
+        sink = g.add("buffersink")
+        prev.link_to(sink)
+        g.configure()
+        return g, src, sink
+
+
+def stream_sar(stream) -> Fraction:
+    """Sample (pixel) aspect ratio of a video stream (1 when unknown or absurd)."""
+    sar = None
+    for get in (lambda: stream.sample_aspect_ratio, lambda: stream.codec_context.sample_aspect_ratio):
+        try:
+            sar = get()
+        except Exception:  # noqa: BLE001
+            sar = None
+        if sar:
+            break
+    if not sar:
+        return Fraction(1, 1)
+    sar = Fraction(sar.numerator, sar.denominator)
+    return sar if Fraction(1, 10) <= sar <= 10 else Fraction(1, 1)
+
+
+class SeekingReader:
+    """Takes, for each instant ``t``, the last frame shown before ``t`` (seconds from the media start).
+
+    Decodes forward from the keyframe before ``t``; uses the stream's index (when
+    the container has one) to know whether the next instant is reachable without
+    a new seek.
+    """
+
+    def __init__(self, container, stream, t0: float):
+        self.container = container
+        self.stream = stream
+        self.t0 = t0
+        self.tb = stream.time_base
+        self.keyframes = _keyframe_times(stream, t0)
+        self._frames = None  # generator of (time, frame)
+        self._pos = None  # time of the last frame decoded
+        self._prev = None  # (time, frame) last frame decoded (not yet consumed)
+        self.decode_errors = 0
+        self.eof = False
+        self.last_time = None  # time of the last frame seen at end of stream
+        self.frame_duration = None
+        self.frames_decoded = 0
+        self.seeks = 0
+
+    # ------------------------------------------------------------------ decode
+    def _decode_from(self, t: float):
+        self.seeks += 1
+        target = int((t + self.t0) / self.tb) if t > 0 else int(self.t0 / self.tb)
+        try:
+            self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
+        except Exception as e:  # noqa: BLE001 - unseekable: decode from the start
+            log.debug("seek to %.3f failed (%s); decoding from the start", t, e)
+            try:
+                self.container.seek(0, backward=True)
+            except Exception:  # noqa: BLE001
+                pass
+        self.stream.codec_context.flush_buffers() if self.stream.codec_context.is_open else None
+        self._frames = self._iter_frames()
+        self._prev = None
+        self.eof = False
+
+    def _iter_frames(self):
+        import av
+
+        last_t = None
+        for packet in self.container.demux(self.stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                self.decode_errors += 1
+                log.debug("decode error at packet %s: %s", packet.pts, e)
+                if self.decode_errors > MAX_DECODE_ERRORS * 10:
+                    raise InputError(f"too many decode errors ({self.decode_errors}), last: {e}") from e
+                continue
+            for f in frames:
+                self.frames_decoded += 1
+                if f.pts is not None:
+                    t = float(f.pts * self.tb) - self.t0
+                elif last_t is not None and self.frame_duration:
+                    t = last_t + self.frame_duration
+                else:
+                    continue
+                if last_t is not None and t > last_t and (self.frame_duration is None or t - last_t < self.frame_duration):
+                    self.frame_duration = t - last_t
+                last_t = t
+                yield t, f
+
+    def _next(self):
+        try:
+            return next(self._frames)
+        except StopIteration:
+            self.eof = True
+            return None
+
+    def frame_before(self, t: float):
+        """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end."""
+        if self._frames is None or self._needs_seek(t):
+            self._decode_from(t)
+        overshoot_retries = 0
+        while True:
+            nxt = self._next()
+            if nxt is None:
+                if self._prev is not None:
+                    self.last_time = self._prev[0]
+                    chosen = self._prev
+                    # keep it: a later instant past the end also maps to None via the caller's end check
+                    return chosen
+                return None
+            ft, frame = nxt
+            self._pos = ft
+            if ft < t - 1e-9:
+                self._prev = nxt
+                continue
+            if self._prev is None:
+                # the seek landed after t (imprecise index): go back further
+                if overshoot_retries < 3 and t > 0:
+                    overshoot_retries += 1
+                    back = (2.0, 10.0, t)[overshoot_retries - 1]
+                    self._decode_from(max(t - back, 0.0))
+                    continue
+                # nothing precedes t: the first frame is the one shown at t
+                self._prev = nxt
+                return nxt
+            chosen = self._prev
+            self._prev = nxt
+            return chosen
+
+    def _needs_seek(self, t: float) -> bool:
+        if self.eof:
+            return True
+        if self._pos is None:
+            return True
+        if self._prev is not None and self._prev[0] >= t:
+            return True
+        if self._pos >= t:
+            return True
+        if self.keyframes:
+            # a keyframe between here and t: seeking there is cheaper than decoding on
+            import bisect
+
+            i = bisect.bisect_right(self.keyframes, t) - 1
+            return i >= 0 and self.keyframes[i] > self._pos + 1e-9
+        return t - self._pos > SEEK_GAP
+
+
+def _keyframe_times(stream, t0: float) -> list[float]:
+    """Sorted keyframe times from the container index ([] when there is none)."""
+    try:
+        entries = stream.index_entries
+    except Exception:  # noqa: BLE001
+        return []
+    if not entries or len(entries) < 2:
+        return []
+    tb = stream.time_base
+    out = []
+    for e in entries:
+        try:
+            if e.is_keyframe:
+                out.append(float(e.timestamp * tb) - t0)
+        except Exception:  # noqa: BLE001
+            return []
+    out.sort()
+    return out
