@@ -81,12 +81,15 @@ class _State:
             if self._store is None:
                 try:
                     from reelmatch.dataset.store import ClipStore
-                except ImportError:
+
+                    self._store = ClipStore(self.ws)
+                except (ImportError, ReelmatchError) as e:
+                    log.debug("no clip store: %s", e)
                     return None
-                self._store = ClipStore(self.ws)
             try:
                 return self._store.get(item_id)
-            except (NotFoundError, KeyError, FileNotFoundError):
+            except (ReelmatchError, KeyError, OSError) as e:  # no clip: the caller falls back or 404s
+                log.debug("no clip for %s: %s", item_id, e)
                 return None
 
     # ---------------------------------------------------------------- cache
