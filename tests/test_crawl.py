@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -69,6 +70,7 @@ class Site:
         self.agents: set[str] = set()
         self.routes: dict[str, tuple[int, str, bytes, dict]] = {}
         self.once_429: set[str] = set()
+        self.slow: dict[str, float] = {}  # path -> seconds before answering
         self.lock = threading.Lock()
 
     def build(self, base: str, media: dict[str, Path]) -> None:
@@ -106,6 +108,12 @@ class Site:
             base, "tt0000006", "Busy Server", ["Action"], "2015-03-03",
             {"@type": "VideoObject", "contentUrl": f"{base}/media/red.mp4"}))))  # fmt: skip
         self.once_429.add("/title/tt0000006/")
+        # 100-111: plain good titles, each answering slowly (for the interruption test)
+        for n in range(100, 112):
+            tid = f"tt{n:07d}"
+            page(f"/title/{tid}/", title_page(base, tid, ld=_ld(movie(
+                base, tid, f"Slow {n}", ["Drama"], "2000", {"@type": "VideoObject", "contentUrl": f"{base}/media/red.mp4"}))))  # fmt: skip
+            self.slow[f"/title/{tid}/"] = 0.25
         page("/title/tt0000007/", title_page(base, "tt0000007", ld=_ld(movie(
             base, "tt0000007", "Private", ["Drama"], "1999", {"@type": "VideoObject", "contentUrl": f"{base}/media/red.mp4"}))))  # fmt: skip
 
@@ -130,6 +138,9 @@ def _handler(site: Site):
                 site.agents.add(self.headers.get("User-Agent", ""))
                 first_429 = path in site.once_429
                 site.once_429.discard(path)
+                delay = site.slow.get(path, 0.0)
+            if delay:
+                time.sleep(delay)
             if first_429:
                 status, ctype, data, headers = 429, "text/html", b"<html>Too Many Requests</html>", {"Retry-After": "1"}
             else:
@@ -355,3 +366,33 @@ def test_cli_crawl_import_download_end_to_end(site, tmp_path, run_cli):
     with Workspace(ws) as w:
         assert w.catalog.get("tt0000001").genres == ("Drama", "Thriller", "Mystery")
         assert w.catalog.get("tt0000002").genres == ("Comedy",)
+
+
+def test_interrupted_crawl_resumes_without_losing_or_repeating(site, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    slow_ids = [f"tt{n:07d}" for n in range(100, 112)]
+    manifest = tmp_path / "m.jsonl"
+    cmd = [sys.executable, "-m", "reelmatch", "-w", tmp_path / "nows", "crawl", "imdb", "--ids", *slow_ids,
+           "-o", manifest, "--base-url", site.base, "--delay", "0", "--concurrency", "1", "--no-cache"]  # fmt: skip
+    proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(read_manifest_ids(manifest)) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C on the command: the crawl shuts down cleanly
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    first = read_manifest_ids(manifest)
+    assert 3 <= len(first) < len(slow_ids), first
+    jobs = tmp_path / ".reelmatch-crawl" / "jobs"
+    assert any(jobs.iterdir()), "the interrupted job state is kept"
+    hits_before = Counter(site.hits)
+
+    r = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert set(_rows(manifest)) == set(slow_ids)  # nothing lost, nothing twice
+    for tid in first:  # finished titles are not fetched again
+        assert site.hits[f"/title/{tid}/"] == hits_before[f"/title/{tid}/"]
+    assert not any(jobs.iterdir()), "a finished job leaves no state"
