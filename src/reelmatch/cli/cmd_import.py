@@ -1,8 +1,9 @@
 """``reelmatch import``: manifests and MovieLens files.
 
-Each source is one entry of ``SOURCES``: (option or None for the positional
-FILE, library function name). To add a source, add its option in
-``add_arguments`` and a line in ``SOURCES``.
+Each source is one entry of ``SOURCES``: (args attribute, "module:function",
+label). To add a source, add its option in ``add_arguments`` and a line in
+``SOURCES``; the function takes ``(ws, value)`` and returns a report with
+``errors``, ``notes``, ``imported``, ``summary()`` and ``to_dict()``.
 """
 
 NAME = "import"

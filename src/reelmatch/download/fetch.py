@@ -79,6 +79,8 @@ class DownloadReport:
 def one_line(msg: str) -> str:
     msg = _ANSI.sub("", str(msg))
     msg = re.sub(r"^\s*ERROR:\s*", "", msg)
+    msg = re.sub(r"\s*\(caused by .*$", "", msg, flags=re.S)  # repeats the message as a repr
+    msg = re.sub(r"[;.]?\s*please report this issue.*$", "", msg, flags=re.S | re.I)
     return " ".join(msg.split())[:400] or "unknown error"
 
 
