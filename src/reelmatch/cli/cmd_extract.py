@@ -1,13 +1,61 @@
 NAME = "extract"
 HELP = "clips from media"
-EXAMPLE = "reelmatch -w ws extract --workers 2"
+EXAMPLE = "reelmatch -w ws extract --workers 2 --timeout 120"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.cli.common import add_workers_flag
+
+    add_workers_flag(p)
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-item time limit in seconds (default 300)")
+    p.add_argument("--retry-failed", action="store_true", help="also retry items whose extraction failed before")
+    p.add_argument("--recipe", action="store_true",
+                   help="the published recipe exactly: scale to width 560 + centre crop, ffmpeg showspectrumpic picture")
+    p.add_argument("--frames", type=int, default=None, metavar="K", help="frames per clip (default 10)")
+    p.add_argument("--interval", type=float, default=None, metavar="S", help="seconds between frames (default 12)")
+    p.add_argument("--start", type=float, default=None, metavar="S", help="skip the first S seconds (default 5)")
+    p.add_argument("--window", type=float, default=None, metavar="S", help="seconds sampled after --start (default 125)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args):
+    from reelmatch.extract.config import ClipConfig
+
+    overrides = {
+        name: value
+        for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start), ("window", args.window))
+        if value is not None
+    }
+    return ClipConfig.recipe(**overrides) if args.recipe else ClipConfig(**overrides)
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.extract.run import run_extract
 
-    raise NotBuiltError("'extract' is not built yet (issue #3)")
+    ws = open_workspace(args)
+    config = config_from_args(args)
+    bar = None
+
+    def progress(done, total, item_id, error):
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total, "extract", disable=args.no_progress)
+        bar.update(1)
+        if error:
+            bar.write(f"failed {item_id}: {error}")
+
+    try:
+        summary = run_extract(ws, config, workers=args.workers, timeout=args.timeout,
+                              retry_failed=args.retry_failed, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    info(
+        f"extract ({'recipe' if args.recipe else 'fit'}, config {summary['config']}): {summary['done']} done,"
+        f" {summary['failed']} failed, {summary['already_done']} already done,"
+        f" {summary['skipped_no_media']} without media; {summary['clips']} clips in {summary['seconds']:.1f} s"
+    )
+    if summary["failed"]:
+        info("failures are listed by 'reelmatch status'; retry them with --retry-failed")
+    return 0

@@ -9,10 +9,10 @@ GOP share the decode. Geometry runs through libavfilter on the few chosen frames
   ignored, as ``scale=560:-1`` does). For other sizes the scale width is
   ``2.5 * size``.
 * ``fit`` (default): rotation and sample aspect ratio applied, then the short
-  side scaled to ``size`` and the centre cropped to a square. An aspect ratio
-  beyond 2:1 (ultra-wide or tall strips) would lose more than half the picture,
-  so the crop keeps the central 2:1 region and it is letterboxed (black bars)
-  into the square instead. Tiny videos are scaled up. Works for every shape.
+  side scaled to ``size`` and the centre cropped to a square. Beyond 2:1
+  (ultra-wide, tall strips) a square crop would lose more than half the picture,
+  so the crop keeps the central half of the long side and is letterboxed (black
+  bars) into the square. Tiny videos are scaled up. Works for every shape.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MAX_DECODE_ERRORS = 32
 #: without a keyframe index, keep decoding forward (instead of seeking) when the
 #: next instant is at most this far ahead (s)
 SEEK_GAP = 2.0
-#: widest aspect ratio the fit geometry crops to before letterboxing
+#: the fit geometry never crops away more than 1 - 1/FIT_MAX_ASPECT of the long side
 FIT_MAX_ASPECT = 2.0
 
 
@@ -73,20 +73,24 @@ def _rotation_filters(rotation: int) -> list[tuple[str, str]]:
     return []
 
 
-def fit_box(width: int, height: int, size: int, max_aspect: float = FIT_MAX_ASPECT):
+def fit_box(width: int, height: int, size: int, max_loss: float = FIT_MAX_ASPECT):
     """Geometry of the fit mode for a display frame of ``width x height``.
 
     Returns ``(scaled_w, scaled_h, crop_w, crop_h)``: scale to ``scaled``, take the
-    centred ``crop`` region, pad it (centred, black) to ``size x size``.
+    centred ``crop`` region, pad it (centred, black) to ``size x size``. The crop
+    is square while that keeps at least ``1/max_loss`` of the long side (aspect
+    up to 2:1); beyond, it keeps exactly that fraction and is letterboxed, so no
+    video loses more than half its picture and the geometry varies continuously.
     """
     aspect = width / height
+    long_ratio = max(aspect, 1 / aspect)
+    crop_ratio = max(1.0, long_ratio / max_loss)  # long side : short side of the kept region
+    short = max(int(round(size / crop_ratio)), 1)
     if aspect >= 1:
-        crop_aspect = min(aspect, max_aspect)
-        crop_w, crop_h = size, max(int(round(size / crop_aspect)), 1)
+        crop_w, crop_h = size, short
         scale = crop_h / height
     else:
-        crop_aspect = min(1 / aspect, max_aspect)
-        crop_w, crop_h = max(int(round(size / crop_aspect)), 1), size
+        crop_w, crop_h = short, size
         scale = crop_w / width
     scaled_w = max(int(round(width * scale)), crop_w)
     scaled_h = max(int(round(height * scale)), crop_h)
