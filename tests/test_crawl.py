@@ -396,3 +396,31 @@ def test_interrupted_crawl_resumes_without_losing_or_repeating(site, tmp_path):
     for tid in first:  # finished titles are not fetched again
         assert site.hits[f"/title/{tid}/"] == hits_before[f"/title/{tid}/"]
     assert not any(jobs.iterdir()), "a finished job leaves no state"
+
+
+def test_crawl_help_names_terms_and_missing_scrapy_is_one_clear_line(tmp_path, run_cli):
+    import subprocess
+    import sys
+
+    r = run_cli("crawl", "--help")
+    assert r.returncode == 0 and "terms of use" in r.stdout and "robots.txt" in r.stdout
+    code = (
+        "import sys\nsys.modules['scrapy'] = None  # as if reelmatch[crawl] were not installed\n"
+        "from reelmatch.cli.main import main\n"
+        f"sys.exit(main(['crawl', 'imdb', '--ids', 'tt0111161', '-o', {str(tmp_path / 'm.jsonl')!r}]))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and "pip install 'reelmatch[crawl]'" in p.stderr, p.stderr
+
+
+def test_crawl_rejects_bad_ids_and_no_ids(tmp_path, run_cli):
+    from reelmatch.crawl import crawl_imdb
+    from reelmatch.errors import InputError
+
+    with pytest.raises(InputError, match="not an IMDb title id"):
+        crawl_imdb(["tt0111161", "nm0000001"], tmp_path / "m.jsonl", work_dir=tmp_path / "c")
+    r = run_cli("crawl", "imdb", "-o", tmp_path / "m.jsonl")
+    assert r.returncode == 2 and "no title ids" in r.stderr
+    r = run_cli("crawl", "imdb", "--ids", "tt0111161", "--base-url", "ftp://x", "-o", tmp_path / "m.jsonl")
+    assert r.returncode == 2 and "--base-url" in r.stderr
