@@ -244,3 +244,29 @@ def test_upload_not_a_video_is_415(client):
     assert client.post("/api/match", files={"file": ("empty.mp4", b"", "video/mp4")}).status_code == 422
     assert client.post("/api/match").status_code == 422
     assert client.post("/api/match", params={"mode": "dance"}, files={"file": ("a.mp4", b"x", "video/mp4")}).status_code == 422
+
+
+def test_pictures_from_clips(catalogue_ws, media_dir):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from reelmatch.extract import ClipConfig, run_extract
+
+    config = ClipConfig(start=0.0, window=2.0, num_frames=4, interval=0.5, size=32)
+    summary = run_extract(catalogue_ws, config, workers=0)
+    assert summary["done"] == 3, summary
+    with TestClient(create_app(catalogue_ws)) as c:
+        thumb = c.get("/api/items/t-red/thumbnail", params={"format": "png"})
+        assert thumb.status_code == 200
+        assert Image.open(BytesIO(thumb.content)).size == (32, 32)  # the clip's frame, not the video's
+        sheet = c.get("/api/items/t-red/contact-sheet")
+        assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/jpeg"
+        assert Image.open(BytesIO(sheet.content)).size[0] > 4 * 32
+        spec = c.get("/api/items/t-blue/spectrogram")
+        assert spec.status_code == 200 and spec.content[:8] == b"\x89PNG\r\n\x1a\n"
+        # the silent video has a clip but no audio; the ad has no clip
+        assert c.get("/api/items/t-green/spectrogram").status_code == 404
+        assert c.get("/api/items/a-soda/contact-sheet").status_code == 404
+        detail = c.get("/api/items/t-red").json()
+        assert detail["stages"]["extract"]["status"] == "done"

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
+import numpy as np
 from fastapi import Body, FastAPI, File, HTTPException, Path as PathParam, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -365,7 +366,9 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
             clip = state.clip(item.id)
             if clip is None:
                 raise NotFoundError(f"item {item.id} has no clip yet: run 'reelmatch extract'")
-            return pictures.encode(pictures.contact_sheet(clip), format)
+            from reelmatch.extract.sheet import contact_sheet as draw_sheet
+
+            return pictures.encode(np.asarray(draw_sheet(clip, title=item.title).convert("RGB")), format)
 
         return _image(state.cached(("sheet", item.id, item.sha256, format), make), format)
 
@@ -379,7 +382,9 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
                 raise NotFoundError(f"item {item.id} has no clip yet: run 'reelmatch extract'")
             if not clip.has_audio:
                 raise NotFoundError(f"item {item.id} has no audio")
-            return pictures.encode(pictures.spectrogram_picture(clip.spectrogram), format)
+            from reelmatch.extract.sheet import spectrogram_image
+
+            return pictures.encode(spectrogram_image(clip.spectrogram), format)
 
         return _image(state.cached(("spec", item.id, item.sha256, format), make), format)
 

@@ -1,8 +1,8 @@
-"""Pictures the server shows: thumbnails, contact sheets, spectrograms.
+"""Pictures the server shows: thumbnails (contact sheets and spectrogram
+pictures are drawn by :mod:`reelmatch.extract.sheet`, shared with ``reelmatch show``).
 
-Pure functions from arrays to arrays, plus ``encode`` (array -> JPEG/PNG bytes)
-and ``video_frame`` (one decoded frame of a media file, used for items that have
-no clip yet).
+``clip_thumbnail`` picks a frame of a clip, ``video_frame`` decodes one from a
+media file (items without a clip yet), ``encode`` makes JPEG/PNG bytes.
 """
 
 from __future__ import annotations
@@ -23,30 +23,6 @@ def clip_thumbnail(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if real.size == 0:
         raise ValueError("clip has no real frame")
     return frames[real[real.size // 2]]
-
-
-def spectrogram_picture(spec: np.ndarray, height: int = 160) -> np.ndarray:
-    """An RGB picture of a spectrogram.
-
-    ``spec`` is either the recipe's picture (uint8 [S,S,3], returned as is) or a
-    log-mel array float32 [n_mels, frames], drawn with low frequencies at the
-    bottom in the magma colour map, scaled to ``height`` rows.
-    """
-    if spec.ndim == 3 and spec.shape[-1] == 3:
-        return np.ascontiguousarray(spec.astype(np.uint8))
-    if spec.ndim != 2:
-        raise ValueError(f"spectrogram must be [n_mels, frames] or [S,S,3], got {spec.shape}")
-    from matplotlib import colormaps
-
-    x = np.asarray(spec, dtype=np.float32)
-    lo, hi = np.percentile(x, 2), np.percentile(x, 99.5)
-    norm = np.zeros_like(x) if hi <= lo else np.clip((x - lo) / (hi - lo), 0, 1)
-    rgb = (colormaps["magma"](norm[::-1])[..., :3] * 255).astype(np.uint8)
-    if rgb.shape[0] != height:
-        from PIL import Image
-
-        rgb = np.asarray(Image.fromarray(rgb).resize((rgb.shape[1], height), Image.BILINEAR))
-    return rgb
 
 
 def encode(img: np.ndarray, fmt: str = "jpeg", *, max_side: int | None = None) -> bytes:
@@ -98,17 +74,3 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
         scale = min(1.0, max_side / max(w, h))
         return last.to_ndarray(width=max(2, int(w * scale)) // 2 * 2, height=max(2, int(h * scale)) // 2 * 2, format="rgb24")
 
-
-def contact_sheet(clip) -> np.ndarray:
-    """All real frames of a clip side by side in rows of five: uint8 [H,W,3]."""
-    frames = clip.frames[np.asarray(clip.mask, bool)]
-    if len(frames) == 0:
-        raise ValueError("clip has no real frame")
-    cols = min(5, len(frames))
-    rows = -(-len(frames) // cols)
-    s = frames.shape[1]
-    sheet = np.full((rows * s + (rows - 1) * 2, cols * s + (cols - 1) * 2, 3), 16, np.uint8)
-    for i, f in enumerate(frames):
-        r, c = divmod(i, cols)
-        sheet[r * (s + 2) : r * (s + 2) + s, c * (s + 2) : c * (s + 2) + s] = f
-    return sheet
