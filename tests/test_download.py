@@ -221,3 +221,31 @@ def test_cli_download(ws, server, run_cli):
     r = run_cli("-w", ws.root, "status", "--json")
     doc = json.loads(r.stdout)
     assert doc["stages"]["download"] == {"done": 1, "failed": 1, "pending": 0}
+
+
+def test_finished_file_not_yet_recorded_is_verified_not_refetched(ws, server):
+    """A run killed after the file was complete but before the catalogue said so."""
+    ids = _add_urls(ws, server, ["good.mp4"])
+    assert download_all(ws, FAST, workers=1).done == 1
+    iid = ids["good.mp4"]
+    ws.catalog.clear_stage("download", iid)
+    ws.catalog.update_fields(iid, media_path=None, sha256=None, duration=None)
+    rep = download_all(ws, FAST, workers=1)
+    assert rep.done == 1
+    item = ws.catalog.get(iid)
+    assert ws.media_file(item).read_bytes() == server.files["good.mp4"]
+    assert len(list(ws.dir("media").glob(f"{iid}*"))) == 1  # no second copy, no leftovers
+
+
+def test_rate_limit_slows_the_transfer(ws, server):
+    import time
+
+    big = server.files["flaky.mp4"]
+    server.files["big.mp4"] = big
+    _add_urls(ws, server, ["big.mp4"])
+    rate = 16 * 1024
+    t0 = time.monotonic()
+    rep = download_all(ws, DownloadConfig(rate_limit=rate, retries=0, min_interval=0.0), workers=1)
+    elapsed = time.monotonic() - t0
+    assert rep.done == 1
+    assert elapsed >= 0.6 * len(big) / rate, (elapsed, len(big))
