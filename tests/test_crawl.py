@@ -99,6 +99,10 @@ class Site:
             base, "tt0000010", "Green Fields", ["Drama", "Romance"], "2010-05-01")),
             body='<a href="/video/vi0000010/?ref_=tt_ov_vi" aria-label="Trailer">Play trailer 0:02</a>'))  # fmt: skip
         page("/video/vi0000010/", '<html><body><video controls><source src="/media/green.mp4" type="video/mp4"></video></body></html>')
+        # 11: the trailer is on another site: used as is (for yt-dlp), not crawled
+        page("/title/tt0000011/", title_page(base, "tt0000011", ld=_ld(movie(
+            base, "tt0000011", "Elsewhere", ["Documentary"], "2019",
+            {"@type": "VideoObject", "url": "https://www.youtube.com/watch?v=aaaaaaaaaaa"}))))  # fmt: skip
         # 3: no JSON-LD; 4: malformed JSON-LD; 8: no trailer anywhere
         page("/title/tt0000003/", title_page(base, "tt0000003", ld=None))
         page("/title/tt0000004/", title_page(base, "tt0000004", ld='<script type="application/ld+json">{"@type": "Movie", "name": "Broken",</script>'))
@@ -265,9 +269,10 @@ def test_crawl_local_site(site, tmp_path):
     out = tmp_path / "manifest.jsonl"
     cfg = dataclasses.replace(FAST, base_url=site.base)
     events = []
-    report = crawl_imdb(ALL_IDS, out, cfg, work_dir=tmp_path / "crawl", on_event=events.append)
+    report = crawl_imdb(ALL_IDS + ["tt0000011"], out, cfg, work_dir=tmp_path / "crawl", on_event=events.append)
     assert report.reason == "finished"
     rows = _rows(out)
+    assert rows.pop("tt0000011")["url"] == "https://www.youtube.com/watch?v=aaaaaaaaaaa"  # off-site: not followed
     assert set(rows) == GOOD, report.problems
     reasons = {p["id"]: p["reason"] for p in report.problems}
     assert set(reasons) == PROBLEMS
@@ -292,16 +297,17 @@ def test_crawl_local_site(site, tmp_path):
     assert site.hits["/title/tt0000006/"] == 2  # one 429, one retry
     assert site.hits["/media/red.mp4"] == 0  # the crawler does not download media
     assert any(a.startswith("reelmatch/") and PROJECT_URL in a for a in site.agents), site.agents
-    assert {e["id"] for e in events if e["event"] == "item"} == GOOD
+    assert {e["id"] for e in events if e["event"] == "item"} == GOOD | {"tt0000011"}
 
     # a second run: done ids skipped, cached pages not fetched again, no duplicate rows
     before = Counter(site.hits)
     report2 = crawl_imdb(ALL_IDS + ["tt0000001"], out, cfg, work_dir=tmp_path / "crawl")
     assert report2.reason == "finished" and report2.skipped == len(GOOD) and report2.written == 0
-    assert set(_rows(out)) == GOOD
+    assert set(_rows(out)) == GOOD | {"tt0000011"}
     assert site.hits["/title/tt0000001/"] == before["/title/tt0000001/"]  # skipped
     assert site.hits["/title/tt0000003/"] == before["/title/tt0000003/"]  # retried from the disk cache
     assert site.hits["/title/tt0000005/"] == before["/title/tt0000005/"] + 1  # 404s are not cached
+    assert site.hits["/robots.txt"] == before["/robots.txt"] + 1  # robots.txt is asked afresh
     assert (tmp_path / "crawl" / "httpcache").is_dir()
 
 

@@ -46,6 +46,7 @@ def scrapy_settings(params: dict) -> dict:
         # only good pages are cached: a 404 may be fixed later, a 429 must be retried
         "HTTPCACHE_IGNORE_HTTP_CODES": [401, 403, 404, 408, 410, 429, 500, 502, 503, 504, 522, 524],
         "HTTPCACHE_GZIP": True,
+        "HTTPCACHE_POLICY": "reelmatch.crawl.spider.PageCachePolicy",
         "JOBDIR": params["job_dir"],
         # no listening sockets: no telnet console, no remote-control HTTP server
         "TELNETCONSOLE_ENABLED": False,

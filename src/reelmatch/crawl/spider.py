@@ -14,10 +14,12 @@ import logging
 import os
 import sys
 import time
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.extensions.httpcache import DummyPolicy
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 
@@ -89,6 +91,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return super().process_exception(request, exception)
 
 
+class PageCachePolicy(DummyPolicy):
+    """Cache pages, but ask for robots.txt afresh each crawl (its rules may change)."""
+
+    def should_cache_request(self, request) -> bool:
+        return urlsplit(request.url).path != "/robots.txt" and super().should_cache_request(request)
+
+
 class ManifestPipeline:
     """Appends each row to the JSONL manifest at once (flushed, fsynced), so a
     crawl killed at any moment keeps every finished title; ids already in the
@@ -157,6 +166,11 @@ class ImdbTitleSpider(scrapy.Spider):
         except (AttributeError, ValueError, scrapy.exceptions.NotSupported):
             return []
 
+    def _same_site(self, url: str) -> bool:
+        """Video pages are followed on the crawled site only; another site's
+        trailer page (a YouTube link) goes to the manifest as is, for yt-dlp."""
+        return urlsplit(url).netloc.lower() == urlsplit(self.cfg.base_url).netloc.lower()
+
     def parse_title(self, response):
         iid = response.meta["imdb_id"]
         if not hasattr(response, "text"):
@@ -171,7 +185,7 @@ class ImdbTitleSpider(scrapy.Spider):
             return
         if info.trailer_url:
             yield info.manifest_row(info.trailer_url)
-        elif info.video_page and self.cfg.follow_video_pages:
+        elif info.video_page and self.cfg.follow_video_pages and self._same_site(info.video_page):
             yield scrapy.Request(
                 info.video_page, callback=self.parse_video, errback=self.on_error,
                 meta={"imdb_id": iid, "page": "video", "info": dataclasses.asdict(info)},
