@@ -32,7 +32,6 @@ def run(args) -> int:
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         info(f"warning: binding {args.host} exposes the server beyond this machine")
-    info(f"serving {ws.root} on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)"
-         + ("" if args.allow_writes else "; read-only"))
-    serve(ws, config, host=args.host, port=args.port, log_level="warning" if not args.verbose else "info")
+    info(f"serving {ws.root} ({'read-write' if args.allow_writes else 'read-only'}); the page is at /, API docs at /docs")
+    serve(ws, config, host=args.host, port=args.port, log_level="info", access_log=args.verbose > 0)
     return 0

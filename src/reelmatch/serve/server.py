@@ -9,11 +9,21 @@ from reelmatch.serve.app import create_app
 from reelmatch.serve.config import ServeConfig
 
 
-def serve(ws, config: ServeConfig | None = None, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Serve ``ws`` with uvicorn until interrupted."""
+def serve(
+    ws,
+    config: ServeConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve ``ws`` with uvicorn until interrupted (uvicorn logs the address it bound)."""
     import uvicorn
 
-    uvicorn.run(create_app(ws, config), host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.run(
+        create_app(ws, config), host=host, port=port, log_level=log_level, access_log=access_log, server_header=False
+    )
 
 
 class ServerThread:
