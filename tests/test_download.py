@@ -249,3 +249,21 @@ def test_rate_limit_slows_the_transfer(ws, server):
     elapsed = time.monotonic() - t0
     assert rep.done == 1
     assert elapsed >= 0.6 * len(big) / rate, (elapsed, len(big))
+
+
+def test_new_resolution_fetches_again(ws, server):
+    ids = _add_urls(ws, server, ["good.mp4"])
+    iid = ids["good.mp4"]
+    assert download_all(ws, FAST, workers=1).done == 1
+    ws.catalog.mark_done(iid, "extract", "clipfp")
+    small = DownloadConfig(max_height=480, retries=0, backoff=0.01, http_retries=0, min_interval=0.0)
+    server.files["good.mp4"] = server.files["good2.webm"][:100]  # the site now serves junk
+    rep = download_all(ws, small, workers=1)
+    assert rep.failed == 1
+    item = ws.catalog.get(iid)
+    assert item.media_path is None and item.sha256 is None  # the old file was replaced, not mixed
+    assert ws.catalog.stage_of(iid, "extract") is None
+    server.files["good.mp4"] = server.files["flaky.mp4"]
+    rep = download_all(ws, small, workers=1, retry_failed=True)
+    assert rep.done == 1
+    assert ws.media_file(ws.catalog.get(iid)).read_bytes() == server.files["flaky.mp4"]

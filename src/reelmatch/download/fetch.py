@@ -26,6 +26,7 @@ from pathlib import Path
 from reelmatch.catalog.db import Item
 from reelmatch.download.config import DownloadConfig
 from reelmatch.errors import InputError
+from reelmatch.ingest.store import MEDIA_EXTRA_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +243,7 @@ def download_all(
     media_dir = ws.dir("media")
     report = DownloadReport()
     todo: list[Item] = []
+    stale: set[str] = set()
     for item in cat.todo(STAGE, fp, retry_failed=retry_failed):
         if not item.is_url:
             continue
@@ -254,6 +256,7 @@ def download_all(
             prior = cat.stage_of(item.id, STAGE)
             if prior and prior["status"] == "done" and ws.owns(f):
                 f.unlink(missing_ok=True)  # made with another config: fetch again
+                stale.add(item.id)
         todo.append(item)
     if not todo:
         return report
@@ -269,18 +272,25 @@ def download_all(
             pool.submit(download_one, it, media_dir, config, can_merge=can_merge, rate=rate, pacer=pacer)
             for it in todo
         ]
-        for fut in as_completed(futures):
-            res = fut.result()
-            item = by_id[res.item_id]
-            if res.ok:
-                _record_done(ws, item, res, fp)
-                report.done += 1
-            else:
-                cat.mark_failed(item.id, STAGE, res.error, fp)
-                report.failed += 1
-                report.failures.append((item.id, item.title, res.error))
-            if progress is not None:
-                progress(item, res)
+        try:
+            for fut in as_completed(futures):
+                res = fut.result()
+                item = by_id[res.item_id]
+                if res.ok:
+                    _record_done(ws, item, res, fp)
+                    report.done += 1
+                else:
+                    if item.id in stale:  # its old file is gone: so is the work made from it
+                        _forget_media(ws, item.id)
+                    cat.mark_failed(item.id, STAGE, res.error, fp)
+                    report.failed += 1
+                    report.failures.append((item.id, item.title, res.error))
+                if progress is not None:
+                    progress(item, res)
+        except BaseException:  # interrupted: start nothing new; finished items are recorded
+            for fut in futures:
+                fut.cancel()
+            raise
     log.info("download: %s", report.summary())
     return report
 
@@ -300,3 +310,11 @@ def _record_done(ws, item: Item, res: DownloadResult, fp: str) -> None:
 
     save_item(cat, updated, current)
     cat.mark_done(item.id, STAGE, fp)
+
+
+def _forget_media(ws, item_id: str) -> None:
+    from reelmatch.ingest.store import save_item
+
+    current = ws.catalog.get(item_id)
+    extra = {k: v for k, v in (current.extra or {}).items() if k not in MEDIA_EXTRA_KEYS}
+    save_item(ws.catalog, replace(current, media_path=None, sha256=None, duration=None, extra=extra), current)
