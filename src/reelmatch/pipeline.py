@@ -127,11 +127,14 @@ def _count_todo(ws, stage: str, fp: str | None, retry_failed: bool) -> int:
 def _stage_extract(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
     from reelmatch.extract import run_extract
 
-    pending = _count_todo(ws, "extract", config.clip.fingerprint, config.retry_failed)
-    if pending == 0:
-        return StageReport("extract", "up to date", "every item has a clip")
-    res = run_extract(ws, config.clip, workers=config.workers, **_kw(run_extract, progress, config))
-    return StageReport("extract", "ran", _summary(res, f"{pending} item(s) processed"), result=res)
+    res = run_extract(
+        ws, config.clip, workers=config.workers, retry_failed=config.retry_failed,
+        progress=lambda done, total, *_: progress.items(done, total),
+    )
+    if res["total"] == 0:
+        return StageReport("extract", "up to date", f"{res['clips']} clips", result=res)
+    summary = f"{res['done']} extracted, {res['failed']} failed, {res['clips']} clips in the store"
+    return StageReport("extract", "ran", summary, result=res)
 
 
 def _stage_features(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:

@@ -113,10 +113,11 @@ def _query(res):
 
 def serve(ws, args) -> None:
     from reelmatch.cli.common import info
+    from reelmatch.errors import require
 
-    import uvicorn
+    require("fastapi", "serve")
+    require("uvicorn", "serve")
+    from reelmatch.serve.server import serve as serve_forever
 
-    from reelmatch.serve.app import create_app
-
-    info(f"serving the web page on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
-    uvicorn.run(create_app(ws), host=args.host, port=args.port, log_level="warning")
+    info(f"serving the web page at http://{args.host}:{args.port}/ (read-only; Ctrl-C to stop)")
+    serve_forever(ws, host=args.host, port=args.port, log_level="warning")
