@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
     from reelmatch.download import DownloadConfig, download_all, parse_rate
     from reelmatch.errors import InputError
@@ -40,7 +42,7 @@ def run(args) -> int:
     def progress(item, res):
         bar.update(1)
         if not res.ok:
-            bar.write(f"failed {item.id} {item.title}: {res.error}", file=__import__("sys").stderr)
+            bar.write(f"failed {item.id} {item.title}: {res.error}", file=sys.stderr)
 
     try:
         report = download_all(ws, config, workers=args.workers, retry_failed=args.retry_failed, progress=progress)

@@ -20,13 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reelmatch.catalog.db import Item
 from reelmatch.download.config import DownloadConfig
 from reelmatch.errors import InputError
-from reelmatch.ingest.store import MEDIA_EXTRA_KEYS
+from reelmatch.ingest.store import MEDIA_EXTRA_KEYS, save_item
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,12 @@ class DownloadResult:
 
 @dataclass
 class DownloadReport:
+    """Counts of a download run; ``failures`` holds (id, title, one-line reason)."""
+
     done: int = 0
     failed: int = 0
     already: int = 0
-    failures: list[tuple[str, str, str]] = None  # (id, title, reason)
-
-    def __post_init__(self):
-        if self.failures is None:
-            self.failures = []
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         return f"{self.done} downloaded, {self.failed} failed, {self.already} already had media"
@@ -306,15 +304,11 @@ def _record_done(ws, item: Item, res: DownloadResult, fp: str) -> None:
         duration=res.duration,
         extra={**(current.extra or {}), **(res.facts or {})},
     )
-    from reelmatch.ingest.store import save_item
-
     save_item(cat, updated, current)
     cat.mark_done(item.id, STAGE, fp)
 
 
 def _forget_media(ws, item_id: str) -> None:
-    from reelmatch.ingest.store import save_item
-
     current = ws.catalog.get(item_id)
     extra = {k: v for k, v in (current.extra or {}).items() if k not in MEDIA_EXTRA_KEYS}
     save_item(ws.catalog, replace(current, media_path=None, sha256=None, duration=None, extra=extra), current)
