@@ -11,9 +11,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
+
+from reelmatch.ingest.fields import MIN_YEAR, max_year
 
 #: schema.org types of a title page's main entity
 WORK_TYPES = ("Movie", "TVSeries", "TVMiniSeries", "TVEpisode", "TVMovie", "CreativeWork", "VideoGame")
@@ -128,7 +129,7 @@ def parse_year(v) -> int | None:
         if not m:
             return None
         y = int(m.group(1))
-    return y if 1870 <= y <= time.gmtime().tm_year + 5 else None
+    return y if MIN_YEAR <= y <= max_year() else None  # the years `reelmatch import` accepts
 
 
 def parse_title_page(imdb_id: str, scripts: list[str], hrefs: list[str], page_url: str) -> TitleInfo:
