@@ -72,13 +72,13 @@ class ImdbBasicsConfig:
 
 @dataclass
 class ImdbBasicsReport:
-    rows: int = 0  # data rows read
+    rows: int = 0  # data lines read
     matched: int = 0  # catalogue items whose IMDb id is in the file
     updated: int = 0  # items changed
     unchanged: int = 0
     bad_rows: list[str] = field(default_factory=list)  # one line each: "file:line: reason"
     not_found: list[str] = field(default_factory=list)  # catalogue IMDb ids absent from the file
-    stopped_early: bool = False  # every id found before the end of the file
+    stopped_early: bool = False  # stopped reading once every id was found
 
     # the interface ``reelmatch import`` prints (shared with the manifest/MovieLens reports)
     @property
@@ -98,7 +98,7 @@ class ImdbBasicsReport:
 
     def summary(self) -> str:
         return (
-            f"{self.rows} rows read{' (stopped early: every id found)' if self.stopped_early else ''}, "
+            f"{self.rows} rows read{' (then stopped: every id found)' if self.stopped_early else ''}, "
             f"{self.matched} items matched, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.bad_rows)} bad rows, {len(self.not_found)} ids not in the file"
         )
@@ -124,12 +124,13 @@ def _null(v: str) -> str | None:
     return None if v in (NULL, "") else v
 
 
-def iter_basics(path: str | Path, report: ImdbBasicsReport | None = None):
+def iter_basics(path: str | Path, report: ImdbBasicsReport | None = None, want: set[str] | None = None):
     """Stream ``(line_number, row dict)`` of a title.basics TSV (gzip or plain).
 
     Values ``\\N`` become None; ``genres`` becomes a tuple. Malformed rows are
     skipped and noted in ``report.bad_rows``. The header must name the published
-    columns (``InputError`` otherwise).
+    columns (``InputError`` otherwise). With ``want`` (normalised ids), only
+    those rows are parsed and yielded (the fast path over the 10M-row file).
     """
     path = Path(path)
     if not path.is_file():
@@ -162,9 +163,15 @@ def iter_basics(path: str | Path, report: ImdbBasicsReport | None = None):
             if not line:
                 return
             lineno += 1
+            if report is not None:
+                report.rows = lineno - 1
             line = line.rstrip("\r\n")
             if not line:
                 continue
+            if want is not None:
+                raw = line[: line.find("\t")]
+                if raw not in want and (raw[2:].isdigit() and len(raw) >= 9 or normalise_imdb_id(raw) not in want):
+                    continue
             parts = line.split("\t")
             if len(parts) != ncol:
                 if report is not None:
@@ -230,16 +237,12 @@ def import_imdb_basics(ws, path: str | Path, config: ImdbBasicsConfig = ImdbBasi
     if not wanted:
         log.warning("no catalogue item has an IMDb id; nothing to merge from %s", path)
     remaining = set(wanted)
-    for _lineno, row in iter_basics(path, report):
-        if not remaining:
-            report.stopped_early = True
-            break
-        report.rows += 1
-        ids = wanted.get(row["tconst"])
-        if not ids or row["tconst"] not in remaining:
+    rows = iter_basics(path, report, want=set(wanted)) if remaining else iter(())
+    for _lineno, row in rows:
+        if row["tconst"] not in remaining:  # a repeated row: the first one counts
             continue
         remaining.discard(row["tconst"])
-        for item_id in ids:
+        for item_id in wanted[row["tconst"]]:
             item = ws.catalog.get(item_id)
             report.matched += 1
             changes = merge_basics(item, row, config)
@@ -248,6 +251,9 @@ def import_imdb_basics(ws, path: str | Path, config: ImdbBasicsConfig = ImdbBasi
                 report.updated += 1
             else:
                 report.unchanged += 1
+        if not remaining:  # the rest of the file is not read
+            report.stopped_early = True
+            break
     report.not_found = sorted(remaining)
     for line in report.bad_rows:
         log.warning("%s", line)
