@@ -124,3 +124,11 @@ def test_truncated_file_reports_and_keeps_what_was_read(ws, tmp_path):
     rep = import_imdb_basics(ws, p)
     assert rep.matched == 1 and rep.not_found == ["tt9999999"]
     assert any("truncated or corrupt" in b for b in rep.bad_rows)
+
+
+def test_malformed_line_of_a_catalogue_id_is_reported(ws, tmp_path):
+    p = write_basics(tmp_path / "b.tsv.gz", rows=ROWS[:2], extra_lines=["tt0111161\tmovie\tShawshank"])
+    ws.catalog.upsert(Item(id="tt0111161", title="Shawshank"))
+    rep = import_imdb_basics(ws, p)
+    assert rep.matched == 0 and rep.not_found == ["tt0111161"]
+    assert rep.errors == ["b.tsv.gz:4: 3 fields, expected 9"] and rep.imported == 0
