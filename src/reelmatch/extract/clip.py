@@ -120,7 +120,7 @@ def _extract(container, path, config, item_id, title, threads, av, split_for_tit
     frames = np.zeros((k, s, s, 3), np.uint8)
     mask = np.zeros(k, bool)
     stamps = np.full(k, np.nan, np.float32)
-    reader = SeekingReader(container, vstream, t0)
+    reader = SeekingReader(container, vstream, t0, allow_skip=(threads == 1))
     convert = FrameConverter(config.geometry, s, stream_sar(vstream))
     rotation = None
     for n, target in enumerate(plan.targets):

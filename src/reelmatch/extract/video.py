@@ -33,6 +33,9 @@ MAX_PIXELS = 40_000_000
 MAX_SIDE = 16384
 #: decode errors tolerated per sample instant before giving up on the file
 MAX_DECODE_ERRORS = 32
+#: frames presented more than this before a sample instant are decoded with
+#: non-reference frames skipped (they cannot be the frame taken)
+SKIP_MARGIN = 0.5
 #: without a keyframe index, keep decoding forward (instead of seeking) when the
 #: next instant is at most this far ahead (s)
 SEEK_GAP = 2.0
@@ -188,7 +191,7 @@ class SeekingReader:
     a new seek.
     """
 
-    def __init__(self, container, stream, t0: float):
+    def __init__(self, container, stream, t0: float, *, allow_skip: bool = True):
         self.container = container
         self.stream = stream
         self.t0 = t0
@@ -203,6 +206,9 @@ class SeekingReader:
         self.frame_duration = None
         self.frames_decoded = 0
         self.seeks = 0
+        #: packets presented before this time may skip non-reference frames
+        self.skip_before = None
+        self.allow_skip = allow_skip
 
     # ------------------------------------------------------------------ decode
     def _decode_from(self, t: float):
@@ -225,7 +231,19 @@ class SeekingReader:
         import av
 
         last_t = None
+        cc = self.stream.codec_context
+        skipping = False
         for packet in self.container.demux(self.stream):
+            if self.skip_before is not None:
+                # frames well before the instant cannot be the one taken: the decoder may
+                # drop those no other frame references (exact: references are decoded)
+                skip = packet.pts is not None and float(packet.pts * self.tb) - self.t0 < self.skip_before
+                if skip != skipping:
+                    cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+            elif skipping:
+                cc.skip_frame = "DEFAULT"
+                skipping = False
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as e:
@@ -256,6 +274,19 @@ class SeekingReader:
 
     def frame_before(self, t: float):
         """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end."""
+        margin = max(SKIP_MARGIN, 3 * (self.frame_duration or 0.0))
+        self.skip_before = t - margin if self.allow_skip else None
+        got = self._frame_before(t)
+        if got is not None and self.skip_before is not None and got[0] < self.skip_before:
+            # a gap longer than the margin before t: the frame taken may have been
+            # skipped; decode this instant again without skipping
+            self.skip_before = None
+            self._decode_from(t)
+            got = self._frame_before(t)
+        self.skip_before = None
+        return got
+
+    def _frame_before(self, t: float):
         if self._frames is None or self._needs_seek(t):
             self._decode_from(t)
         overshoot_retries = 0

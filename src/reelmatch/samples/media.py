@@ -99,7 +99,11 @@ def write_video(
         if video_codec in ("libx264",):
             vs.options = {"preset": "ultrafast", "g": str(fps)}
         if rotate is not None:
-            vs.metadata["rotate"] = str(rotate)
+            # the "rotate" metadata tag is ignored by current muxers: set the display matrix
+            if hasattr(vs, "set_display_rotation"):
+                vs.set_display_rotation(rotate)
+            else:  # pragma: no cover - older PyAV
+                vs.metadata["rotate"] = str(rotate)
         a_streams = []
         if audio:
             for _ in range(audio_streams):
