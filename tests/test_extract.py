@@ -1,0 +1,340 @@
+"""extract_clip on real generated media: sampling rule, geometry, audio, hostile inputs."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reelmatch.dataset.clip import Clip
+from reelmatch.errors import InputError
+from reelmatch.extract import ClipConfig, extract_clip
+from reelmatch.extract.timestamps import plan_samples
+from reelmatch.samples.media import moving_box_frames, tone, write_video
+
+# small clips: 4 frames 0.5 s apart from t=0.2 (targets 0.45, 0.95, 1.45, 1.95)
+SMALL = ClipConfig(start=0.2, window=2.0, num_frames=4, interval=0.5, size=32, n_mels=16, spec_frames=24)
+HAVE_FFMPEG = shutil.which("ffmpeg") is not None
+
+
+def counter_frames(width, height):
+    """Frame i has grey level 8*i in its left half (identifies the frame taken)."""
+    base = moving_box_frames(width, height)
+
+    def frame(i, t):
+        img = base(i, t)
+        img[:, : width // 2] = (8 * i) % 256
+        return img
+
+    return frame
+
+
+def encode(path, times, width=64, height=64, *, bframes=True, gop=12, audio=False, codec="libx264"):
+    """Encode frames at arbitrary presentation times (s) with B-frames; frame i is counter_frames(i)."""
+    import av
+
+    fn = counter_frames(width, height)
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=25)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        if codec == "libx264":
+            vs.options = {"preset": "veryfast", "g": str(gop), "bf": "3" if bframes else "0", "sc_threshold": "0"}
+        for i, t in enumerate(times):
+            f = av.VideoFrame.from_ndarray(fn(i, t), format="rgb24")
+            f.pts = int(round(t * 1000))
+            f.time_base = tb
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return Path(path)
+
+
+def reference_frames(path, config):
+    """Slow obvious reference: decode every frame, take the last one shown before each target."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        t0 = c.start_time / 1e6 if c.start_time is not None else 0.0
+        decoded = [(float(f.pts * s.time_base) - t0, f.to_ndarray(format="gray")) for f in c.decode(s)]
+        dur = c.duration / 1e6
+    plan = plan_samples(config, dur)
+    out = []
+    for t in plan.targets:
+        before = [d for d in decoded if d[0] < t - 1e-9]
+        if before:
+            out.append(before[-1])
+    return out
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("extract_media")
+    m = {}
+    m["basic"] = write_video(d / "basic.mp4", seconds=2.4, fps=10, frames=counter_frames(64, 64), audio=tone(1000))
+    m["silent"] = write_video(d / "silent.mkv", seconds=2.4, fps=10, audio=False)
+    m["bframes"] = encode(d / "bframes.mp4", [i / 25 for i in range(60)], gop=12)
+    # variable frame rate: irregular gaps, including a 0.6 s still
+    vfr_times = [0.0, 0.04, 0.1, 0.13, 0.3, 0.9, 0.95, 1.0, 1.22, 1.5, 1.52, 1.9, 2.0, 2.3, 2.35]
+    m["vfr"] = encode(d / "vfr.mkv", vfr_times, gop=5)
+    return m
+
+
+def test_clip_contract_and_recipe_sampling_rule(media):
+    clip = extract_clip(media["basic"], SMALL, item_id="x1", title="Basic Movie")
+    assert isinstance(clip, Clip) and clip.id == "x1"
+    assert clip.frames.shape == (4, 32, 32, 3) and clip.frames.dtype == np.uint8
+    assert clip.mask.tolist() == [True, True, True, True]
+    # 10 fps: the last frame before 0.45, 0.95, 1.45, 1.95 is at 0.4, 0.9, 1.4, 1.9
+    np.testing.assert_allclose(clip.timestamps, [0.4, 0.9, 1.4, 1.9], atol=1e-4)
+    assert clip.timestamps.dtype == np.float32
+    assert clip.spectrogram.shape == (16, 24) and clip.spectrogram.dtype == np.float32
+    assert clip.has_audio and clip.spectrogram.max() > 0.5
+    assert clip.split in ("train", "val", "test") and clip.meta["width"] == 64 and clip.meta["title"] == "Basic Movie"
+
+
+@pytest.mark.parametrize("name,config", [
+    ("bframes", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)),   # dense: one GOP, continue decoding
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32)),    # sparse: seek + skip non-ref frames
+    ("vfr", ClipConfig(start=0.0, window=2.4, num_frames=8, interval=0.3, size=32)),        # variable frame rate, a 0.6 s gap
+])
+def test_frames_match_slow_full_decode_reference(media, name, config):
+    clip = extract_clip(media[name], config)
+    ref = reference_frames(media[name], config)
+    assert clip.num_valid == len(ref) > 0
+    for n, (t, grey) in enumerate(ref):
+        assert clip.timestamps[n] == pytest.approx(t, abs=1e-4)
+        # the left half carries the frame number as a grey level
+        assert abs(int(clip.frames[n, :, :8].mean()) - int(grey[:, :16].mean())) <= 3
+    assert np.isnan(clip.timestamps[~clip.mask]).all() and not clip.frames[~clip.mask].any()
+
+
+def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):
+    clip = extract_clip(media["basic"], ClipConfig())  # 2.4 s video, recipe timing (5 s start, 12 s apart)
+    assert clip.mask.tolist() == [True] + [False] * 9
+    assert 0.0 <= clip.timestamps[0] <= 2.4 and np.isnan(clip.timestamps[1:]).all()
+    assert not clip.frames[1:].any() and clip.frames[0].any()
+
+
+def test_no_audio_stream_gives_zeros_and_has_audio_false(media):
+    for cfg in (SMALL, ClipConfig.recipe(start=0.2, window=2.0, num_frames=4, interval=0.5, size=32)):
+        clip = extract_clip(media["silent"], cfg)
+        assert clip.has_audio is False and clip.num_valid == 4
+        assert clip.spectrogram.shape == cfg.spectrogram_shape() and not clip.spectrogram.any()
+
+
+def test_logmel_matches_tone_frequency(tmp_path):
+    from reelmatch.extract.audio import hz_to_mel
+
+    p = write_video(tmp_path / "tone.mp4", seconds=2, audio=tone(2000, 0.5), sample_rate=16000)
+    clip = extract_clip(p, SMALL)
+    band = int(np.argmax(clip.spectrogram.mean(axis=1)))
+    mels = np.linspace(0, hz_to_mel(8000), 16 + 2)
+    assert mels[band] <= hz_to_mel(2000) <= mels[band + 2]
+    assert clip.meta["audio_seconds"] == pytest.approx(1.8, abs=0.05)
+
+
+# ----------------------------------------------------------- geometry
+def marker_frames(width, height):
+    def frame(i, t):
+        img = np.full((height, width, 3), 90, np.uint8)
+        img[: max(height // 4, 1), : max(width // 4, 1)] = (255, 0, 0)  # red top-left
+        return img
+
+    return frame
+
+
+def red_centroid(img):
+    red = (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    ys, xs = np.nonzero(red)
+    return (ys.mean() / img.shape[0], xs.mean() / img.shape[1]) if len(ys) else None
+
+
+@pytest.mark.parametrize("rotate,corner", [(None, (0, 0)), (90, (1, 0)), (-90, (0, 1)), (180, (1, 1))])
+def test_rotation_metadata_is_honoured(tmp_path, rotate, corner):
+    p = write_video(tmp_path / f"rot{rotate}.mp4", seconds=1, width=64, height=48, frames=marker_frames(64, 48),
+                    rotate=rotate, audio=False)
+    clip = extract_clip(p, ClipConfig(start=0, window=1, num_frames=1, interval=1, size=32))
+    cy, cx = red_centroid(clip.frames[0])
+    assert (round(cy), round(cx)) == corner
+    assert clip.meta["rotation"] == (rotate or 0) % 360
+
+
+@pytest.mark.parametrize("w,h", [(36, 64), (64, 64), (128, 32), (32, 128), (16, 16)])
+def test_fit_geometry_works_for_every_shape(tmp_path, w, h):
+    p = write_video(tmp_path / f"g{w}x{h}.mp4", seconds=0.5, width=w, height=h,
+                    frames=lambda i, t: np.full((h, w, 3), 200, np.uint8), audio=False)
+    clip = extract_clip(p, ClipConfig(start=0, window=1, num_frames=1, interval=1, size=32))
+    img = clip.frames[0].astype(int)
+    filled = (img.mean(axis=2) > 100)
+    if max(w, h) / min(w, h) <= 2:
+        assert filled.all()  # square crop, no bars
+    else:
+        # beyond 2:1: the central half of the long side, letterboxed
+        frac = filled.mean()
+        assert 0.45 < frac < 0.55
+        if w > h:
+            assert not filled[0].any() and filled[16].all()
+        else:
+            assert not filled[:, 0].any() and filled[:, 16].all()
+
+
+def test_recipe_geometry_is_scale_560_then_centre_crop(tmp_path):
+    p = write_video(tmp_path / "wide.mp4", seconds=0.5, width=320, height=180,
+                    frames=lambda i, t: np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (180, 1, 3)),
+                    audio=False)
+    clip = extract_clip(p, ClipConfig.recipe(start=0, window=1, num_frames=1, interval=1))
+    row = clip.frames[0, 112, :, 0].astype(float)
+    # columns 168..392 of a 560-wide gradient: grey 76..179
+    assert row[0] == pytest.approx(255 * 168 / 560, abs=4) and row[-1] == pytest.approx(255 * 391 / 560, abs=4)
+
+
+# ----------------------------------------------------------- hostile inputs
+def hostile_files(d: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (path, expectation): "clip" must extract, "fail" must fail, "either" may do both."""
+    d.mkdir(parents=True, exist_ok=True)
+    f = {}
+    good = write_video(d / "good.mkv", seconds=2, fps=10)
+    f["zero-byte"] = (d / "zero.mp4", "fail")
+    f["zero-byte"][0].write_bytes(b"")
+    data = write_video(d / "full.mp4", seconds=2, fps=10).read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    f["truncated-mp4"] = (d / "truncated.mp4", "fail")  # moov atom at the end: gone
+    mkv = good.read_bytes()
+    (d / "truncated.mkv").write_bytes(mkv[: int(len(mkv) * 0.6)])
+    f["truncated-mkv"] = (d / "truncated.mkv", "either")
+    rng = np.random.default_rng(0)
+    flipped = bytearray(mkv)
+    for pos in rng.integers(200, len(flipped), 40):
+        flipped[pos] ^= 0xFF
+    (d / "bitflip.mkv").write_bytes(bytes(flipped))
+    f["bit-flipped"] = (d / "bitflip.mkv", "either")
+    (d / "notes.mp4").write_text("this is not a video\n" * 50)
+    f["non-video"] = (d / "notes.mp4", "fail")
+    (d / "noise.webm").write_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    f["random-bytes"] = (d / "noise.webm", "fail")
+    f["audio-only"] = (write_audio_only(d / "song.m4a"), "fail")
+    f["one-frame"] = (write_video(d / "one.mp4", seconds=0.1, fps=10), "clip")
+    f["16x16"] = (write_video(d / "tiny.mp4", width=16, height=16, seconds=1), "clip")
+    f["4000x3000"] = (write_video(d / "huge.mp4", width=4000, height=3000, seconds=0.1, fps=10, audio=False), "clip")
+    f["vertical"] = (write_video(d / "vertical.mp4", width=36, height=64, seconds=1), "clip")
+    f["rotated"] = (write_video(d / "rotated.mp4", seconds=1, rotate=90), "clip")
+    f["vfr"] = (encode(d / "vfr.mp4", [0, 0.05, 0.5, 0.52, 1.4, 1.45, 1.9]), "clip")
+    f["multi-audio"] = (write_video(d / "dual audio.mkv", seconds=1, audio_streams=2), "clip")
+    f["spaces"] = (write_video(d / "a name with  spaces.mp4", seconds=1), "clip")
+    f["unicode"] = (write_video(d / "映画 ünïcödé ñ.mp4", seconds=1), "clip")
+    f["shell-meta"] = (write_video(d / "x;$(touch PWNED)&`id`|'\"<>*?.mp4", seconds=1), "clip")
+    f["absurd-size"] = (write_y4m(d / "absurd.y4m", 16000, 16000), "fail")
+    f["no-audio"] = (write_video(d / "mute.mp4", seconds=1, audio=False), "clip")
+    return f
+
+
+def write_audio_only(path):
+    import av
+
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=16000)
+        a.layout = "mono"
+        from reelmatch.samples.media import _audio_frame
+
+        t = np.arange(16000) / 16000
+        fr = _audio_frame((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), a.codec_context.format.name, 16000)
+        fr.pts = 0
+        for p in a.encode(fr):
+            out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return Path(path)
+
+
+def write_y4m(path, width, height):
+    """A YUV4MPEG2 file declaring an absurd frame size, with only a few bytes of data."""
+    Path(path).write_bytes(f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + b"\x80" * 4096)
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return hostile_files(tmp_path_factory.mktemp("hostile"))
+
+
+def test_every_hostile_input_ends_as_a_clip_or_a_one_line_reason(hostile):
+    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16)
+    for name, (path, expect) in hostile.items():
+        try:
+            clip = extract_clip(path, cfg, item_id=name)
+        except InputError as e:
+            msg = str(e)
+            assert expect in ("fail", "either"), f"{name} failed: {msg}"
+            assert "\n" not in msg and 0 < len(msg) < 300 and path.name in msg, f"{name}: {msg!r}"
+            continue
+        assert expect in ("clip", "either"), f"{name} should have failed"
+        assert clip.num_valid >= 1 and clip.frames.shape == (3, 32, 32, 3), name
+        assert np.all(np.isfinite(clip.timestamps[clip.mask])), name
+    assert not (Path.cwd() / "PWNED").exists()
+
+
+def test_hostile_reasons_are_specific(hostile):
+    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32)
+
+    def reason(name):
+        with pytest.raises(InputError) as ei:
+            extract_clip(hostile[name][0], cfg)
+        return str(ei.value)
+
+    assert "empty file" in reason("zero-byte")
+    assert "audio-only" in reason("audio-only")
+    assert "16000x16000" in reason("absurd-size") and "limit" in reason("absurd-size")
+    assert "not a readable media file" in reason("non-video")
+    clip = extract_clip(hostile["multi-audio"][0], cfg)
+    assert clip.has_audio and clip.meta["audio_streams"] == 2
+    clip = extract_clip(hostile["4000x3000"][0], cfg)
+    assert clip.meta["width"] == 4000 and clip.num_valid == 1 and clip.mask.tolist() == [True, False, False]
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        extract_clip(tmp_path / "nope.mp4", SMALL)
+    with pytest.raises(InputError, match="not a regular file"):
+        extract_clip(tmp_path, SMALL)
+
+
+# ----------------------------------------------------------- against the real ffmpeg
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="the ffmpeg binary is not installed")
+def test_recipe_mode_reproduces_ffmpeg(tmp_path):
+    """The recipe's two ffmpeg calls vs recipe mode on one file: same frames, same picture."""
+    import subprocess
+
+    rng = np.random.default_rng(1)
+
+    def music(t):
+        chirp = np.sin(2 * np.pi * (300 + 150 * t) * t) * (0.2 + 0.2 * np.sin(t))
+        return (chirp + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+
+    p = write_video(tmp_path / "trailer clip.mp4", seconds=20, width=320, height=180, fps=8, audio=music,
+                    sample_rate=22050, rotate=None)
+    cfg = ClipConfig.recipe()
+    clip = extract_clip(p, cfg)
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "5", "-t", "125", "-i", str(p), "-vf", "scale=560:-1,crop=224:224,fps=1/12",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], capture_output=True, check=True).stdout
+    ref = np.frombuffer(raw, np.uint8).reshape(-1, 224, 224, 3)
+    assert clip.num_valid == len(ref) == 1
+    assert psnr(clip.frames[0], ref[0]) >= 30
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "5", "-t", "125", "-i", str(p), "-lavfi", "showspectrumpic=s=224x224:legend=0",
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], capture_output=True, check=True).stdout
+    pic = np.frombuffer(raw, np.uint8).reshape(224, 224, 3)
+    assert clip.spectrogram.dtype == np.uint8 and psnr(clip.spectrogram, pic) >= 30
+
+
+def psnr(a, b) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
