@@ -338,3 +338,43 @@ def test_recipe_mode_reproduces_ffmpeg(tmp_path):
 def psnr(a, b) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+# ----------------------------------------------------------- the stage over a workspace
+def test_run_extract_hostile_batch_completes_and_resumes(ws, hostile):
+    from reelmatch.catalog import Item
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.extract import run_extract
+
+    for i, (name, (path, _)) in enumerate(hostile.items()):
+        ws.catalog.upsert(Item(id=f"h{i:02d}", title=name, media_path=str(path)))
+    ws.catalog.upsert(Item(id="gone", title="gone", media_path=str(path.parent / "deleted.mp4")))
+    ws.catalog.upsert(Item(id="url", title="not downloaded", source="https://example.org/x"))
+    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16)
+    seen = []
+    s = run_extract(ws, cfg, workers=2, timeout=60, progress=lambda d, t, i, e: seen.append((d, t, i, e)))
+    n = len(hostile) + 1
+    assert s["total"] == n and s["done"] + s["failed"] == n and s["skipped_no_media"] == 1
+    assert [d for d, *_ in seen] == list(range(1, n + 1))
+    store = ClipStore(ws)
+    assert store.config == cfg and len(store) == s["done"]
+    by_title = {ws.catalog.get(f["id"]).title: f["error"] for f in s["failures"]}
+    for name, (path, expect) in hostile.items():
+        if expect == "clip":
+            assert name not in by_title, (name, by_title.get(name))
+        elif expect == "fail":
+            assert name in by_title, name
+    assert "cannot read" in by_title["gone"]
+    for err in by_title.values():
+        assert "\n" not in err and len(err) < 300
+    status = ws.status()
+    assert status["stages"]["extract"] == {"done": s["done"], "failed": s["failed"], "pending": 1}
+    clip = store.get("h%02d" % list(hostile).index("one-frame"))
+    assert clip.num_valid == 1 and clip.split in ("train", "val", "test")
+    # a second run redoes nothing; --retry-failed retries only the failures
+    again = run_extract(ws, cfg, workers=2, timeout=60)
+    assert again["total"] == 0 and again["already_done"] == s["done"]
+    retry = run_extract(ws, cfg, workers=2, timeout=60, retry_failed=True)
+    assert retry["total"] == s["failed"] and retry["done"] == 0
+    assert ws.catalog.stage_of("gone", "extract")["attempts"] == 2
+    assert ws.catalog.stage_of("h%02d" % list(hostile).index("16x16"), "extract")["attempts"] == 1

@@ -21,7 +21,10 @@ _OPEN_OPTIONS = {"probesize": "20000000", "analyzeduration": "20000000"}
 
 
 def _one_line(e: BaseException) -> str:
-    msg = " ".join(str(e).split())
+    """One line for an exception; FFmpeg errors without their errno and file path."""
+    strerror = getattr(e, "strerror", None)
+    msg = strerror if isinstance(strerror, str) and strerror else str(e)
+    msg = " ".join(msg.split())
     return msg or type(e).__name__
 
 
@@ -72,7 +75,7 @@ def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", 
     try:
         container = av.open(str(path), options=_OPEN_OPTIONS, metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise InputError(f"{name}: not a readable media file ({_one_line(e)})") from e
+        raise InputError(f"{name}: not a readable media file ({_one_line(e)}; truncated, damaged or not audio-visual)") from e
     except (OSError, ValueError, UnicodeError) as e:
         raise InputError(f"{name}: cannot open ({_one_line(e)})") from e
     try:
