@@ -19,11 +19,15 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class ClusteredDataset:
     """``base`` float32 [nb, d] and ``queries`` float32 [nq, d], both L2-normalised.
 
+    ``clusters`` centres (default sqrt(nb)), each with its own ``latent``-dim
+    subspace: ``latent`` sets the intrinsic dimension, hence how hard the data is
+    for tree- and graph-based ANN (see docs/index.md for how results move with it).
+
     ``ground_truth(k)`` gives exact top-k labels int64 [nq, k] by inner product.
     """
 
     def __init__(self, nb: int, nq: int = 1000, d: int = 256, *, clusters: int | None = None,
-                 latent: int = 24, spread: float = 0.35, noise: float = 0.03, seed: int = 0):
+                 latent: int = 64, spread: float = 0.35, noise: float = 0.05, seed: int = 0):
         self.nb, self.nq, self.d = nb, nq, d
         rng = np.random.default_rng(seed)
         c = clusters or max(16, int(np.sqrt(nb)))
@@ -50,7 +54,7 @@ class ClusteredDataset:
     def ids(self) -> list[str]:
         return [f"v{i}" for i in range(self.nb)]
 
-    def ground_truth(self, k: int = 10, chunk: int = 256) -> np.ndarray:
+    def ground_truth(self, k: int = 10, chunk: int = 64) -> np.ndarray:
         """Exact top-k labels int64 [nq, k] (numpy brute force, the slow obvious reference)."""
         if k not in self._gt:
             out = np.empty((self.nq, k), dtype=np.int64)
