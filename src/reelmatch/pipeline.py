@@ -32,6 +32,7 @@ class BuildConfig:
 
     clip: sampling of frames and audio (the recipe's values by default).
     train: a ``reelmatch.train.TrainConfig``; None = its defaults.
+    embed / index: an ``EmbedConfig`` / ``IndexConfig``; None = their defaults.
     workers: worker processes for per-item stages (None = CPU count).
     dedupe: also compute copy-detection descriptors.
     evaluate: write metrics, plots and the HTML report at the end.
@@ -40,6 +41,8 @@ class BuildConfig:
 
     clip: ClipConfig = ClipConfig()
     train: Any = None
+    embed: Any = None
+    index: Any = None
     workers: int | None = None
     dedupe: bool = False
     evaluate: bool = True
@@ -146,11 +149,41 @@ def _stage_train(ws, config: BuildConfig, progress: BuildProgress) -> StageRepor
 
 
 def _stage_embed(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError
+    from reelmatch.embed import EmbedConfig, embeddings_path, load_embeddings, run_embed
+
+    cfg = config.embed or EmbedConfig()
+    before = _vectors_fp(ws, cfg.name)
+    computed = [0]
+
+    def on_items(done, total):
+        computed[0] = total
+        progress.items(done, total)
+
+    path = run_embed(ws, cfg, progress=on_items, retry_failed=config.retry_failed)
+    emb = load_embeddings(ws, cfg.name)
+    mode = emb.meta.get("mode", "?")
+    summary = f"{len(emb.ids)} vectors ({'trained model' if mode == 'model' else 'pretrained backbone alone'})"
+    status = "up to date" if before is not None and before == emb.vectors_fingerprint else "ran"
+    return StageReport("embed", status, summary, result=embeddings_path(ws, cfg.name) if path is None else path)
+
+
+def _vectors_fp(ws, name: str) -> str | None:
+    from reelmatch.embed import embeddings_path, load_embeddings
+
+    if not embeddings_path(ws, name).exists():
+        return None
+    try:
+        return load_embeddings(ws, name).vectors_fingerprint
+    except Exception:  # unreadable: embed will recompute it
+        return None
 
 
 def _stage_index(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError
+    from reelmatch.index import IndexConfig, run_index
+
+    rep = run_index(ws, config.index or IndexConfig())
+    status = "ran" if (rep.rebuilt or rep.added or rep.removed) else "up to date"
+    return StageReport("index", status, rep.summary, result=rep)
 
 
 def _stage_dedupe(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
