@@ -6,6 +6,8 @@ EXAMPLE = "reelmatch -w ws download --workers 4 --max-height 720 --rate-limit 2M
 def add_arguments(p) -> None:
     from reelmatch.download.config import DownloadConfig
 
+    from reelmatch.cli.common import add_engine_flags
+
     d = DownloadConfig()
     p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
     p.add_argument("--retry-failed", action="store_true", help="try items that failed before again")
@@ -14,6 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--retries", type=int, default=d.retries, metavar="N", help=f"further attempts after a transient failure, with backoff (default {d.retries})")
     p.add_argument("--format", default=None, metavar="SPEC", help="a yt-dlp format spec replacing the default choice")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
+    add_engine_flags(p)
     p.epilog = (p.epilog or "") + (
         "\n\nFiles go to <workspace>/media/<id>.<ext>; an interrupted download is resumed, and a file"
         "\ncounts as done only once complete and decodable. Without an ffmpeg binary only formats"
@@ -25,7 +28,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import sys
 
-    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.cli.common import emit_json, engine_from_args, info, open_workspace, progress_bar
     from reelmatch.download import DownloadConfig, download_all, parse_rate
     from reelmatch.errors import InputError
 
@@ -45,7 +48,8 @@ def run(args) -> int:
             bar.write(f"failed {item.id} {item.title}: {res.error}", file=sys.stderr)
 
     try:
-        report = download_all(ws, config, workers=args.workers, retry_failed=args.retry_failed, progress=progress)
+        report = download_all(ws, config, workers=args.workers, retry_failed=args.retry_failed, progress=progress,
+                              engine=engine_from_args(args))
     finally:
         bar.close()
     info(f"download: {report.summary()}")

@@ -4,9 +4,10 @@ EXAMPLE = "reelmatch -w ws extract --workers 2 --timeout 120"
 
 
 def add_arguments(p) -> None:
-    from reelmatch.cli.common import add_workers_flag
+    from reelmatch.cli.common import add_engine_flags, add_workers_flag
 
     add_workers_flag(p)
+    add_engine_flags(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-item time limit in seconds (default 300)")
     p.add_argument("--retry-failed", action="store_true", help="also retry items whose extraction failed before")
     p.add_argument("--recipe", action="store_true",
@@ -30,7 +31,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
     from reelmatch.extract.run import run_extract
 
     ws = open_workspace(args)
@@ -47,7 +48,7 @@ def run(args) -> int:
 
     try:
         summary = run_extract(ws, config, workers=args.workers, timeout=args.timeout,
-                              retry_failed=args.retry_failed, progress=progress)
+                              retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args))
     finally:
         if bar is not None:
             bar.close()

@@ -45,3 +45,19 @@ def add_workers_flag(p, default: int | None = None) -> None:
 
 def existing_path(s: str) -> Path:
     return Path(s).expanduser()
+
+
+def add_engine_flags(p) -> None:
+    """``--engine {local,ray}`` and ``--address ADDR`` (Ray cluster) for the per-item stages."""
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where per-item work runs: local process pool (default) or a Ray cluster (Ray Data)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster address with --engine ray, e.g. auto or ray://head:10001"
+                        " (default: $RAY_ADDRESS, else a local Ray instance)")
+
+
+def engine_from_args(args):
+    """The engine named by ``--engine``/``--address`` (see reelmatch.engine.get_engine)."""
+    from reelmatch.engine import get_engine
+
+    return get_engine(getattr(args, "engine", None), address=getattr(args, "address", None))

@@ -225,13 +225,16 @@ def download_all(
     workers: int = 4,
     retry_failed: bool = False,
     progress: Callable[[Item, DownloadResult], None] | None = None,
+    engine=None,
 ) -> DownloadReport:
     """Download every URL item not yet done with this config; returns a :class:`DownloadReport`.
 
     Items that already have a local media file they were given (a manifest with
     both ``path`` and ``url``) are marked done without a download. Failed items
     are retried only with ``retry_failed``. ``progress(item, result)`` is called
-    in this thread after each item.
+    in this thread after each item. ``engine``: ``None``/``"local"`` downloads in
+    threads here; ``"ray"`` or an engine object runs the same ``download_one`` on
+    its workers (``media`` must then be on storage the workers share).
     """
     config = config or DownloadConfig()
     if workers < 1:
@@ -265,6 +268,31 @@ def download_all(
     rate = None if config.rate_limit is None else max(config.rate_limit // n_workers, 1024)
     pacer = _Pacer(config.min_interval)
     by_id = {it.id: it for it in todo}
+
+    def record(res: DownloadResult) -> None:
+        item = by_id[res.item_id]
+        if res.ok:
+            _record_done(ws, item, res, fp)
+            report.done += 1
+        else:
+            if item.id in stale:  # its old file is gone: so is the work made from it
+                _forget_media(ws, item.id)
+            cat.mark_failed(item.id, STAGE, res.error, fp)
+            report.failed += 1
+            report.failures.append((item.id, item.title, res.error))
+        if progress is not None:
+            progress(item, res)
+
+    if engine is not None and getattr(engine, "name", engine) != "local":
+        from functools import partial
+
+        from reelmatch.engine import ItemFailure, get_engine
+
+        one = partial(download_one, media_dir=media_dir, config=config, can_merge=can_merge, rate=rate)
+        for item, res in get_engine(engine).map(one, todo, workers=n_workers, timeout=None):
+            record(DownloadResult(item.id, False, error=res.reason) if isinstance(res, ItemFailure) else res)
+        log.info("download: %s", report.summary())
+        return report
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="download") as pool:
         futures = [
             pool.submit(download_one, it, media_dir, config, can_merge=can_merge, rate=rate, pacer=pacer)
@@ -272,19 +300,7 @@ def download_all(
         ]
         try:
             for fut in as_completed(futures):
-                res = fut.result()
-                item = by_id[res.item_id]
-                if res.ok:
-                    _record_done(ws, item, res, fp)
-                    report.done += 1
-                else:
-                    if item.id in stale:  # its old file is gone: so is the work made from it
-                        _forget_media(ws, item.id)
-                    cat.mark_failed(item.id, STAGE, res.error, fp)
-                    report.failed += 1
-                    report.failures.append((item.id, item.title, res.error))
-                if progress is not None:
-                    progress(item, res)
+                record(fut.result())
         except BaseException:  # interrupted: start nothing new; finished items are recorded
             for fut in futures:
                 fut.cancel()

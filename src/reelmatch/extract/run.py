@@ -23,6 +23,10 @@ def extract_task(task: tuple) -> object:
     from reelmatch.extract.clip import extract_clip
 
     item_id, path, title, config = task
+    if "://" in path:  # media on object storage (fsspec URL): decode a local copy
+        from reelmatch.engine.ray import fetch_local
+
+        path = fetch_local(path)
     return extract_clip(path, config, item_id=item_id, title=title, threads=1)
 
 
@@ -36,6 +40,7 @@ def run_extract(
     progress: Progress | None = None,
     max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB,
     kind: str | None = None,
+    engine=None,
 ) -> dict:
     """Extract a clip for every item with media whose extract stage is not done with ``config``.
 
@@ -45,12 +50,15 @@ def run_extract(
     item, so a run killed at any point loses nothing finished and a new run
     redoes nothing finished. Failed items are retried only with ``retry_failed``.
     ``progress(done, total, item_id, error)`` is called after each item.
+    ``engine``: ``"local"`` (default, a process pool), ``"ray"`` or an engine
+    object (:func:`reelmatch.engine.get_engine`); the records are the same.
 
     Returns a summary: ``{"config", "total", "done", "failed", "skipped_no_media",
     "already_done", "clips", "seconds", "failures": [{"id", "title", "error"}]}``.
     """
     from reelmatch.dataset.store import ClipStore, set_current_config
-    from reelmatch.engine.local import ItemFailure, run_items
+    from reelmatch.engine import get_engine
+    from reelmatch.engine.local import ItemFailure
 
     t_start = time.monotonic()
     fp = config.fingerprint
@@ -62,14 +70,16 @@ def run_extract(
     set_current_config(ws, config)
     store = ClipStore(ws, config)
     titles = {it.id: it.title for it in with_media}
-    tasks = [(it.id, str(ws.media_file(it)), it.title, config) for it in with_media]
+    tasks = [(it.id, it.media_path if "://" in it.media_path else str(ws.media_file(it)), it.title, config)
+             for it in with_media]
     total = len(tasks)
     log.info("extract: %d items to do (config %s), %d already done, %d without media", total, fp, already, no_media)
     n_done = n_failed = 0
     failures = []
     writer = store.writer() if tasks else None
     try:
-        for task, result in run_items(extract_task, tasks, workers=workers, timeout=timeout, max_memory_mb=max_memory_mb):
+        results = get_engine(engine).map(extract_task, tasks, workers=workers, timeout=timeout, max_memory_mb=max_memory_mb)
+        for task, result in results:
             item_id = task[0]
             error = None
             if isinstance(result, ItemFailure):
