@@ -152,3 +152,22 @@ class Workspace:
             cands = "; ".join(f"{m.id} ({m.title}, {m.year or '?'}, {m.kind})" for m in matches[:10])
             raise NotFoundError(f"title {ref!r} is ambiguous, use an id: {cands}")
         return matches[0]
+
+    def similar(self, ref, k: int = 10, **options):
+        """Items most like ``ref`` (item id, title or video file): a :class:`reelmatch.query.QueryResult`.
+
+        Options: ``genre``, ``kind``, ``exclude_ids``, ``exclude_same_title``, ``add``
+        (see :func:`reelmatch.query.similar`).
+        """
+        from reelmatch.query import similar
+
+        return similar(self, ref, k, **options)
+
+    def match_ad(self, ref, k: int = 10, **options):
+        """Trailers ranked for a commercial ``ref`` (ad file, id or title), with per-modality scores.
+
+        See :func:`reelmatch.query.match_ad`.
+        """
+        from reelmatch.query import match_ad
+
+        return match_ad(self, ref, k, **options)

@@ -1,13 +1,42 @@
 NAME = "embed"
 HELP = "vectors for all clips"
-EXAMPLE = "reelmatch -w ws embed"
+EXAMPLE = "reelmatch -w ws embed --batch-size 32"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="clips per inference batch (default 16)")
+    p.add_argument(
+        "--backbone-only", action="store_true",
+        help="ignore a trained model: pretrained backbone features + audio descriptor",
+    )
+    p.add_argument("--backbone", default="efficientnet_lite0", help="backbone used before any model is trained")
+    p.add_argument("--audio-weight", type=float, default=0.25, help="audio share of the backbone-only vector (0..1)")
+    p.add_argument("--retry-failed", action="store_true", help="retry items whose embedding failed before")
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
 
-    raise NotBuiltError("'embed' is not built yet (issue #5)")
+    ws = open_workspace(args)
+    config = EmbedConfig(
+        batch_size=args.batch_size, use_model=not args.backbone_only, backbone=args.backbone,
+        audio_weight=args.audio_weight,
+    )
+    bar = progress_bar(None, "embed")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = run_embed(ws, config, progress=progress, retry_failed=args.retry_failed)
+    finally:
+        bar.close()
+    emb = load_embeddings(ws, config.name)
+    if emb.meta.get("mode") == "backbone":
+        info(f"note: no trained model yet: vectors come from the pretrained {emb.meta.get('backbone')} backbone alone")
+    failed = ws.status()["stages"]["embed"]["failed"]
+    info(f"{len(emb)} vectors of dim {emb.vectors.shape[1]} in {path}" + (f"; {failed} item(s) failed (see 'reelmatch status')" if failed else ""))
+    return 0

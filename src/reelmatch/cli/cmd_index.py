@@ -1,13 +1,28 @@
 NAME = "index"
 HELP = "build/update the ANN index"
-EXAMPLE = "reelmatch -w ws index --backend faiss"
+EXAMPLE = "reelmatch -w ws index --kind auto --exact-below 50000"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--backend", choices=("faiss", "annoy"), default="faiss",
+                   help="faiss (default; incremental add/remove) or annoy (the recipe's; rebuilt on change)")
+    p.add_argument("--kind", choices=("auto", "flat", "hnsw"), default="auto",
+                   help="FAISS structure: exact flat, HNSW, or auto = exact below --exact-below vectors")
+    p.add_argument("--exact-below", type=int, default=50_000, metavar="N", help="auto: exact search below N vectors")
+    p.add_argument("--ef-search", type=int, default=128, metavar="N", help="HNSW search beam (recall vs speed)")
+    p.add_argument("--annoy-trees", type=int, default=50, metavar="N", help="Annoy forest size")
+    p.add_argument("--rebuild", action="store_true", help="build from scratch instead of updating")
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace
+    from reelmatch.index import IndexConfig, run_index
 
-    raise NotBuiltError("'index' is not built yet (issue #5)")
+    ws = open_workspace(args)
+    config = IndexConfig(
+        backend=args.backend, kind=args.kind, exact_below=args.exact_below, ef_search=args.ef_search,
+        annoy_trees=args.annoy_trees,
+    )
+    report = run_index(ws, config, rebuild=args.rebuild)
+    info(f"{report.summary}: {report.path}")
+    return 0

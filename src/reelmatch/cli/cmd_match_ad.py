@@ -1,13 +1,24 @@
 NAME = "match-ad"
 HELP = "movies for a commercial"
-EXAMPLE = "reelmatch -w ws match-ad commercial.mp4 --json"
+EXAMPLE = "reelmatch -w ws match-ad ads/spot.mp4 -k 10 --json"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.cli.common import add_json_flag
+
+    p.add_argument("query", metavar="AD_FILE|ID", help="a commercial: a video file, or a catalogue id or title")
+    p.add_argument("-k", type=int, default=10, help="number of trailers (default 10)")
+    p.add_argument("--genre", help="only trailers with this genre")
+    p.add_argument("--add", action="store_true", help="add a new ad file to the catalogue (and index) too")
+    add_json_flag(p)
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.cmd_similar import print_result
+    from reelmatch.cli.common import open_workspace
+    from reelmatch.query import match_ad
 
-    raise NotBuiltError("'match-ad' is not built yet (issue #5)")
+    ws = open_workspace(args)
+    res = match_ad(ws, args.query, args.k, genre=args.genre, add=args.add)
+    print_result(res, args.json)
+    return 0

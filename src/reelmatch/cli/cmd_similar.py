@@ -4,10 +4,49 @@ EXAMPLE = "reelmatch -w ws similar 'Sintel' -k 5 --json"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.cli.common import add_json_flag
+
+    p.add_argument("query", metavar="TITLE|ID|VIDEO_FILE", help="a catalogue id, an exact title, or a video file")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--genre", help="only items with this genre")
+    p.add_argument("--kind", choices=("trailer", "ad"), help="only trailers or only ads")
+    p.add_argument("--exclude-same-title", action="store_true", help="leave out items with the query's title")
+    p.add_argument("--add", action="store_true", help="add a new video file to the catalogue (and index) too")
+    add_json_flag(p)
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import emit_json, open_workspace
+    from reelmatch.query import similar
 
-    raise NotBuiltError("'similar' is not built yet (issue #5)")
+    ws = open_workspace(args)
+    res = similar(ws, args.query, args.k, genre=args.genre, kind=args.kind,
+                  exclude_same_title=args.exclude_same_title, add=args.add)
+    print_result(res, args.json)
+    return 0
+
+
+def print_result(res, as_json: bool) -> None:
+    """The JSON document, or a table (rank, title, score, shared genres) for people."""
+    from reelmatch.cli.common import emit_json, info
+
+    if res.mode == "backbone":
+        info("note: no trained model yet: similarity from the pretrained backbone alone (looks and sound, not genre)")
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    q = res.query
+    print(f"{q.get('title')}  ({q.get('id') or q.get('path')})")
+    if not res.results:
+        print("  no results")
+        return
+    per = any(n.scores for n in res.results)
+    head = f"{'rank':>4}  {'score':>6}  " + (f"{'visual':>6}  {'audio':>6}  " if per else "") + f"{'kind':<7}  title  [shared genres]"
+    print(head)
+    for n in res.results:
+        extra = ""
+        if per:
+            a = n.scores.get("audio")
+            extra = f"{n.scores['visual']:>6.3f}  " + (f"{a:>6.3f}  " if a is not None else f"{'-':>6}  ")
+        shared = f"  [{', '.join(n.shared_genres)}]" if n.shared_genres else ""
+        print(f"{n.rank:>4}  {n.score:>6.3f}  {extra}{n.kind:<7}  {n.title}{shared}")

@@ -1,0 +1,187 @@
+"""Embedders: clips -> L2-normalised vectors (fused, visual, audio).
+
+- :class:`ModelEmbedder`: the workspace's trained two-tower model
+  (``encode_towers``), identified by its model fingerprint.
+- :class:`BackboneEmbedder`: before any model is trained, the pretrained frame
+  backbone alone: mean of its frame features over the valid frames (visual) and
+  pooled log-mel statistics (audio), each L2-normalised, fused by weighted
+  concatenation. Every catalogue gets recommendations from the first build.
+
+An embedder has ``mode``, ``fingerprint`` (what made the vectors: vectors of
+another fingerprint are never mixed with these), ``describe()`` (for sidecars)
+and ``embed(clips) -> {"fused", "visual", "audio"}`` of float32 [B, d] arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from reelmatch.config import fingerprint
+from reelmatch.embed.config import EmbedConfig
+
+log = logging.getLogger(__name__)
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero). float32 [n, d] -> float32 [n, d]."""
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(n > eps, x / np.maximum(n, eps), 0.0).astype(np.float32)
+
+
+def audio_descriptor(spectrogram: np.ndarray, has_audio: bool) -> np.ndarray:
+    """Pooled log-mel statistics of one clip: float32 [2 * bands], L2-normalised (zeros without audio).
+
+    Per frequency band: mean over time (minus the mean over bands, so loudness
+    does not dominate) and standard deviation over time. A recipe-style picture
+    (uint8 [S, S, 3], low frequencies at the bottom) is read as grey rows = bands.
+    """
+    s = np.asarray(spectrogram)
+    if s.ndim == 3:  # recipe picture
+        s = s.astype(np.float32).mean(axis=2)[::-1] / 255.0
+    s = s.astype(np.float32)
+    if not has_audio or s.size == 0:
+        return np.zeros(2 * s.shape[0], dtype=np.float32)
+    mean, std = s.mean(axis=1), s.std(axis=1)
+    d = np.concatenate([mean - mean.mean(), std])[None, :]
+    return l2_normalise(d)[0]
+
+
+def fuse(visual: np.ndarray, audio: np.ndarray, audio_weight: float) -> np.ndarray:
+    """``[sqrt(1-w) visual, sqrt(w) audio]`` renormalised: its dot product is the weighted mean of the towers'.
+
+    visual float32 [n, Ev], audio float32 [n, Ea] (rows L2-normalised or zero) -> float32 [n, Ev + Ea].
+    A clip without audio gets its visual direction alone.
+    """
+    return l2_normalise(np.concatenate([np.sqrt(1 - audio_weight) * visual, np.sqrt(audio_weight) * audio], axis=1))
+
+
+class BackboneEmbedder:
+    """The pretrained frame backbone alone (no training), plus an audio descriptor."""
+
+    mode = "backbone"
+
+    def __init__(self, backbone: str = "efficientnet_lite0", audio_weight: float = 0.25, *, pretrained: bool = True):
+        from reelmatch.model.backbones import create_backbone
+
+        self.name = backbone
+        self.pretrained = bool(pretrained)
+        self.audio_weight = float(audio_weight)
+        if pretrained:
+            self.backbone = create_backbone(backbone, pretrained=True)
+        else:  # random weights (tests): seeded, so the same name always gives the same vectors
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                self.backbone = create_backbone(backbone, pretrained=False)
+        self.backbone.eval()
+        self.fingerprint = "backbone-" + fingerprint(
+            {"backbone": backbone, "pretrained": pretrained, "audio_weight": self.audio_weight, "audio": "logmel-stats-1"}
+        )
+
+    def describe(self) -> dict:
+        return {
+            "mode": self.mode,
+            "backbone": self.name,
+            "pretrained": self.pretrained,
+            "audio_weight": self.audio_weight,
+            "note": "no trained model: pretrained backbone alone (mean-pooled frame features + log-mel statistics)",
+        }
+
+    def _frame_features(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 [M, S, S, 3] -> float32 [M, D]."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(frames))
+        x = self.backbone.preprocess(x)
+        with torch.inference_mode():
+            return self.backbone(x).float().cpu().numpy()
+
+    def embed(self, clips) -> dict[str, np.ndarray]:
+        valid = [np.flatnonzero(c.mask) for c in clips]
+        frames = np.concatenate([c.frames[v] for c, v in zip(clips, valid)])
+        feats = self._frame_features(frames) if len(frames) else np.zeros((0, 1), np.float32)
+        visual, start = [], 0
+        for v in valid:
+            part = feats[start : start + len(v)]
+            start += len(v)
+            visual.append(part.mean(axis=0) if len(part) else np.zeros(feats.shape[1], np.float32))
+        visual = l2_normalise(np.stack(visual))
+        audio = np.stack([audio_descriptor(c.spectrogram, c.has_audio) for c in clips])
+        return {"fused": fuse(visual, audio, self.audio_weight), "visual": visual, "audio": audio}
+
+
+class ModelEmbedder:
+    """A trained two-tower checkpoint (``encode_towers``, towers L2-normalised)."""
+
+    mode = "model"
+
+    def __init__(self, checkpoint_dir):
+        from reelmatch.model.checkpoint import load, model_fingerprint
+
+        loaded = load(checkpoint_dir)
+        self.model = loaded[0] if isinstance(loaded, tuple) else loaded
+        self.model.eval()
+        self.checkpoint = str(checkpoint_dir)
+        self.fingerprint = model_fingerprint(checkpoint_dir)
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "checkpoint": self.checkpoint}
+
+    def embed(self, clips) -> dict[str, np.ndarray]:
+        import torch
+
+        from reelmatch.dataset.torch import collate
+
+        batch = collate(clips)
+        with torch.inference_mode():
+            out = self.model.encode_towers(batch)
+        res = {k: l2_normalise(out[k].float().cpu().numpy()) for k in ("fused", "visual", "audio")}
+        no_audio = np.array([not c.has_audio for c in clips])
+        res["audio"][no_audio] = 0.0  # no audio, no audio score
+        return res
+
+
+def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
+    """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
+    if config.use_model:
+        from reelmatch.model.checkpoint import current_checkpoint
+
+        ckpt = current_checkpoint(ws)
+        if ckpt is not None:
+            return ModelEmbedder(ckpt)
+    log.info(
+        "no trained model in %s: embedding with the pretrained %s backbone alone "
+        "(mean-pooled frame features + log-mel statistics); train a model for genre-aware similarity",
+        ws.root, config.backbone,
+    )
+    return BackboneEmbedder(config.backbone, config.audio_weight)
+
+
+def embedder_for(ws, meta: dict):
+    """The embedder that made embeddings with metadata ``meta``, to embed new files the same way.
+
+    Raises ``StaleArtifactError`` when it cannot be rebuilt (its checkpoint is
+    gone) or no longer gives the recorded fingerprint: run ``reelmatch embed``.
+    """
+    from pathlib import Path
+
+    from reelmatch.errors import StaleArtifactError
+
+    if meta.get("mode") == "backbone":
+        emb = BackboneEmbedder(meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
+                               pretrained=meta.get("pretrained", True))
+    else:
+        ckpt = meta.get("checkpoint")
+        if not ckpt or not Path(ckpt).exists():
+            raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
+        emb = ModelEmbedder(ckpt)
+    if emb.fingerprint != meta.get("model_fingerprint"):
+        raise StaleArtifactError(
+            f"the embeddings were made by {meta.get('model_fingerprint')} but that model now gives"
+            f" {emb.fingerprint}: run 'reelmatch embed'"
+        )
+    return emb

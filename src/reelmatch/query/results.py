@@ -1,0 +1,63 @@
+"""Typed query results; ``to_dict()`` gives the public JSON of DESIGN.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One ranked result. ``scores`` (match-ad only): per-modality cosine
+    similarities ``{"visual": float, "audio": float | None}`` (``None`` when either
+    side has no audio)."""
+
+    rank: int
+    id: str
+    title: str
+    kind: str
+    score: float
+    genres: tuple[str, ...] = ()
+    shared_genres: tuple[str, ...] = ()
+    scores: dict | None = None
+
+    def to_dict(self) -> dict:
+        d = {
+            "rank": self.rank,
+            "id": self.id,
+            "title": self.title,
+            "kind": self.kind,
+            "score": round(float(self.score), 6),
+            "genres": list(self.genres),
+            "shared_genres": list(self.shared_genres),
+        }
+        if self.scores is not None:
+            d["scores"] = {k: (None if v is None else round(float(v), 6)) for k, v in self.scores.items()}
+        return d
+
+
+@dataclass
+class QueryResult:
+    """The answer of ``similar`` / ``match-ad``.
+
+    query: ``{"id", "title", ...}`` for a catalogue item, ``{"path", "title"}``
+    for a video file (plus ``"id"`` when the file's content is a catalogue item).
+    mode: ``"model"`` or ``"backbone"`` (embeddings from the pretrained backbone
+    alone, before any training); not part of the JSON.
+    """
+
+    query: dict
+    results: list[Neighbour] = field(default_factory=list)
+    mode: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"query": dict(self.query), "results": [n.to_dict() for n in self.results]}
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    @property
+    def ids(self) -> list[str]:
+        return [n.id for n in self.results]

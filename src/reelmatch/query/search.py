@@ -1,0 +1,278 @@
+"""``similar`` and ``match-ad``: neighbours of a catalogue item or of a new video file.
+
+A query is an item id, an exact title, or a path to a video file. A file is
+matched by content first (if its sha256 is a catalogue item, that item's vector
+is used and the item is excluded); otherwise it is extracted and embedded on the
+fly with the model that made the embeddings, and not added to the catalogue
+unless ``add=True``. The item itself is never among its own results. Filters
+(``kind``, ``genre``, ``exclude_ids``, ``exclude_same_title``) are applied inside
+the index search, before truncation to ``k``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reelmatch.errors import InputError, NotFoundError
+from reelmatch.query.results import Neighbour, QueryResult
+
+log = logging.getLogger(__name__)
+
+KINDS = ("trailer", "ad")
+VIDEO_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".ogg", ".flv", ".wmv", ".ts", ".3gp",
+}
+
+
+@dataclass
+class Target:
+    """What a query searches with: vectors (fused/visual/audio) and who it is."""
+
+    query: dict
+    item_id: str | None
+    title: str
+    genres: tuple[str, ...]
+    fused: np.ndarray
+    visual: np.ndarray
+    audio: np.ndarray
+    has_audio: bool
+
+
+class Searcher:
+    """Embeddings + their index, loaded once and checked against each other.
+
+    Raises ``StaleArtifactError`` when the index is older than the embeddings
+    (or made by another model) and ``NotFoundError`` when either is missing.
+    """
+
+    def __init__(self, ws, name: str = "default"):
+        from reelmatch.embed.vectors import embeddings_path, load_embeddings
+        from reelmatch.index import index_path, load_index
+
+        self.ws = ws
+        self.name = name
+        self.emb = load_embeddings(ws, name)
+        self.index = load_index(
+            index_path(ws, name),
+            vectors_fingerprint=self.emb.vectors_fingerprint,
+            model_fingerprint=self.emb.model_fingerprint,
+        )
+        self.stamp = _stamp(embeddings_path(ws, name), index_path(ws, name))
+        self._embedder = None
+
+    @property
+    def mode(self) -> str | None:
+        return self.emb.meta.get("mode")
+
+    def embedder(self):
+        if self._embedder is None:
+            from reelmatch.embed.embedder import embedder_for
+
+            self._embedder = embedder_for(self.ws, self.emb.meta)
+        return self._embedder
+
+
+def _stamp(*paths: Path) -> tuple:
+    return tuple(p.stat().st_mtime_ns if p.exists() else None for p in paths)
+
+
+def searcher_for(ws, name: str = "default") -> Searcher:
+    """A cached :class:`Searcher` of ``ws``, reloaded when the embeddings or index files change."""
+    from reelmatch.embed.vectors import embeddings_path
+    from reelmatch.index import index_path
+
+    cache = ws.__dict__.setdefault("_searchers", {})
+    s = cache.get(name)
+    if s is None or s.stamp != _stamp(embeddings_path(ws, name), index_path(ws, name)):
+        s = cache[name] = Searcher(ws, name)
+    return s
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _looks_like_path(ref: str) -> bool:
+    return os.sep in ref or (os.altsep or "\0") in ref or Path(ref).suffix.lower() in VIDEO_SUFFIXES
+
+
+def resolve_target(ws, searcher: Searcher, ref, *, add: bool = False) -> Target:
+    """The query vectors of ``ref``: an item id, an exact title, or a video file path."""
+    if isinstance(ref, os.PathLike):
+        ref = os.fspath(ref)
+    if not isinstance(ref, str) or not ref.strip():
+        raise InputError(f"a query is an item id, a title or a video file, got {ref!r}")
+    item = ws.catalog.maybe_get(ref)
+    if item is None:
+        p = Path(ref).expanduser()
+        if p.is_file():
+            return _file_target(ws, searcher, p, add=add)
+        if _looks_like_path(ref) and not ws.catalog.find_title(ref):
+            raise NotFoundError(f"{ref}: no such file, and no catalogue item with that id or title")
+        item = ws.resolve(ref)  # unknown title -> NotFoundError; ambiguous -> lists the candidates
+    return _item_target(searcher, item)
+
+
+def _item_target(searcher: Searcher, item, query: dict | None = None) -> Target:
+    emb = searcher.emb
+    if item.id not in emb:
+        raise NotFoundError(
+            f"item {item.id} ({item.title}) has no embedding yet: run 'reelmatch extract', 'embed' and 'index'"
+        )
+    r = emb.row(item.id)
+    q = query or {"id": item.id, "title": item.title, "kind": item.kind, "genres": list(item.genres)}
+    return Target(q, item.id, item.title, tuple(item.genres), emb.vectors[r], emb.visual[r], emb.audio[r],
+                  bool(emb.has_audio[r]))
+
+
+def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
+    from reelmatch.ingest.probe import sha256_file
+
+    path = path.resolve()
+    try:
+        sha = sha256_file(path)
+    except OSError as e:
+        raise InputError(f"{path.name}: cannot read ({e.strerror or e})") from e
+    same = ws.catalog.by_sha256(sha)
+    if same is None and add:
+        same = _add_file(ws, path)
+        searcher = searcher_for(ws, searcher.name)
+    if same is not None and same.id in searcher.emb:
+        log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
+        return _item_target(searcher, same, {"path": str(path), "title": same.title, "id": same.id})
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.extract import extract_clip
+
+    config = ClipStore(ws).config
+    if config.fingerprint != searcher.emb.clip_fingerprint:
+        from reelmatch.errors import StaleArtifactError
+
+        raise StaleArtifactError("the embeddings were made from another clip config: run 'reelmatch embed'")
+    clip = extract_clip(path, config, item_id="query", title=path.stem)  # InputError if it cannot be decoded
+    out = searcher.embedder().embed([clip])
+    title = same.title if same is not None else path.stem
+    return Target({"path": str(path), "title": title}, same.id if same else None, title,
+                  tuple(same.genres) if same else (), out["fused"][0], out["visual"][0], out["audio"][0],
+                  bool(clip.has_audio))
+
+
+def _add_file(ws, path: Path):
+    """Add ``path`` to the catalogue and bring extract, embed and index up to date for it."""
+    from reelmatch.embed import EmbedConfig, run_embed
+    from reelmatch.embed.vectors import load_embeddings
+    from reelmatch.extract import run_extract
+    from reelmatch.index import run_index
+    from reelmatch.ingest import add_paths
+    from reelmatch.ingest.probe import sha256_file
+
+    report = add_paths(ws, [path])
+    item = ws.catalog.by_sha256(sha256_file(path))
+    if item is None:
+        raise InputError(f"{path.name}: could not be added ({report.summary()})")
+    from reelmatch.dataset.store import ClipStore
+
+    run_extract(ws, ClipStore(ws).config)
+    meta = load_embeddings(ws).meta
+    run_embed(ws, EmbedConfig(**meta.get("embed_config", {})))
+    from reelmatch.index import IndexConfig, load_index, index_path
+
+    run_index(ws, load_index(index_path(ws)).config)
+    log.info("added %s to the catalogue as %s", path.name, item.id)
+    return item
+
+
+def _allowed(ws, *, kind: str | None, genre: str | None) -> list[str]:
+    return [it.id for it in ws.catalog.search(kind=kind, genre=genre)]
+
+
+def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
+                per_modality: bool) -> list[Neighbour]:
+    allow = _allowed(ws, kind=kind, genre=genre)
+    exclude = set(exclude_ids or ())
+    if target.item_id:
+        exclude.add(target.item_id)
+    if exclude_same_title:
+        exclude.update(it.id for it in ws.catalog.find_title(target.title))
+    ids, scores = searcher.index.search(target.fused[None, :], k, allow=allow, exclude=exclude)
+    qgen = {g.lower() for g in target.genres}
+    emb = searcher.emb
+    out = []
+    for i, s in zip(ids[0], scores[0]):
+        if i is None:
+            break
+        item = ws.catalog.maybe_get(i)
+        if item is None:  # deleted since indexing
+            continue
+        per = None
+        if per_modality:
+            r = emb.row(i)
+            visual = float(target.visual @ emb.visual[r])
+            audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
+            per = {"visual": visual, "audio": audio}
+        out.append(Neighbour(
+            rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=float(s),
+            genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen), scores=per,
+        ))
+    return out
+
+
+def similar(
+    ws,
+    ref,
+    k: int = 10,
+    *,
+    genre: str | None = None,
+    kind: str | None = None,
+    exclude_ids=(),
+    exclude_same_title: bool = False,
+    add: bool = False,
+    name: str = "default",
+) -> QueryResult:
+    """The ``k`` catalogue items most like ``ref`` (an id, a title or a video file).
+
+    ``kind`` ("trailer"/"ad") and ``genre`` restrict the results; ``exclude_ids``
+    drops given ids (e.g. the near-duplicates of the query). Raises
+    ``NotFoundError`` (unknown id/title, ambiguous title with its candidates),
+    ``InputError`` (k <= 0, a file that cannot be decoded) and
+    ``StaleArtifactError`` (an index older than the embeddings).
+    """
+    k = _check_k(k)
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    searcher = searcher_for(ws, name)
+    target = resolve_target(ws, searcher, ref, add=add)
+    searcher = searcher_for(ws, name)
+    res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
+                      exclude_same_title=exclude_same_title, per_modality=False)
+    return QueryResult(target.query, res, searcher.mode)
+
+
+def match_ad(
+    ws,
+    ref,
+    k: int = 10,
+    *,
+    genre: str | None = None,
+    exclude_ids=(),
+    add: bool = False,
+    name: str = "default",
+) -> QueryResult:
+    """Movie trailers ranked for a commercial ``ref`` (an ad file, or an item id/title).
+
+    Ranked by the fused embedding; each result also carries per-modality scores
+    ``{"visual", "audio"}`` so a person can see why it matched.
+    """
+    k = _check_k(k)
+    searcher = searcher_for(ws, name)
+    target = resolve_target(ws, searcher, ref, add=add)
+    searcher = searcher_for(ws, name)
+    res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
+                      exclude_same_title=False, per_modality=True)
+    return QueryResult(target.query, res, searcher.mode)
