@@ -27,6 +27,7 @@ loaded index and model) is used by one thread at a time.
 # no ``from __future__ import annotations``: FastAPI reads the annotations of the
 # endpoints below at runtime, and their limits come from the config in a closure.
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -283,10 +284,12 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     ):
         if file.size is not None and file.size > config.max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
-        name = Path(file.filename or "upload").name
+        name = Path((file.filename or "upload").replace("\\", "/")).name or "upload"
         suffix = Path(name).suffix.lower()
+        # the file's stem becomes the query's title; the folder is private to this request
+        stem = re.sub(r"[^\w .,()+-]", "_", Path(name).stem).strip(" .")[:100] or "upload"
         tmpdir = Path(tempfile.mkdtemp(prefix="reelmatch-upload-"))
-        path = tmpdir / ("upload" + (suffix if suffix in VIDEO_TYPES else ".bin"))
+        path = tmpdir / (stem + (suffix if suffix in VIDEO_TYPES else ".bin"))
 
         def save() -> int:
             file.file.seek(0)
