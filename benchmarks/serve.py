@@ -13,8 +13,9 @@ requests/s, p50 and p99 latency. The ratio of similar's requests/s to the
 framework floor's is printed last.
 
 The workspace is ``--workspace`` (a built one, e.g. after ``reelmatch demo``),
-or, by default, a demo-like workspace built in a temporary directory with the
-demo's own sample corpus and build (``--items`` items; a few minutes on 2 cores).
+or, by default, a demo-like workspace built in a temporary directory:
+``--items`` (200, the demo's size) generated videos in six genre styles,
+extracted, embedded and indexed (about a minute on 2 cores).
 
     .venv/bin/python benchmarks/serve.py                      # build a small demo-like workspace
     .venv/bin/python benchmarks/serve.py -w workspace --seconds 20 --clients 32
@@ -39,15 +40,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_demo_like(root: Path, items: int, epochs: int) -> Path:
-    """A demo workspace of ``items`` generated items, built end to end (reused if present)."""
-    from reelmatch.demo import DemoConfig, run_demo
+GENRES = [("Action",), ("Drama", "Romance"), ("Comedy",), ("Horror", "Thriller"), ("Animation", "Family"), ("Sci-Fi", "Action")]
+
+
+def build_demo_like(root: Path, items: int, workers: int | None) -> Path:
+    """A catalogue of ``items`` generated 2-second videos in six genre styles (10% ads),
+    extracted, embedded (the pretrained backbone alone, as before any training)
+    and indexed: what ``similar`` serves on the demo, at the demo's size."""
+    import numpy as np
+
+    from reelmatch.embed import run_embed
+    from reelmatch.extract import ClipConfig, run_extract
+    from reelmatch.index import run_index
+    from reelmatch.ingest import add_paths
+    from reelmatch.samples.media import moving_box_frames, tone, write_video
     from reelmatch.workspace import Workspace
 
-    ws = Workspace.init(root)
-    print(f"building a demo-like workspace of {items} items in {root} ...", flush=True)
     t0 = time.perf_counter()
-    run_demo(ws, DemoConfig(items=items, seconds=4.0, size=64, frames=4, clip_size=64, epochs=epochs, devdata=None))
+    print(f"building a demo-like workspace of {items} items in {root} ...", flush=True)
+    ws = Workspace.init(root)
+    rng = np.random.default_rng(0)
+    for i in range(items):
+        style = i % len(GENRES)
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        background = tuple(int(40 * style + c) % 256 for c in rng.integers(0, 60, 3))
+        f = write_video(
+            root / "media" / "generated" / f"sample-{i:04d}.mp4",
+            frames=moving_box_frames(64, 64, color=color, background=background, speed=0.5 + style / 2),
+            audio=tone(200.0 * (style + 1) + float(rng.integers(0, 50))),
+        )
+        ad = i % 10 == 9
+        add_paths(ws, [f], title=f"{'Ad' if ad else 'Sample'} {i:04d}", genres=[] if ad else list(GENRES[style]),
+                  kind="ad" if ad else "trailer")
+    run_extract(ws, ClipConfig(start=0.0, window=2.0, num_frames=4, interval=0.5, size=64), workers=workers)
+    run_embed(ws)
+    run_index(ws)
     ws.close()
     print(f"  built in {time.perf_counter() - t0:.0f} s", flush=True)
     return root
@@ -120,8 +147,8 @@ async def load(base: str, urls: list[str], clients: int, seconds: float) -> dict
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-w", "--workspace", type=Path, default=None, help="a built workspace (default: build a demo-like one)")
-    p.add_argument("--items", type=int, default=60, help="items of the generated workspace (default 60)")
-    p.add_argument("--epochs", type=int, default=2, help="training epochs of the generated workspace (default 2)")
+    p.add_argument("--items", type=int, default=200, help="items of the generated workspace (default 200, the demo's)")
+    p.add_argument("--workers", type=int, default=None, help="extract workers for the generated workspace")
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument("--seconds", type=float, default=20.0, help="duration of the similar run (default 20)")
     p.add_argument("--floor-seconds", type=float, default=5.0, help="duration of the health and catalogue runs (default 5)")
@@ -135,7 +162,7 @@ def main(args) -> int:
     tmp = None
     if args.workspace is None:
         tmp = tempfile.TemporaryDirectory(prefix="reelmatch-bench-serve-")
-        ws_path = build_demo_like(Path(tmp.name) / "ws", args.items, args.epochs)
+        ws_path = build_demo_like(Path(tmp.name) / "ws", args.items, args.workers)
     else:
         ws_path = args.workspace.expanduser().resolve()
     port = free_port()
