@@ -44,6 +44,8 @@ def audio_descriptor(spectrogram: np.ndarray, has_audio: bool) -> np.ndarray:
     s = s.astype(np.float32)
     if not has_audio or s.size == 0:
         return np.zeros(2 * s.shape[0], dtype=np.float32)
+    if not np.isfinite(s).all():
+        raise ValueError(f"spectrogram {s.shape} has NaN or infinite values")
     mean, std = s.mean(axis=1), s.std(axis=1)
     d = np.concatenate([mean - mean.mean(), std])[None, :]
     return l2_normalise(d)[0]

@@ -142,7 +142,7 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
         raise InputError(f"{path.name}: cannot read ({e.strerror or e})") from e
     same = ws.catalog.by_sha256(sha)
     if same is None and add:
-        same = _add_file(ws, path)
+        same = _add_file(ws, path, searcher.embedder())
         searcher = searcher_for(ws, searcher.name)
     if same is not None and same.id in searcher.emb:
         log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
@@ -163,8 +163,9 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
                   bool(clip.has_audio))
 
 
-def _add_file(ws, path: Path):
-    """Add ``path`` to the catalogue and bring extract, embed and index up to date for it."""
+def _add_file(ws, path: Path, embedder):
+    """Add ``path`` to the catalogue and bring extract, embed (with ``embedder``, the one that
+    made the embeddings) and index up to date for it."""
     from reelmatch.embed import EmbedConfig, run_embed
     from reelmatch.embed.vectors import load_embeddings
     from reelmatch.extract import run_extract
@@ -180,8 +181,8 @@ def _add_file(ws, path: Path):
 
     run_extract(ws, ClipStore(ws).config)
     meta = load_embeddings(ws).meta
-    run_embed(ws, EmbedConfig(**meta.get("embed_config", {})))
-    from reelmatch.index import IndexConfig, load_index, index_path
+    run_embed(ws, EmbedConfig(**meta.get("embed_config", {})), embedder=embedder)
+    from reelmatch.index import index_path, load_index
 
     run_index(ws, load_index(index_path(ws)).config)
     log.info("added %s to the catalogue as %s", path.name, item.id)
