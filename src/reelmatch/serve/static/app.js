@@ -165,7 +165,7 @@ async function showItem(id) {
     h("div", { class: "item", "data-testid": "item" },
       h("section", {},
         h("div", { class: "player" },
-          item.has_media ? h("video", { src: item.media.video, poster: item.media.thumbnail, controls: true, preload: "metadata", "data-testid": "player" })
+          item.has_media ? h("video", { src: item.media.video, controls: true, preload: "metadata", "data-testid": "player" })
             : h("p", { class: "empty" }, "No local media for this item.")),
         h("div", { class: "meta" },
           h("h1", { "data-testid": "item-title" }, item.title),
@@ -173,8 +173,7 @@ async function showItem(id) {
           chips(item.genres),
           item.plot ? h("p", { class: "plot" }, item.plot) : null),
         h("div", { class: "strips" },
-          figure("Sampled frames", item.media.contact_sheet, "contact sheet"),
-          figure("Sound (spectrogram)", item.media.spectrogram, "spectrogram"))),
+          figure("What the model sees: sampled frames and the sound's spectrogram", item.media.contact_sheet, "contact sheet"))),
       h("section", {},
         h("h2", { class: "section-title" }, "Similar trailers", h("small", {}, "by look and sound")),
         similar)));
