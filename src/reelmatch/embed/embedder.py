@@ -34,8 +34,9 @@ def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 def audio_descriptor(spectrogram: np.ndarray, has_audio: bool) -> np.ndarray:
     """Pooled log-mel statistics of one clip: float32 [2 * bands], L2-normalised (zeros without audio).
 
-    Per frequency band: mean over time (minus the mean over bands, so loudness
-    does not dominate) and standard deviation over time. A recipe-style picture
+    Per frequency band: mean over time and standard deviation over time, each
+    minus its average over bands (the spectral shape and its dynamics, not the
+    loudness; without centring every clip looks alike, cosines ~0.9). A recipe-style picture
     (uint8 [S, S, 3], low frequencies at the bottom) is read as grey rows = bands.
     """
     s = np.asarray(spectrogram)
@@ -47,7 +48,7 @@ def audio_descriptor(spectrogram: np.ndarray, has_audio: bool) -> np.ndarray:
     if not np.isfinite(s).all():
         raise ValueError(f"spectrogram {s.shape} has NaN or infinite values")
     mean, std = s.mean(axis=1), s.std(axis=1)
-    d = np.concatenate([mean - mean.mean(), std])[None, :]
+    d = np.concatenate([mean - mean.mean(), std - std.mean()])[None, :]
     return l2_normalise(d)[0]
 
 
@@ -81,7 +82,7 @@ class BackboneEmbedder:
                 self.backbone = create_backbone(backbone, pretrained=False)
         self.backbone.eval()
         self.fingerprint = "backbone-" + fingerprint(
-            {"backbone": backbone, "pretrained": pretrained, "audio_weight": self.audio_weight, "audio": "logmel-stats-1"}
+            {"backbone": backbone, "pretrained": pretrained, "audio_weight": self.audio_weight, "audio": "logmel-stats-2"}
         )
 
     def describe(self) -> dict:

@@ -195,18 +195,23 @@ def _allowed(ws, *, kind: str | None, genre: str | None) -> list[str]:
 
 def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
                 per_modality: bool) -> list[Neighbour]:
-    allow = _allowed(ws, kind=kind, genre=genre)
+    # no catalogue filter: search everything and skip ids deleted since indexing (a few spare results)
+    filtered = kind is not None or genre is not None
+    allow = _allowed(ws, kind=kind, genre=genre) if filtered else None
     exclude = set(exclude_ids or ())
     if target.item_id:
         exclude.add(target.item_id)
     if exclude_same_title:
         exclude.update(it.id for it in ws.catalog.find_title(target.title))
-    ids, scores = searcher.index.search(target.fused[None, :], k, allow=allow, exclude=exclude)
+    fetch = k if filtered else k + 16
+    ids, scores = searcher.index.search(target.fused[None, :], fetch, allow=allow, exclude=exclude)
     qgen = {g.lower() for g in target.genres}
     emb = searcher.emb
     out = []
     for i, s in zip(ids[0], scores[0]):
         if i is None:
+            break
+        if len(out) == k:
             break
         item = ws.catalog.maybe_get(i)
         if item is None:  # deleted since indexing
