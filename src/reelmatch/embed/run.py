@@ -160,10 +160,10 @@ def _to_embeddings(ids, clips, out: dict) -> Embeddings:
         a = out[name]
         if a.shape[0] != len(ids) or not np.isfinite(a).all():
             raise ValueError(f"embedder returned bad {name} vectors: shape {a.shape} for {len(ids)} clips")
-    return Embeddings(
-        list(ids), out["fused"].astype(np.float32), out["visual"].astype(np.float32),
-        out["audio"].astype(np.float32), np.array([bool(c.has_audio) for c in clips]),
-    )
+    audio = out["audio"].astype(np.float32)
+    # a silent track gives a zero audio vector: no audio score rather than a meaningless 0
+    has_audio = np.array([bool(c.has_audio) for c in clips]) & (np.abs(audio).sum(axis=1) > 0)
+    return Embeddings(list(ids), out["fused"].astype(np.float32), out["visual"].astype(np.float32), audio, has_audio)
 
 
 def _empty_like(_) -> Embeddings:

@@ -44,6 +44,10 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
     from reelmatch.embed.vectors import load_embeddings
 
     emb = load_embeddings(ws, name)
+    if len(emb) == 0:
+        from reelmatch.errors import NotFoundError
+
+        raise NotFoundError("no vectors to index: nothing is embedded yet (see 'reelmatch status' for failures)")
     path = index_path(ws, name)
     meta = {
         "vectors_fingerprint": emb.vectors_fingerprint,
