@@ -69,6 +69,20 @@ class Searcher:
     def mode(self) -> str | None:
         return self.emb.meta.get("mode")
 
+    def use_embedder(self, embedder) -> None:
+        """Embed query files with ``embedder`` (e.g. one already loaded by a server).
+
+        It must be the one that made the embeddings (same ``fingerprint``),
+        else ``StaleArtifactError``: vectors of two models are never compared.
+        """
+        from reelmatch.errors import StaleArtifactError
+
+        if embedder.fingerprint != self.emb.model_fingerprint:
+            raise StaleArtifactError(
+                f"embedder {embedder.fingerprint} did not make these embeddings ({self.emb.model_fingerprint})"
+            )
+        self._embedder = embedder
+
     def embedder(self):
         if self._embedder is None:
             from reelmatch.embed.embedder import embedder_for
@@ -142,8 +156,11 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
         raise InputError(f"{path.name}: cannot read ({e.strerror or e})") from e
     same = ws.catalog.by_sha256(sha)
     if same is None and add:
-        same = _add_file(ws, path, searcher.embedder())
+        embedder = searcher.embedder()
+        same = _add_file(ws, path, embedder)
         searcher = searcher_for(ws, searcher.name)
+        if embedder.fingerprint == searcher.emb.model_fingerprint:
+            searcher.use_embedder(embedder)
     if same is not None and same.id in searcher.emb:
         log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
         return _item_target(searcher, same, {"path": str(path), "title": same.title, "id": same.id})
