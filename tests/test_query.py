@@ -285,3 +285,21 @@ def test_add_a_new_file_updates_catalogue_and_index(qws, media, tmp_path):
     run_embed(ws, EmbedConfig(batch_size=4), embedder=tiny_embedder(), progress=lambda d, t: seen.append(t))
     assert seen == []
     ws.close()
+
+
+def test_cli_index_backends_give_the_same_neighbours(qws, tmp_path, capsys):
+    from reelmatch.cli.main import main
+
+    shutil.copytree(qws.root, tmp_path / "ws")
+    ws = open_ws(tmp_path / "ws")
+    faiss_ids = ws.similar("Blue Film", k=4).ids
+    assert main(["-w", str(ws.root), "index", "--backend", "annoy", "--annoy-trees", "5"]) == 0
+    assert "annoy index of" in capsys.readouterr().err
+    assert json.loads((ws.root / "index" / "default.npz.json").read_text())["backend"] == "annoy"
+    assert ws.similar("Blue Film", k=4).ids == faiss_ids  # a tiny catalogue: both are exact
+    assert main(["-w", str(ws.root), "index", "--kind", "hnsw"]) == 0
+    assert "hnsw index of" in capsys.readouterr().err
+    assert ws.similar("Blue Film", k=4).ids == faiss_ids
+    assert main(["-w", str(ws.root), "index", "--kind", "hnsw"]) == 0
+    assert "+0 -0" in capsys.readouterr().err  # nothing changed: nothing done
+    ws.close()
