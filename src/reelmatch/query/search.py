@@ -177,7 +177,7 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
     title = same.title if same is not None else path.stem
     return Target({"path": str(path), "title": title}, same.id if same else None, title,
                   tuple(same.genres) if same else (), out["fused"][0], out["visual"][0], out["audio"][0],
-                  bool(clip.has_audio))
+                  bool(clip.has_audio) and bool(np.any(out["audio"][0])))
 
 
 def _add_file(ws, path: Path, embedder):
