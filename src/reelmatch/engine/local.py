@@ -176,6 +176,7 @@ def run_items(
     initializer: Callable[..., None] | None = None,
     initargs: tuple = (),
     start_method: str = "forkserver",
+    preload: tuple[str, ...] = (),
 ) -> Iterator[tuple[Any, Any]]:
     """Run ``fn(item)`` for every item in a process pool; yield ``(item, result)``.
 
@@ -188,6 +189,9 @@ def run_items(
     max_memory_mb: address-space limit per worker (``RLIMIT_AS``); an item that
                    exceeds it fails with an out-of-memory reason.
     initializer:   called once in each new worker with ``initargs``.
+    preload:       modules the fork server imports once, so each new worker
+                   starts with them loaded (forkserver start method only);
+                   ``fn.preload_modules`` (a tuple of names), when set, is added.
 
     Items are fed lazily, so ``items`` may be a generator. Closing the iterator
     early (``break``) stops and reaps every worker.
@@ -203,6 +207,9 @@ def run_items(
         return
 
     ctx = mp.get_context(start_method)
+    modules = (*preload, *getattr(fn, "preload_modules", ()))
+    if modules and start_method == "forkserver":
+        ctx.set_forkserver_preload(["reelmatch.engine.local", *modules])
     source = iter(items)
     pending: deque[tuple[int, Any]] = deque()
     exhausted = False

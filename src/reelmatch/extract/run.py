@@ -30,6 +30,10 @@ def extract_task(task: tuple) -> object:
     return extract_clip(path, config, item_id=item_id, title=title, threads=1)
 
 
+#: imported once by the local engine's fork server: workers start with PyAV loaded
+extract_task.preload_modules = ("av", "reelmatch.extract.clip", "reelmatch.extract.video", "reelmatch.extract.audio")
+
+
 def run_extract(
     ws,
     config: ClipConfig = ClipConfig(),
