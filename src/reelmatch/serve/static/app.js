@@ -157,6 +157,8 @@ async function showItem(id) {
     const img = h("img", { src, alt, loading: "lazy" });
     const fig = h("figure", {}, h("figcaption", {}, caption), img);
     img.addEventListener("error", () => fig.remove());
+    // small clips are not blown up beyond twice their size
+    img.addEventListener("load", () => { img.style.maxWidth = `${2 * img.naturalWidth}px`; });
     return fig;
   };
   const similar = h("div", { class: "results", "data-testid": "similar" }, h("p", { class: "note" }, h("span", { class: "spinner" }), "Finding similar trailers…"));
@@ -178,7 +180,7 @@ async function showItem(id) {
         h("h2", { class: "section-title" }, "Similar trailers", h("small", {}, "by look and sound")),
         similar)));
   try {
-    const doc = await api(`${item.similar}?k=10`);
+    const doc = await api(`${item.similar}?k=10&kind=trailer`);
     similar.replaceChildren(...(doc.results.length ? doc.results.map((r) => resultRow(r))
       : [h("p", { class: "empty" }, "No neighbours.")]));
   } catch (e) {

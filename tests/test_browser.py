@@ -1,0 +1,106 @@
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright
+against a real uvicorn server on 127.0.0.1 serving a small built workspace.
+
+A person searches for a title, opens it, sees its similar trailers, drops a
+commercial on the match zone and sees the movies it matches; a screenshot of
+each step is saved under pytest's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent (make system-deps installs Debian's chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(served_workspace):
+    from reelmatch.serve.app import create_app
+    from reelmatch.serve.server import ServerThread
+
+    ws, ad = served_workspace
+    with ServerThread(create_app(ws)) as url:
+        yield url, ad
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_search_open_similar_and_match_an_ad(server, browser, tmp_path):
+    url, ad = server
+    page = browser.new_page(viewport={"width": 1366, "height": 820})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+
+    # the catalogue grid, with thumbnails that decoded
+    page.wait_for_selector("[data-testid=card]")
+    assert page.locator("[data-testid=card]").count() >= 5
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=card] img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(tmp_path / "1-catalogue.png"))
+
+    # search for a title and open it
+    page.fill("[data-testid=search]", "crimson")
+    page.wait_for_function("document.querySelectorAll('[data-testid=card]').length === 1")
+    assert "Crimson Chase" in page.inner_text("[data-testid=card]")
+    page.click("[data-testid=card]")
+    page.wait_for_selector("[data-testid=item-title]")
+    assert page.inner_text("[data-testid=item-title]") == "Crimson Chase"
+
+    # its neighbours: other trailers with scores and genres, playable on click
+    page.wait_for_selector("[data-testid=similar] [data-testid=result]")
+    similar = page.locator("[data-testid=similar] [data-testid=result]")
+    assert similar.count() >= 3
+    titles = [similar.nth(i).locator(".result-title a").inner_text() for i in range(similar.count())]
+    assert "Crimson Chase" not in titles and "Fizzy Soda" not in titles  # trailers only, never itself
+    assert similar.first.locator(".result-title a").inner_text() == "Scarlet Run"
+    assert similar.first.locator(".chip.shared").inner_text() == "Action"  # shared genres are highlighted
+    assert similar.first.locator(".score b").first.inner_text().replace(".", "").replace("-", "").isdigit()
+    # the player of the item plays (the video endpoint answers range requests)
+    page.wait_for_function("document.querySelector('[data-testid=player]').readyState >= 1")
+    similar.first.locator("[data-testid=result-thumb]").click()
+    page.wait_for_selector("[data-testid=similar] [data-testid=inline-video]")
+    page.wait_for_function("document.querySelector('[data-testid=inline-video]').readyState >= 1")
+    page.screenshot(path=str(tmp_path / "2-item.png"))
+
+    # drop a commercial on the match zone: movies with per-modality scores
+    page.set_input_files("[data-testid=match-file]", str(ad))
+    page.wait_for_selector("[data-testid=matches] [data-testid=result], [data-testid=match-error]", timeout=120_000)
+    assert page.locator("[data-testid=match-error]").count() == 0, page.inner_text("[data-testid=match-error]")
+    matches = page.locator("[data-testid=matches] [data-testid=result]")
+    assert matches.count() >= 3
+    assert matches.first.locator(".bar.visual").count() == 1 and matches.first.locator(".bar.audio").count() == 1
+    page.screenshot(path=str(tmp_path / "3-match.png"), full_page=True)
+
+    # a file that is not a video gives a readable error, not a broken page
+    junk = tmp_path / "notes.mp4"
+    junk.write_text("not a video at all\n" * 50)
+    page.set_input_files("[data-testid=match-file]", str(junk))
+    page.wait_for_selector("[data-testid=match-error]")
+    assert "not a video" in page.inner_text("[data-testid=match-error]")
+    assert errors == []
