@@ -8,6 +8,7 @@ each step is saved under pytest's tmp dir.
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
@@ -96,6 +97,26 @@ def test_search_open_similar_and_match_an_ad(server, browser, tmp_path):
     assert matches.count() >= 3
     assert matches.first.locator(".bar.visual").count() == 1 and matches.first.locator(".bar.audio").count() == 1
     page.screenshot(path=str(tmp_path / "3-match.png"), full_page=True)
+
+    # a real drop event (DataTransfer with a File) on the zone, matched "as any video"
+    page.check("input[name=mode][value=similar]")
+    page.evaluate(
+        """async ([b64, name]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: "video/mp4" }));
+            const zone = document.querySelector("[data-testid=dropzone]");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+        }""",
+        [base64.b64encode(ad.read_bytes()).decode(), "Dropped Ad.mp4"],
+    )
+    page.wait_for_function("document.querySelector('[data-testid=match-results]').innerText.includes('Dropped Ad.mp4')")
+    page.wait_for_selector("[data-testid=matches] [data-testid=result]")
+    matches = page.locator("[data-testid=matches] [data-testid=result]")
+    assert matches.count() >= 3 and matches.first.locator(".bar.visual").count() == 0
+    page.check("input[name=mode][value=ad]")
 
     # a file that is not a video gives a readable error, not a broken page
     junk = tmp_path / "notes.mp4"
