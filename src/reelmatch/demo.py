@@ -110,10 +110,12 @@ def run_demo(ws, config: DemoConfig = DemoConfig(), *, progress=None, say=lambda
     build_cfg = BuildConfig(clip=clip_config_for(config), train=train_config_for(config), workers=config.workers)
     report = run_build(ws, build_cfg, progress=progress)
     result = DemoResult(workspace=ws.root, build=report)
-    ev = report.by_name("evaluate")
-    if ev is not None and ev.result is not None:
-        result.metrics = ev.result.doc
-        result.report_path = ev.result.report_path
+    metrics, html = ws.dir("reports") / "metrics.json", ws.dir("reports") / "report.html"
+    if metrics.exists() and html.exists():  # fresh from this build, or up to date from a previous one
+        import json
+
+        result.metrics = json.loads(metrics.read_text())
+        result.report_path = html
     result.similar = example_similar(ws, n=2)
     result.ad_match = example_ad_match(ws)
     return result

@@ -32,7 +32,7 @@ class BuildConfig:
 
     clip: sampling of frames and audio (the recipe's values by default).
     train: a ``reelmatch.train.TrainConfig``; None = its defaults.
-    embed / index: an ``EmbedConfig`` / ``IndexConfig``; None = their defaults.
+    embed / index / eval: an ``EmbedConfig`` / ``IndexConfig`` / ``EvalConfig``; None = defaults.
     workers: worker processes for per-item stages (None = CPU count).
     dedupe: also compute copy-detection descriptors.
     evaluate: write metrics, plots and the HTML report at the end.
@@ -43,6 +43,7 @@ class BuildConfig:
     train: Any = None
     embed: Any = None
     index: Any = None
+    eval: Any = None
     workers: int | None = None
     dedupe: bool = False
     evaluate: bool = True
@@ -191,7 +192,28 @@ def _stage_dedupe(ws, config: BuildConfig, progress: BuildProgress) -> StageRepo
 
 
 def _stage_evaluate(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError
+    if not config.evaluate:
+        return StageReport("evaluate", "skipped", "not asked (--no-evaluate)")
+    from reelmatch.evaluate.config import EvalConfig
+    from reelmatch.evaluate.embeddings import current_model_info
+    from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate
+
+    cfg = config.eval or EvalConfig()
+    if current_model_info(ws) is None:
+        return StageReport("evaluate", "skipped", "no trained model to evaluate")
+    ids, _ = held_out(ws, cfg.split)
+    if len(ids) < 2:
+        return StageReport(
+            "evaluate", "skipped", f"the {cfg.split} split has {len(ids)} labelled trailer(s); at least 2 are needed"
+        )
+    if evaluation_is_current(ws, cfg):
+        return StageReport("evaluate", "up to date", str(ws.dir("reports") / "report.html"))
+    res = run_evaluate(ws, cfg, progress=progress.message)
+    m = res.doc["metrics"]
+    return StageReport(
+        "evaluate", "ran", f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
+        result=res,
+    )
 
 
 def _kw(fn, progress: BuildProgress, config: BuildConfig) -> dict:

@@ -90,6 +90,37 @@ def random_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def inputs_fingerprint(ws, config: EvalConfig, ids, labels, model_info: dict) -> str:
+    """What an evaluation depends on: its config, the model, the clips and the held-out labels."""
+    from reelmatch.config import fingerprint
+    from reelmatch.dataset.store import current_config
+
+    return fingerprint(
+        {
+            "config": config.fingerprint,
+            "model": model_info.get("fingerprint"),
+            "clips": current_config(ws).fingerprint,
+            "items": [[i, list(lab)] for i, lab in zip(ids, labels)],
+        }
+    )
+
+
+def evaluation_is_current(ws, config: EvalConfig = EvalConfig()) -> bool:
+    """True when ``reports/`` already holds this evaluation of the current model and clips."""
+    from reelmatch.config import read_sidecar
+    from reelmatch.evaluate.embeddings import current_model_info
+
+    reports = ws.dir("reports")
+    side = read_sidecar(reports / "metrics.json")
+    if side is None or not (reports / "report.html").exists():
+        return False
+    info = current_model_info(ws)
+    if info is None:
+        return False
+    ids, labels = held_out(ws, config.split)
+    return side.get("inputs") == inputs_fingerprint(ws, config, ids, labels, info)
+
+
 def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | None = None) -> EvalResult:
     """Evaluate the current model on ``config.split``; write metrics, plots and report."""
     from reelmatch.evaluate import embeddings as emb
@@ -143,7 +174,6 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
     reports = ws.dir("reports")
     metrics_path = reports / "metrics.json"
     atomic_write_json(metrics_path, doc)
-    write_sidecar(metrics_path, config, model=model_info)
 
     say("drawing plots")
     figures: dict[str, Path] = {}
@@ -170,6 +200,8 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
     )
     report_path = reports / "report.html"
     atomic_write_bytes(report_path, html.encode())
+    # the sidecar last: an evaluation killed midway is never taken as current
+    write_sidecar(metrics_path, config, model=model_info, inputs=inputs_fingerprint(ws, config, ids, labels, model_info))
     return EvalResult(doc=doc, metrics_path=metrics_path, report_path=report_path, figures=figures)
 
 
