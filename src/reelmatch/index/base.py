@@ -180,6 +180,7 @@ class Index:
         exclude: Iterable[str] = (),
         ef_search: int | None = None,
         search_k: int | None = None,
+        nprobe: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` neighbours of each query row.
 
@@ -188,7 +189,7 @@ class Index:
         (inner products, best first; ``-inf`` where no item). Only ids in
         ``allow`` (when given) and not in ``exclude`` are returned: filters apply
         inside the search, before truncation to k. ``ef_search`` (HNSW) and
-        ``search_k`` (Annoy) override the config's search effort.
+        ``search_k`` (Annoy) and ``nprobe`` (IVF-PQ) override the config's search effort.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise InputError(f"k must be a positive integer, got {k!r}")
@@ -213,6 +214,8 @@ class Index:
             return out_ids, out_scores
         kk = min(k, n_ok)
         opts = {"ef_search": ef_search, "search_k": search_k}
+        if nprobe is not None:
+            opts["nprobe"] = nprobe
         if mask is not None and n_ok <= max(self.exact_subset_max, 8 * kk):
             labels, scores = self._search_exact_subset(q, kk, np.flatnonzero(mask))
         else:
