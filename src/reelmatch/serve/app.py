@@ -221,6 +221,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=config.max_page)] = 24,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ):
+        """Titles by name, paged; ``q`` is a case-insensitive substring of the title."""
         with state.lock:
             rows = ws.catalog.search(q or None, genre=genre or None, kind=kind, limit=limit + 1, offset=offset)
             total = ws.catalog.count() if not (q or genre or kind) else None
@@ -234,6 +235,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
     @app.get("/api/items/{item_id}", tags=["catalogue"])
     def get_item(item_id: ItemId):
+        """One item: labels, per-stage status and the URLs of its media."""
         with state.lock:
             return _detail(ws, ws.catalog.get(item_id))
 
@@ -267,21 +269,28 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     # -------------------------------------------------------------- queries
     @app.get("/api/items/{item_id}/similar", tags=["query"])
     def similar(item_id: ItemId, k: K = 10, genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None):
+        """The items that look and sound most like this one (the ``similar`` JSON of DESIGN.md)."""
         with state.lock:
             item = ws.catalog.get(item_id)  # an id from the catalogue, never a path
-            if not hasattr(ws, "similar"):
-                raise HTTPException(503, "similar search is not available in this reelmatch build")
             result = ws.similar(item.id, k=k, genre=genre or None, kind=kind)
             return result.to_dict()
 
     @app.post("/api/match", tags=["query"], max_body_size=config.max_upload_bytes + 1024 * 1024)
     async def match(
         file: Annotated[UploadFile, File(description="a video: a commercial, a trailer, any clip")],
-        mode: Annotated[Literal["ad", "similar"], Query(description="ad: match-ad (per-modality scores); similar")] = "ad",
+        mode: Annotated[
+            Literal["ad", "similar"],
+            Query(description="ad: movie trailers for a commercial, with per-modality scores; similar: any items"),
+        ] = "ad",
         k: K = 10,
         genre: Annotated[str | None, Query(max_length=100)] = None,
-        kind: Kind | None = None,
+        kind: Annotated[Kind | None, Query(description="mode=similar only (mode=ad answers trailers)")] = None,
     ):
+        """Match an uploaded video: the ``match-ad`` JSON (mode=ad) or the ``similar`` JSON.
+
+        The file is checked by content (PyAV decodes a frame) before any work, never
+        added to the catalogue, and removed when the request ends.
+        """
         if file.size is not None and file.size > config.max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
         name = Path((file.filename or "upload").replace("\\", "/")).name or "upload"
@@ -310,13 +319,10 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
                 except InputError as e:
                     raise _NotVideo(f"{name}: {e}") from None
                 with state.lock:
+                    # the path of this request's own temporary file: never one from the client
                     if mode == "ad":
-                        if not hasattr(ws, "match_ad"):
-                            raise HTTPException(503, "match-ad is not available in this reelmatch build")
-                        result = ws.match_ad(str(path), k=k)
+                        result = ws.match_ad(str(path), k=k, genre=genre or None)
                     else:
-                        if not hasattr(ws, "similar"):
-                            raise HTTPException(503, "similar search is not available in this reelmatch build")
                         result = ws.similar(str(path), k=k, genre=genre or None, kind=kind)
                     doc = result.to_dict()
                 doc["query"] = {**doc.get("query", {}), "path": name, "title": doc.get("query", {}).get("title") or name}
@@ -346,6 +352,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     # ---------------------------------------------------------------- media
     @app.get("/api/items/{item_id}/thumbnail", tags=["media"], response_class=Response)
     def thumbnail(item_id: ItemId, format: ImageFormat = "jpeg"):
+        """A frame of the item's clip (or of its video when it has no clip yet)."""
         item = state.item(item_id)
 
         def make() -> bytes:
@@ -398,6 +405,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         responses={206: {"description": "the requested byte range"}, 416: {"description": "range not satisfiable"}},
     )
     def video(item_id: ItemId):
+        """The item's media file; answers HTTP Range requests so a browser plays and seeks."""
         with state.lock:
             item = ws.catalog.get(item_id)
             path, ctype = servable_media(ws, item)
