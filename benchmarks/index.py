@@ -16,6 +16,7 @@ It prints one table per size and the qps ratio (reelmatch / Annoy) last.
 
     .venv/bin/python benchmarks/index.py --quick      # 100K only, a few minutes
     .venv/bin/python benchmarks/index.py              # 100K and 1M, ~20-30 min on 2 cores
+    .venv/bin/python benchmarks/index.py --ivfpq      # exact vs compressed IVF-PQ at 1M: memory, recall
 """
 
 from __future__ import annotations
@@ -188,6 +189,99 @@ def run_size(n: int, args) -> dict:
     return {"n": n, "ratio": ratio, "equal_recall": ours["reached"] and theirs["reached"]}
 
 
+# ---------------------------------------------------------------- --ivfpq
+class ReelmatchConfigured:
+    """reelmatch's index with a given config (``--ivfpq``: exact flat, IVF-PQ, IVF-PQ + SQ8 re-ranking)."""
+
+    def __init__(self, ds, build_threads: int, config, name: str):
+        import faiss
+
+        from reelmatch.index import build_index, save_index
+
+        faiss.omp_set_num_threads(build_threads)
+        self.name, self.config = name, config
+        self.knob = "nprobe" if config.kind == "ivfpq" else "-"
+        m0, t0 = rss_bytes(), time.perf_counter()
+        self.index = build_index(ds.base, ds.ids, config)
+        self.build_s = time.perf_counter() - t0
+        self.rss = rss_bytes() - m0
+        # bytes of the FAISS structure itself (what a server holds), and the saved file (+ ids, label map)
+        self.struct = int(self.index._payload()["index"].nbytes)
+        with tempfile.TemporaryDirectory() as d:
+            save_index(self.index, f"{d}/i.npz")
+            self.size = os.path.getsize(f"{d}/i.npz")
+        faiss.omp_set_num_threads(1)
+        self.labels = {s: i for i, s in enumerate(ds.ids)}
+
+    def query(self, q: np.ndarray, k: int, effort: int) -> np.ndarray:
+        ids, _ = self.index.search(q, k, nprobe=effort if self.knob == "nprobe" else None)
+        return np.vectorize(self.labels.__getitem__, otypes=[np.int64])(ids)
+
+    def efforts(self, k: int) -> list[int]:
+        return [2**i for i in range(0, 12)] if self.knob == "nprobe" else [0]
+
+
+def sweep_until_plateau(engine, q, truth, k, target, gain: float = 0.002) -> dict:
+    """Double the effort until recall reaches ``target`` or stops growing (PQ codes cap recall):
+    the effort kept is the smallest reaching the target, else the smallest at the plateau."""
+    sweep = []
+    for effort in engine.efforts(k):
+        found, dt = timed(engine, q, k, effort)
+        sweep.append((effort, recall(found, truth), len(q) / dt))
+        if sweep[-1][1] >= target or (len(sweep) > 1 and sweep[-1][1] - sweep[-2][1] < gain):
+            break
+    best = next((s for s in sweep if s[1] >= target), None)
+    if best is None:
+        top = max(r for _, r, _ in sweep)
+        best = next(s for s in sweep if s[1] >= top - gain)
+    return {"effort": best[0], "recall": best[1], "reached": best[1] >= target, "sweep": sweep}
+
+
+def run_ivfpq(n: int, args) -> dict:
+    """Exact flat vs IVF-PQ vs IVF-PQ + SQ8 re-ranking at ``n`` vectors: memory, recall@k, queries/s."""
+    from reelmatch.index import IndexConfig
+    from reelmatch.index.synthetic import ClusteredDataset
+
+    t0 = time.perf_counter()
+    ds = ClusteredDataset(n, nq=args.queries, d=args.dim, latent=args.latent, noise=args.noise, seed=args.seed)
+    truth = ds.ground_truth(args.k)
+    print(f"\n== IVF-PQ, {n:,} vectors, d={args.dim}, {args.queries} queries"
+          f" (data + exact ground truth {time.perf_counter() - t0:.0f} s)", flush=True)
+    m = args.pq_bytes
+    variants = [
+        ("flat (exact)", IndexConfig(kind="flat")),
+        (f"IVF-PQ{m}", IndexConfig(kind="ivfpq", pq_m=m)),
+        (f"IVF-PQ{m} + SQ8 rerank", IndexConfig(kind="ivfpq", pq_m=m, refine="sq8", refine_factor=args.refine_factor)),
+    ]
+    rows = {}
+    for name, config in variants:
+        engine = ReelmatchConfigured(ds, args.build_threads, config, name)
+        print(f"  {name}: built in {engine.build_s:.1f} s ({engine.index.structure}), tuning {engine.knob}...", flush=True)
+        t = sweep_until_plateau(engine, ds.queries, truth, args.k, args.recall)
+        rec, qps = measure(engine, ds.queries, truth, args.k, t["effort"], args.repeats)
+        sweep = ", ".join(f"{e}:{r:.3f}@{s:.0f}/s" for e, r, s in t["sweep"])
+        print(f"    sweep {engine.knob}:recall@qps  {sweep}", flush=True)
+        rows[name] = {"engine": engine, "effort": t["effort"], "recall": rec, "qps": qps, "reached": rec >= args.recall}
+        del engine
+    print(f"  {'index':<24} {'build s':>8} {'RSS MB':>8} {'struct MB':>9} {'file MB':>8} {'B/vector':>8}"
+          f" {'knob':>12} {'recall@10':>10} {'qps (1 thread)':>15}")
+    for name, r in rows.items():
+        e = r["engine"]
+        knob = f"{e.knob}={r['effort']}" if e.knob != "-" else "-"
+        flag = "" if r["reached"] else "  (target not reached)"
+        print(
+            f"  {name:<24} {e.build_s:>8.1f} {e.rss / 2**20:>8.0f} {e.struct / 2**20:>9.1f} {e.size / 2**20:>8.1f}"
+            f" {e.struct / n:>8.1f} {knob:>12} {r['recall']:>10.3f} {r['qps']:>15.0f}{flag}"
+        )
+    flat, pq, sq8 = (rows[name] for name, _ in variants)
+    mem = flat["engine"].struct / pq["engine"].struct
+    mem_sq8 = flat["engine"].struct / sq8["engine"].struct
+    print(f"  memory flat/IVF-PQ{m}: {mem:.1f}x at recall@{args.k} {pq['recall']:.3f};"
+          f" flat/IVF-PQ{m}+SQ8: {mem_sq8:.1f}x at recall@{args.k} {sq8['recall']:.3f}", flush=True)
+    return {"n": n, "mem": mem, "mem_sq8": mem_sq8, "recall": pq["recall"], "recall_sq8": sq8["recall"],
+            "qps": pq["qps"], "qps_sq8": sq8["qps"], "qps_flat": flat["qps"]}
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="100K vectors only")
@@ -203,10 +297,26 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, default=64, help="intrinsic dimension of each cluster (data difficulty)")
     p.add_argument("--noise", type=float, default=0.05, help="isotropic noise level")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ivfpq", action="store_true",
+                   help="instead: exact flat vs compressed IVF-PQ (and + SQ8 re-ranking), memory and recall (default size 1M)")
+    p.add_argument("--pq-bytes", type=int, default=32, help="--ivfpq: bytes per PQ code")
+    p.add_argument("--refine-factor", type=int, default=16, help="--ivfpq: candidates re-ranked per result with SQ8")
     return p
 
 
 def main(args) -> int:
+    if args.ivfpq:
+        sizes = args.sizes or [1_000_000]
+        print(f"index benchmark --ivfpq: sizes {sizes}, dim {args.dim} (clustered, latent dim {args.latent}, noise"
+              f" {args.noise}), recall@{args.k} target {args.recall}, queries single-threaded, builds with"
+              f" {args.build_threads} threads")
+        results = [run_ivfpq(n, args) for n in sizes]
+        print()
+        for r in results:
+            print(f"{r['n']:>9,} vectors: IVF-PQ recall@{args.k} {r['recall']:.3f} ({r['qps']:.0f} q/s),"
+                  f" +SQ8 {r['recall_sq8']:.3f} ({r['qps_sq8']:.0f} q/s), exact {r['qps_flat']:.0f} q/s;"
+                  f" memory flat/IVF-PQ = {r['mem']:.1f}x, flat/IVF-PQ+SQ8 = {r['mem_sq8']:.1f}x")
+        return 0
     sizes = args.sizes or ([100_000] if args.quick else [100_000, 1_000_000])
     print(f"index benchmark: sizes {sizes}, dim {args.dim} (clustered, latent dim {args.latent}, noise {args.noise}), "
           f"recall@{args.k} target {args.recall}, "

@@ -64,9 +64,9 @@ def test_ivfpq_recall_memory_filters_and_roundtrip(data, tmp_path):
 
 
 def test_ivfpq_sizes_and_errors():
-    assert auto_nlist(1_000_000) == 4096 and auto_nlist(10_000_000) == 16384
+    assert auto_nlist(1_000_000) == 1024 and auto_nlist(10_000_000) == 4096
     assert auto_nlist(1000) <= 1000 // 39
-    assert factory_string(256, 1_000_000, IndexConfig(kind="ivfpq", refine="sq8")) == "IVF4096,PQ32x8np,Refine(SQ8)"
+    assert factory_string(256, 1_000_000, IndexConfig(kind="ivfpq", refine="sq8")) == "IVF1024,PQ32x8np,Refine(SQ8)"
     with pytest.raises(InputError, match="divide"):
         build_index(np.eye(300, 10, dtype=np.float32), [str(i) for i in range(300)], IndexConfig(kind="ivfpq", pq_m=3))
     with pytest.raises(InputError, match="at least 256"):

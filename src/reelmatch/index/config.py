@@ -47,7 +47,7 @@ class IndexConfig:
     pq_m: int = 32
     pq_nbits: int = 8
     refine: str = "none"
-    refine_factor: int = 4
+    refine_factor: int = 16
 
     def __post_init__(self):
         from reelmatch.errors import InputError
