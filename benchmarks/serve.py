@@ -8,8 +8,8 @@ then drives it with ``--clients`` concurrent httpx clients (asyncio) for
 - ``GET /api/items?q=...``             a catalogue page (SQLite),
 - ``GET /api/items/{id}/similar?k=10`` the question the page asks most.
 
-For each: requests, errors (non-200 or transport errors; target 0),
-requests/s, p50 and p99 latency. The ratio of similar's requests/s to the
+For each, after a 2-second warm-up that is not counted: requests, errors
+(non-200 or transport errors; target 0), requests/s, p50 and p99 latency. The ratio of similar's requests/s to the
 framework floor's is printed last.
 
 The workspace is ``--workspace`` (a built one, e.g. after ``reelmatch demo``),
@@ -192,6 +192,7 @@ def main(args) -> int:
         print(f"  {'endpoint':<34} {'seconds':>7} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         results = {}
         for name, urls, seconds in runs:
+            asyncio.run(load(base, urls, args.clients, min(2.0, seconds)))  # warm-up: connections, threads, caches
             r = asyncio.run(load(base, urls, args.clients, seconds))
             results[name] = r
             kinds = f"  {r['error_kinds']}" if r["errors"] else ""
