@@ -40,6 +40,10 @@ def test_similar_matches_the_library_and_the_contract(client, served_workspace):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_health_names_the_embeddings(client):
+    assert client.get("/api/health").json()["embeddings"] == {"mode": "backbone", "vectors": 7}
+
+
 def test_similar_filters(client, served_workspace):
     ws, _ = served_workspace
     t = ids(ws)

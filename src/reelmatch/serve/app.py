@@ -94,6 +94,16 @@ class _State:
                 log.debug("no clip for %s: %s", item_id, e)
                 return None
 
+    def embeddings(self) -> dict | None:
+        """``{"mode", "vectors"}`` of the loaded embeddings and index, None when not built."""
+        from reelmatch.query import searcher_for
+
+        try:
+            searcher = searcher_for(self.ws)
+        except ReelmatchError:
+            return None
+        return {"mode": searcher.mode, "vectors": len(searcher.emb)}
+
     # ---------------------------------------------------------------- cache
     def cached(self, key: tuple, make) -> bytes:
         with self._cache_lock:
@@ -204,9 +214,12 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     # ------------------------------------------------------------ catalogue
     @app.get("/api/health", tags=["catalogue"])
     def health():
+        """Liveness, catalogue size, and what answers ``similar``: ``embeddings`` is
+        ``{"mode": "model"|"backbone", "vectors": n}``, or null before ``embed``/``index``."""
         with state.lock:
             n = ws.catalog.count()
-        return {"ok": True, "version": __version__, "items": n, "writes": config.allow_writes}
+            embeddings = state.embeddings()
+        return {"ok": True, "version": __version__, "items": n, "writes": config.allow_writes, "embeddings": embeddings}
 
     @app.get("/api/genres", tags=["catalogue"])
     def genres():

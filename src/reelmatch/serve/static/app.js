@@ -243,7 +243,10 @@ async function init() {
   try {
     const [g, health] = await Promise.all([api("/api/genres"), api("/api/health")]);
     for (const name of g.genres) $("#genre").append(h("option", { value: name }, name));
-    $("#status").textContent = `${health.items} items · ${health.writes ? "read-write" : "read-only"}`;
+    const emb = health.embeddings
+      ? (health.embeddings.mode === "model" ? "trained model" : "pretrained backbone (no training yet)")
+      : "not indexed yet";
+    $("#status").textContent = `${health.items} items · ${emb} · ${health.writes ? "read-write" : "read-only"}`;
   } catch (e) {
     $("#status").textContent = "server unreachable";
   }
