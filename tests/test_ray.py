@@ -75,7 +75,7 @@ def _dies_on_one(x):
     return x
 
 
-def test_ray_extract_and_download_match_local(ray_instance, tmp_path, media_dir):
+def test_ray_download_extract_embed_match_local(ray_instance, tmp_path, media_dir):
     from reelmatch.dataset.store import ClipStore, clip_members
     from reelmatch.download import DownloadConfig, download_all
     from reelmatch.engine import get_engine
@@ -141,5 +141,55 @@ def test_ray_extract_and_download_match_local(ray_instance, tmp_path, media_dir)
     # resumable as with the local engine: nothing left to do
     again = run_extract(b, cfg, engine=engines["ray"])
     assert again["total"] == 0 and again["already_done"] == 3
+
+    # --- embed: a torch model on Ray actors gives the vectors computed here
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+
+    ecfg = EmbedConfig(batch_size=2)
+    run_embed(a, ecfg, embedder=TinyTorchEmbedder())
+    run_embed(b, ecfg, embedder=TinyTorchEmbedder(), engine=engines["ray"])
+    ea, eb = load_embeddings(a), load_embeddings(b)
+    assert ea.ids == eb.ids and len(ea.ids) == 3
+    for name in ("vectors", "visual", "audio", "has_audio"):
+        assert np.array_equal(getattr(ea, name), getattr(eb, name)), name
+    assert ea.meta["model_fingerprint"] == eb.meta["model_fingerprint"]
+    assert _status(a, "embed") == _status(b, "embed")
     for ws in spaces.values():
         ws.close()
+
+
+class TinyTorchEmbedder:
+    """A seeded conv net over frames + the spectrogram (a real torch model, small enough for a test)."""
+
+    mode = "model"
+    fingerprint = "tiny-torch-1"
+
+    def __init__(self):
+        import torch
+
+        g = torch.Generator().manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.proj = torch.nn.Linear(8, 6)
+        with torch.no_grad():
+            for p in [*self.conv.parameters(), *self.proj.parameters()]:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "note": "test model"}
+
+    def embed(self, clips) -> dict:
+        import torch
+
+        out = {"visual": [], "audio": []}
+        with torch.inference_mode():
+            for c in clips:
+                x = torch.from_numpy(np.ascontiguousarray(c.frames[c.mask.astype(bool)])).permute(0, 3, 1, 2).float() / 255
+                v = self.proj(torch.relu(self.conv(x)).mean(dim=(0, 2, 3)))
+                out["visual"].append(torch.nn.functional.normalize(v, dim=0).numpy())
+                spec = torch.from_numpy(np.asarray(c.spectrogram, dtype=np.float32))
+                a = torch.stack([spec.mean(), spec.std(), spec.max()]) if c.has_audio else torch.zeros(3)
+                out["audio"].append(torch.nn.functional.normalize(a, dim=0).numpy())
+        visual, audio = np.stack(out["visual"]), np.stack(out["audio"])
+        fused = np.concatenate([visual, audio], axis=1)
+        fused /= np.linalg.norm(fused, axis=1, keepdims=True)
+        return {"fused": fused.astype(np.float32), "visual": visual, "audio": audio}

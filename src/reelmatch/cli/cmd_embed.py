@@ -12,10 +12,13 @@ def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="backbone used before any model is trained")
     p.add_argument("--audio-weight", type=float, default=0.25, help="audio share of the backbone-only vector (0..1)")
     p.add_argument("--retry-failed", action="store_true", help="retry items whose embedding failed before")
+    from reelmatch.cli.common import add_engine_flags
+
+    add_engine_flags(p)
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
     from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
 
     ws = open_workspace(args)
@@ -31,7 +34,7 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        path = run_embed(ws, config, progress=progress, retry_failed=args.retry_failed)
+        path = run_embed(ws, config, progress=progress, retry_failed=args.retry_failed, engine=engine_from_args(args))
     finally:
         bar.close()
     emb = load_embeddings(ws, config.name)

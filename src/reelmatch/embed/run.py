@@ -33,6 +33,7 @@ def run_embed(
     embedder=None,
     progress: Callable[[int, int], None] | None = None,
     retry_failed: bool = False,
+    engine=None,
 ) -> Path:
     """Embed every clip of ``ws`` with its current model; returns the embeddings path.
 
@@ -42,7 +43,9 @@ def run_embed(
     trained the pretrained backbone is used alone (``meta["mode"] == "backbone"``).
     A clip that fails is marked failed (stage ``embed``) and the batch goes on.
     ``embedder`` overrides the choice (an object with ``fingerprint``,
-    ``describe()`` and ``embed(clips)``).
+    ``describe()`` and ``embed(clips)``). ``engine``: ``None``/``"local"`` embeds
+    here; ``"ray"`` or an engine object runs ``embed`` on its workers (GPU actors
+    when the cluster has GPUs, see :mod:`reelmatch.engine.ray`); same vectors.
     """
     from reelmatch.dataset.store import ClipStore
 
@@ -107,9 +110,12 @@ def run_embed(
             ws.catalog.mark_done(i, "embed", fp)
         pending, pending_ids, last_save = [], [], time.monotonic()
 
-    for start in range(0, len(todo), config.batch_size):
-        batch_ids = todo[start : start + config.batch_size]
-        part = _embed_batch(ws, store, embedder, batch_ids, fp)
+    batches = [todo[start : start + config.batch_size] for start in range(0, len(todo), config.batch_size)]
+    if engine is not None and getattr(engine, "name", engine) != "local":
+        parts = _embed_batches_on(engine, ws, store, embedder, batches, fp)
+    else:
+        parts = ((batch_ids, _embed_batch(ws, store, embedder, batch_ids, fp)) for batch_ids in batches)
+    for batch_ids, part in parts:
         n_failed += len(batch_ids) - len(part)
         if len(part):
             pending.append(part)
@@ -153,6 +159,63 @@ def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
     for p in parts:
         out = p if out is None else out.concat(p)
     return out if out is not None else _empty_like(None)
+
+
+def embedder_factory(embedder):
+    """A picklable zero-argument callable that rebuilds ``embedder`` on another worker."""
+    from functools import partial
+
+    from reelmatch.embed.embedder import BackboneEmbedder, ModelEmbedder
+
+    if type(embedder) is BackboneEmbedder:
+        return partial(BackboneEmbedder, embedder.name, embedder.audio_weight, pretrained=embedder.pretrained)
+    if type(embedder) is ModelEmbedder:
+        return partial(ModelEmbedder, embedder.checkpoint)  # the checkpoint must be readable by the workers
+    return partial(_same, embedder)  # any other embedder travels pickled
+
+
+def _same(obj):
+    return obj
+
+
+def _make_embed_fn(factory):
+    """Worker side, once per worker: build the embedder; the returned function embeds a ``(ids, ok_ids, clips)`` batch."""
+    embedder = factory()
+    return lambda batch: embedder.embed(batch[2]) if batch[2] else None
+
+
+def _embed_batches_on(engine, ws, store, embedder, batches, fp):
+    """``(batch_ids, Embeddings)`` per batch, computed by ``engine``'s workers; a failed batch is redone here."""
+    from functools import partial
+
+    from reelmatch.engine import ItemFailure, get_engine
+
+    def loaded():
+        for batch_ids in batches:
+            clips, ok_ids = [], []
+            for i in batch_ids:
+                try:
+                    clips.append(store.get(i))
+                    ok_ids.append(i)
+                except Exception as e:
+                    ws.catalog.mark_failed(i, "embed", f"reading the clip: {_one_line(e)}", fp)
+            yield (batch_ids, ok_ids, clips)
+
+    results = get_engine(engine).map_batches(partial(_make_embed_fn, embedder_factory(embedder)), loaded())
+    for (batch_ids, ids, clips), out in results:
+        if not clips:  # none could be read (each marked failed above)
+            yield batch_ids, _empty_like(None)
+            continue
+        part = None
+        if not isinstance(out, ItemFailure):
+            try:
+                part = _to_embeddings(ids, clips, out)
+            except ValueError as e:
+                out = ItemFailure(str(e))
+        if part is None:  # one bad clip fails alone: redo the batch here, item by item
+            log.warning("embed: a batch failed on the %s engine (%s); redoing its %d clips here", getattr(engine, "name", engine), out, len(ids))
+            part = _embed_batch(ws, store, embedder, ids, fp)
+        yield batch_ids, part
 
 
 def _to_embeddings(ids, clips, out: dict) -> Embeddings:

@@ -213,7 +213,7 @@ class RayEngine:
         yield from self._windows(items, stage, items_per_block=1)
 
     def map_batches(self, make_fn, batches, *, workers=None):
-        """``make_fn()(batch)`` for every batch on an actor pool; yields ``(batch, result)``.
+        """``make_fn()(batch)`` for every batch on an actor pool; yields ``(batch, result)`` in input order.
 
         One actor per GPU when the cluster has GPUs (or ``workers`` actors),
         else ``workers`` CPU actors (default 1).
@@ -235,9 +235,11 @@ class RayEngine:
                 max_restarts=-1, max_task_retries=self.max_retries,
             )
 
-        yield from self._windows(batches, stage, items_per_block=1)
+        yield from self._windows(batches, stage, items_per_block=1, ordered=True)
 
-    def _windows(self, items: Iterable[Any], stage: Callable, items_per_block: int) -> Iterator[tuple[Any, Any]]:
+    def _windows(
+        self, items: Iterable[Any], stage: Callable, items_per_block: int, ordered: bool = False
+    ) -> Iterator[tuple[Any, Any]]:
         from ray import cloudpickle
 
         from reelmatch.engine.local import ItemFailure
@@ -261,17 +263,28 @@ class RayEngine:
             try:
                 rows = [{"seq": i, "task": cloudpickle.dumps(it)} for i, it in enumerate(window)]
                 ds = ray.data.from_items(rows, override_num_blocks=max(len(rows) // items_per_block, 1))
-                seen = set()
+                seen: set[int] = set()
+                held: dict[int, Any] = {}  # ordered: results waiting for an earlier one
+                nxt = 0
                 for out in stage(ds, len(window)).iter_rows():
                     seq = int(out["seq"])
                     if seq in seen:  # a retried block may deliver twice
                         continue
                     seen.add(seq)
-                    yield window[seq], cloudpickle.loads(out["result"])
+                    result = cloudpickle.loads(out["result"])
+                    if not ordered:
+                        yield window[seq], result
+                        continue
+                    held[seq] = result
+                    while nxt in held:
+                        yield window[nxt], held.pop(nxt)
+                        nxt += 1
             finally:
                 ctx.max_errored_blocks, ctx.enable_progress_bars = saved
             for seq, item in enumerate(window):
-                if seq not in seen:
+                if seq in held:
+                    yield item, held.pop(seq)
+                elif seq not in seen:
                     log.warning("item %r: its Ray worker died (retried %d times)", item, self.max_retries)
                     yield item, ItemFailure(
                         f"Ray worker died while processing it (after {self.max_retries} retries)", "crash"
