@@ -140,6 +140,7 @@ class ClipStore:
         self.shard_dir = self.root / "shards"
         self.index_path = self.root / "index.sqlite"
         self._conn = None
+        self._schema_ok = False
         self._pid = None
         self._files: dict[str, object] = {}
         side = read_sidecar(self.root / "clips")
@@ -160,12 +161,14 @@ class ClipStore:
                 return None
             self.root.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.index_path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
+            self._conn, self._schema_ok = conn, False
+        if create and not self._schema_ok:  # readers never write (a read-only workspace works)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             for stmt in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(stmt)
-            self._conn = conn
+                self._conn.execute(stmt)
+            self._schema_ok = True
         return self._conn
 
     def _read_member(self, shard: str, offset: int, size: int) -> bytes:

@@ -13,6 +13,7 @@ from reelmatch.dataset.clip import Clip
 from reelmatch.errors import InputError
 from reelmatch.extract.config import ClipConfig
 from reelmatch.extract.timestamps import plan_samples, tick_fits
+from reelmatch.extract.video import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,6 @@ def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", 
     """
     import av
 
-    from reelmatch.dataset.splits import split_for_title
-    from reelmatch.extract.audio import decode_mono, logmel, recipe_picture
-    from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, stream_sar
-
     path = Path(path)
     name = path.name
     try:
@@ -80,9 +77,7 @@ def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", 
         raise InputError(f"{name}: cannot open ({_one_line(e)})") from e
     try:
         with container:
-            return _extract(container, path, config, item_id, title, threads, av, split_for_title,
-                            decode_mono, logmel, recipe_picture, FrameConverter, SeekingReader,
-                            check_frame_size, stream_sar)
+            return _extract(container, path, config, item_id, title, threads)
     except InputError:
         raise
     except av.error.FFmpegError as e:
@@ -91,8 +86,13 @@ def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", 
         raise InputError(f"{name}: out of memory while decoding") from e
 
 
-def _extract(container, path, config, item_id, title, threads, av, split_for_title, decode_mono, logmel,
-             recipe_picture, FrameConverter, SeekingReader, check_frame_size, stream_sar) -> Clip:
+def _extract(container, path: Path, config: ClipConfig, item_id: str, title: str | None, threads: int) -> Clip:
+    import av
+
+    from reelmatch.dataset.splits import split_for_title
+    from reelmatch.extract.audio import decode_mono, logmel, recipe_picture
+    from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
+
     name = path.name
     videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
     if not videos:
@@ -109,8 +109,8 @@ def _extract(container, path, config, item_id, title, threads, av, split_for_tit
     check_frame_size(cc.width, cc.height, f"{name}: video stream")
     cc.thread_count = max(int(threads), 1) if threads else 0
     cc.thread_type = "AUTO" if threads != 1 else "SLICE"
-    try:
-        cc.options = {**(cc.options or {}), "max_pixels": str(40_000_000)}
+    try:  # the decoder refuses larger frames too (a stream may change size mid-way)
+        cc.options = {**(cc.options or {}), "max_pixels": str(MAX_PIXELS)}
     except Exception:  # noqa: BLE001 - option not settable on this codec
         pass
 
@@ -138,8 +138,6 @@ def _extract(container, path, config, item_id, title, threads, av, split_for_tit
                 break
         check_frame_size(frame.width, frame.height, f"{name}: decoded frame")
         if rotation is None:
-            from reelmatch.extract.video import rotation_of
-
             rotation = rotation_of(frame)
         frames[n] = convert(frame)
         mask[n] = True
