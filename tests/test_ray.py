@@ -193,3 +193,23 @@ class TinyTorchEmbedder:
         fused = np.concatenate([visual, audio], axis=1)
         fused /= np.linalg.norm(fused, axis=1, keepdims=True)
         return {"fused": fused.astype(np.float32), "visual": visual, "audio": audio}
+
+
+def test_fsspec_inputs_and_publishing(tmp_path):
+    """Media on an fsspec URL is decoded from a local cached copy; a finished artifact folder is published to a URL."""
+    import fsspec
+
+    from reelmatch.engine.ray import fetch_local, is_url, publish
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/film.mp4", b"video bytes")
+    local = fetch_local("memory://bucket/film.mp4", cache_dir=tmp_path / "cache")
+    assert open(local, "rb").read() == b"video bytes" and str(tmp_path / "cache") in local
+    assert fetch_local(str(tmp_path / "x.mp4")) == str(tmp_path / "x.mp4") and not is_url(tmp_path)
+    art = tmp_path / "clips"
+    (art / "shards").mkdir(parents=True)
+    (art / "shards" / "a.tar").write_bytes(b"tar")
+    (art / "index.sqlite").write_bytes(b"db")
+    assert publish(art, "memory://bucket/ws/clips") == 2
+    assert fs.cat("/bucket/ws/clips/shards/a.tar") == b"tar" and fs.cat("/bucket/ws/clips/index.sqlite") == b"db"
+    assert not fs.exists("/bucket/ws/clips/index.sqlite.part")
