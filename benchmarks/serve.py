@@ -49,7 +49,7 @@ def build_demo_like(root: Path, items: int, workers: int | None) -> Path:
     and indexed: what ``similar`` serves on the demo, at the demo's size."""
     import numpy as np
 
-    from reelmatch.embed import run_embed
+    from reelmatch.embed import EmbedConfig, run_embed
     from reelmatch.extract import ClipConfig, run_extract
     from reelmatch.index import run_index
     from reelmatch.ingest import add_paths
@@ -73,7 +73,7 @@ def build_demo_like(root: Path, items: int, workers: int | None) -> Path:
         add_paths(ws, [f], title=f"{'Ad' if ad else 'Sample'} {i:04d}", genres=[] if ad else list(GENRES[style]),
                   kind="ad" if ad else "trailer")
     run_extract(ws, ClipConfig(start=0.0, window=2.0, num_frames=4, interval=0.5, size=64), workers=workers)
-    run_embed(ws)
+    run_embed(ws, EmbedConfig(use_model=False))  # the pretrained backbone alone, as before any training
     run_index(ws)
     ws.close()
     print(f"  built in {time.perf_counter() - t0:.0f} s", flush=True)
