@@ -253,10 +253,13 @@ def test_pictures_from_clips(catalogue_ws, media_dir):
 
     from reelmatch.extract import ClipConfig, run_extract
 
+    app = create_app(catalogue_ws)
+    with TestClient(app) as c:  # before extraction: a frame of the video
+        assert Image.open(BytesIO(c.get("/api/items/t-red/thumbnail").content)).size == (64, 64)
     config = ClipConfig(start=0.0, window=2.0, num_frames=4, interval=0.5, size=32)
     summary = run_extract(catalogue_ws, config, workers=0)
     assert summary["done"] == 3, summary
-    with TestClient(create_app(catalogue_ws)) as c:
+    with TestClient(app) as c:  # the running app sees the new clips
         thumb = c.get("/api/items/t-red/thumbnail", params={"format": "png"})
         assert thumb.status_code == 200
         assert Image.open(BytesIO(thumb.content)).size == (32, 32)  # the clip's frame, not the video's

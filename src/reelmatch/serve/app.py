@@ -71,6 +71,7 @@ class _State:
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._store = None
+        self._store_stamp = None
 
     # ------------------------------------------------------------ catalogue
     def item(self, item_id: str):
@@ -80,7 +81,12 @@ class _State:
     def clip(self, item_id: str):
         """The item's clip record, or None when it has none (or no store exists yet)."""
         with self.lock:
-            if self._store is None:
+            # reopened when an extract run changes the current clip config
+            stamp = self.clip_stamp()
+            if self._store is None or stamp != self._store_stamp:
+                if self._store is not None:
+                    self._store.close()
+                self._store, self._store_stamp = None, stamp
                 try:
                     from reelmatch.dataset.store import ClipStore
 
@@ -103,6 +109,14 @@ class _State:
         except ReelmatchError:
             return None
         return {"mode": searcher.mode, "vectors": len(searcher.emb)}
+
+    def clip_stamp(self):
+        """Changes when an extract run writes clips (part of the picture cache keys)."""
+        current = self.ws.dir("clips") / "current.json"
+        try:
+            return current.stat().st_mtime_ns
+        except OSError:
+            return None
 
     # ---------------------------------------------------------------- cache
     def cached(self, key: tuple, make) -> bytes:
@@ -379,7 +393,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
             except Exception as e:  # undecodable media: the item simply has no picture
                 raise NotFoundError(f"item {item.id}: no frame to show ({type(e).__name__})") from None
 
-        return _image(state.cached(("thumb", item.id, item.sha256, format), make), format)
+        return _image(state.cached(("thumb", item.id, item.sha256, state.clip_stamp(), format), make), format)
 
     @app.get("/api/items/{item_id}/contact-sheet", tags=["media"], response_class=Response)
     def contact_sheet(item_id: ItemId, format: ImageFormat = "jpeg"):
@@ -393,7 +407,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
             return pictures.encode(np.asarray(draw_sheet(clip, title=item.title).convert("RGB")), format)
 
-        return _image(state.cached(("sheet", item.id, item.sha256, format), make), format)
+        return _image(state.cached(("sheet", item.id, item.sha256, state.clip_stamp(), format), make), format)
 
     @app.get("/api/items/{item_id}/spectrogram", tags=["media"], response_class=Response)
     def spectrogram(item_id: ItemId, format: ImageFormat = "png"):
@@ -409,7 +423,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
             return pictures.encode(spectrogram_image(clip.spectrogram), format)
 
-        return _image(state.cached(("spec", item.id, item.sha256, format), make), format)
+        return _image(state.cached(("spec", item.id, item.sha256, state.clip_stamp(), format), make), format)
 
     @app.get(
         "/api/items/{item_id}/video",
