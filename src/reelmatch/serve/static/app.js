@@ -106,8 +106,7 @@ function readFilters() {
 }
 
 function card(item) {
-  const open = () => { location.hash = itemHref(item.id); };
-  return h("article", { class: "card", "data-testid": "card", "data-id": item.id, onclick: open },
+  return h("a", { class: "card", href: itemHref(item.id), "data-testid": "card", "data-id": item.id },
     thumb(item.id, { badge: item.kind === "ad" ? "ad" : null }),
     h("div", { class: "card-body" },
       h("div", { class: "card-title" }, item.title, item.year ? h("span", { class: "year" }, ` (${item.year})`) : null),
