@@ -1,0 +1,46 @@
+"""The model's frozen config (stored in every checkpoint's config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reelmatch.config import fingerprint
+
+POOLINGS = ("lstm", "attention", "mean")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`reelmatch.model.TwoTower`.
+
+    backbone: registry name (``reelmatch.model.list_backbones()``); pretrained: load its weights.
+    pooling: temporal pooling over the K frames: ``lstm`` (the recipe), ``attention``, ``mean``.
+    spectrogram: ``"logmel"`` (float32 [n_mels, T]) or ``"recipe"`` (uint8 [S, S, 3] picture).
+    num_genres: size of the warm-up classification head (0 = none).
+    modality_dropout: probability, in training, that an item's audio is hidden.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool = True
+    pooling: str = "lstm"
+    hidden: int = 256
+    audio_dim: int = 128
+    embed_dim: int = 256
+    spectrogram: str = "logmel"
+    num_genres: int = 0
+    modality_dropout: float = 0.2
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        from reelmatch.errors import InputError
+
+        if self.pooling not in POOLINGS:
+            raise InputError(f"pooling {self.pooling!r} is not one of {', '.join(POOLINGS)}")
+        if self.spectrogram not in ("logmel", "recipe"):
+            raise InputError(f"spectrogram {self.spectrogram!r} is not one of logmel, recipe")
+        if min(self.hidden, self.audio_dim, self.embed_dim) < 1 or not 0 <= self.modality_dropout < 1:
+            raise InputError(f"invalid model config: {self}")
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self)
