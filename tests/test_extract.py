@@ -378,3 +378,15 @@ def test_run_extract_hostile_batch_completes_and_resumes(ws, hostile):
     assert retry["total"] == s["failed"] and retry["done"] == 0
     assert ws.catalog.stage_of("gone", "extract")["attempts"] == 2
     assert ws.catalog.stage_of("h%02d" % list(hostile).index("16x16"), "extract")["attempts"] == 1
+
+
+@pytest.mark.parametrize("config", [SMALL, ClipConfig.recipe(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)])
+def test_result_does_not_depend_on_threads(media, config):
+    one = extract_clip(media["bframes"], config, threads=1)
+    for threads in (2, 5):
+        other = extract_clip(media["bframes"], config, threads=threads)
+        assert np.array_equal(one.frames, other.frames) and np.array_equal(one.mask, other.mask)
+        assert np.array_equal(one.timestamps, other.timestamps, equal_nan=True)
+        assert np.array_equal(one.spectrogram, other.spectrogram) and one.has_audio == other.has_audio
+    short = extract_clip(media["basic"], ClipConfig(start=0, window=10, num_frames=8, interval=0.5, size=32), threads=4)
+    assert short.mask.tolist() == [True] * 5 + [False] * 3  # 2.4 s: ticks at 0.25..2.25 s, then the end

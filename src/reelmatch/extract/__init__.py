@@ -8,7 +8,7 @@ workspace into its :class:`~reelmatch.dataset.store.ClipStore`. See docs/extract
 from reelmatch.extract.config import ClipConfig
 
 
-def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", title: str | None = None, threads: int = 1):
+def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", title: str | None = None, threads: int | None = None):
     """See :func:`reelmatch.extract.clip.extract_clip` (imported lazily: PyAV is heavy)."""
     from reelmatch.extract.clip import extract_clip as _extract_clip
 

@@ -43,7 +43,9 @@ def _duration(container, vstream, t0: float) -> float | None:
     return cands[0]
 
 
-def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", title: str | None = None, threads: int = 1) -> Clip:
+def extract_clip(
+    path, config: ClipConfig = ClipConfig(), *, item_id: str = "", title: str | None = None, threads: int | None = None
+) -> Clip:
     """Sample ``config.num_frames`` frames and the spectrogram of the window from one media file.
 
     Returns a :class:`Clip`: frames uint8 [K, S, S, 3] (zeros where ``mask`` is
@@ -53,10 +55,20 @@ def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", 
     stream. ``split`` comes from ``title`` (or the file name) via
     :func:`reelmatch.dataset.splits.split_for_title`.
 
+    ``threads``: the sample instants are split into this many groups decoded
+    concurrently (each with its own demuxer and seeks), the audio in one more
+    thread; ``1`` decodes everything in order in the calling thread. Default:
+    up to 4, by usable CPUs. The result does not depend on it.
+
     Raises :class:`InputError` with a one-line reason when the file cannot give a
     clip (missing, empty, not a video, no decodable frame, absurd frame size).
     """
     import av
+
+    if threads is None:
+        from reelmatch.engine.local import default_workers
+
+        threads = min(4, default_workers())
 
     path = Path(path)
     name = path.name
@@ -90,8 +102,7 @@ def _extract(container, path: Path, config: ClipConfig, item_id: str, title: str
     import av
 
     from reelmatch.dataset.splits import split_for_title
-    from reelmatch.extract.audio import decode_mono, logmel, recipe_picture
-    from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
+    from reelmatch.extract.video import check_frame_size, stream_sar
 
     name = path.name
     videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
@@ -107,87 +118,75 @@ def _extract(container, path: Path, config: ClipConfig, item_id: str, title: str
         vstream = videos[0]
     cc = vstream.codec_context
     check_frame_size(cc.width, cc.height, f"{name}: video stream")
-    cc.thread_count = max(int(threads), 1) if threads else 0
-    cc.thread_type = "AUTO" if threads != 1 else "SLICE"
-    try:  # the decoder refuses larger frames too (a stream may change size mid-way)
-        cc.options = {**(cc.options or {}), "max_pixels": str(MAX_PIXELS)}
-    except Exception:  # noqa: BLE001 - option not settable on this codec
-        pass
+    _prepare_video(vstream)
 
     t0 = container.start_time / 1_000_000 if container.start_time is not None else 0.0
     duration = _duration(container, vstream, t0)
     plan = plan_samples(config, duration)
-
-    # ------------------------------------------------------------- frames
-    k, s = config.num_frames, config.size
-    frames = np.zeros((k, s, s, 3), np.uint8)
-    mask = np.zeros(k, bool)
-    stamps = np.full(k, np.nan, np.float32)
-    reader = SeekingReader(container, vstream, t0, allow_skip=(threads == 1))
-    convert = FrameConverter(config.geometry, s, stream_sar(vstream))
-    rotation = None
-    for n, target in enumerate(plan.targets):
-        got = reader.frame_before(target)
-        if got is None:
-            break
-        ft, frame = got
-        if reader.eof:
-            # past the real end of the stream (declared duration may lie): does tick n still fit?
-            real_end = ft + (reader.frame_duration or 0.0)
-            if len(plan.targets) > 1 and not tick_fits(n, plan.start, min(real_end, plan.start + config.window), config.interval):
-                break
-        check_frame_size(frame.width, frame.height, f"{name}: decoded frame")
-        if rotation is None:
-            rotation = rotation_of(frame)
-        frames[n] = convert(frame)
-        mask[n] = True
-        stamps[n] = ft
-        if reader.eof:
-            break
-    if not mask.any():
-        if reader.frames_decoded == 0:
-            raise InputError(f"{name}: no decodable video frame" + (f" ({reader.decode_errors} decode errors)" if reader.decode_errors else ""))
-        raise InputError(f"{name}: no video frame in the sampled window")
-
-    # -------------------------------------------------------------- audio
-    audio_end = plan.end
-    if audio_end is None:
-        audio_end = plan.start + config.window
-    has_audio = False
-    audio_meta: dict = {}
-    spec = np.zeros(config.spectrogram_shape(), np.uint8 if config.spectrogram == "recipe" else np.float32)
     astreams = list(container.streams.audio)
+    astream = None
     if astreams:
         try:
             astream = container.streams.best("audio") or astreams[0]
         except Exception:  # noqa: BLE001
             astream = astreams[0]
-        audio_meta = {
-            "audio_codec": astream.codec_context.name,
-            "audio_sample_rate": astream.codec_context.sample_rate,
-            "audio_channels": astream.codec_context.channels if hasattr(astream.codec_context, "channels") else None,
-            "audio_streams": len(astreams),
-        }
-        try:
-            if config.spectrogram == "recipe":
-                pic = recipe_picture(container, astream, t0, plan.start, audio_end, s)
-                if pic is not None:
-                    spec, has_audio = pic, True
-            else:
-                y, first = decode_mono(container, astream, t0, plan.start, audio_end, config.sample_rate)
-                if len(y):
-                    spec, has_audio = logmel(y, config.sample_rate, config.n_mels, config.spec_frames), True
-                    audio_meta["audio_seconds"] = round(len(y) / config.sample_rate, 3)
-                    audio_meta["audio_start"] = round(first, 3)
-                    audio_meta["audio_peak"] = float(np.max(np.abs(y)))
-            if not has_audio:
-                audio_meta["audio_error"] = "no audio samples in the window"
-        except (av.error.FFmpegError, ValueError, RuntimeError) as e:
-            # the video is fine; the audio is declared unusable, not silently zeroed
-            log.warning("%s: audio unusable: %s", name, _one_line(e))
-            audio_meta["audio_error"] = _one_line(e)[:200]
-            has_audio = False
-            spec = np.zeros_like(spec)
+
+    # Work units: contiguous groups of sample instants, each with its own
+    # demuxer and decoder (independent seeks), and the audio. With threads > 1
+    # they run concurrently (PyAV decodes without the GIL); with 1, in order on
+    # the one container.
+    n_groups = max(1, min(int(threads or 1), len(plan.targets)))
+    bounds = np.linspace(0, len(plan.targets), n_groups + 1).round().astype(int)
+    groups = [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if len(groups) == 1 and (threads or 1) <= 1:
+        video_parts = [_take_frames(container, vstream, t0, plan, groups[0] if groups else [], config, name)]
+        audio = _take_audio(container, astream, t0, plan, config, name) if astream is not None else None
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def video_job(indices):
+            with _reopen(path) as c2:
+                v2 = c2.streams[vstream.index]
+                _prepare_video(v2)
+                return _take_frames(c2, v2, t0, plan, indices, config, name)
+
+        def audio_job():
+            with _reopen(path) as c2:
+                return _take_audio(c2, c2.streams[astream.index], t0, plan, config, name)
+
+        with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
+            audio_future = pool.submit(audio_job) if astream is not None else None
+            video_parts = list(pool.map(video_job, groups))
+            audio = audio_future.result() if audio_future is not None else None
+
+    k, s = config.num_frames, config.size
+    frames = np.zeros((k, s, s, 3), np.uint8)
+    mask = np.zeros(k, bool)
+    stamps = np.full(k, np.nan, np.float32)
+    rotation = None
+    stats = {"frames_decoded": 0, "seeks": 0, "decode_errors": 0}
+    eof_at = None
+    for taken, rot, reader_stats, eof_n in video_parts:
+        for n, (ft, img) in taken.items():
+            frames[n], mask[n], stamps[n] = img, True, ft
+        rotation = rotation if rotation is not None else rot
+        for key in stats:
+            stats[key] += reader_stats[key]
+        if eof_n is not None:
+            eof_at = eof_n if eof_at is None else min(eof_at, eof_n)
+    if eof_at is not None:  # the stream ended there: nothing after it is real
+        frames[eof_at + 1 :], mask[eof_at + 1 :], stamps[eof_at + 1 :] = 0, False, np.nan
+    if not mask.any():
+        if stats["frames_decoded"] == 0:
+            errs = f" ({stats['decode_errors']} decode errors)" if stats["decode_errors"] else ""
+            raise InputError(f"{name}: no decodable video frame{errs}")
+        raise InputError(f"{name}: no video frame in the sampled window")
+
+    spec = np.zeros(config.spectrogram_shape(), np.uint8 if config.spectrogram == "recipe" else np.float32)
+    has_audio, audio_meta = False, {}
+    if audio is not None:
+        spec, has_audio, audio_meta = audio
+        audio_meta["audio_streams"] = len(astreams)
 
     fps = vstream.average_rate or vstream.guessed_rate
     meta = {
@@ -203,11 +202,100 @@ def _extract(container, path: Path, config: ClipConfig, item_id: str, title: str
         "container": container.format.name,
         "window_start": round(plan.start, 3),
         "window_end": round(plan.end, 3) if plan.end is not None else None,
-        "frames_decoded": reader.frames_decoded,
-        "seeks": reader.seeks,
-        "decode_errors": reader.decode_errors,
+        **stats,
         **audio_meta,
     }
     split = split_for_title(title or path.stem)
     return Clip(id=item_id, frames=frames, mask=mask, timestamps=stamps, spectrogram=spec,
                 has_audio=has_audio, meta=meta, split=split)
+
+
+def _prepare_video(stream) -> None:
+    """Single-threaded decoder (parallelism is across instants and items), bounded frame size."""
+    cc = stream.codec_context
+    cc.thread_count = 1
+    cc.thread_type = "SLICE"
+    try:  # the decoder refuses larger frames too (a stream may change size mid-way)
+        cc.options = {**(cc.options or {}), "max_pixels": str(MAX_PIXELS)}
+    except Exception:  # noqa: BLE001 - option not settable on this codec
+        pass
+
+
+def _reopen(path: Path):
+    import av
+
+    return av.open(str(path), options=_OPEN_OPTIONS, metadata_errors="replace")
+
+
+def _take_frames(container, vstream, t0: float, plan, indices: list[int], config: ClipConfig, name: str):
+    """Frames for the sample instants ``indices`` of ``plan``.
+
+    Returns ``(taken {n: (time, uint8 [S,S,3])}, rotation, stats, eof_n)`` where
+    ``eof_n`` is the last instant taken at the end of the stream (None if not reached).
+    """
+    from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
+
+    reader = SeekingReader(container, vstream, t0)
+    convert = FrameConverter(config.geometry, config.size, stream_sar(vstream))
+    taken: dict[int, tuple[float, np.ndarray]] = {}
+    rotation = None
+    eof_n = None
+    for n in indices:
+        got = reader.frame_before(plan.targets[n])
+        if got is None:
+            eof_n = n - 1
+            break
+        ft, frame = got
+        if reader.eof:
+            # past the real end of the stream (the declared duration may lie): does tick n still fit?
+            real_end = min(ft + (reader.frame_duration or 0.0), plan.start + config.window)
+            if len(plan.targets) > 1 and not tick_fits(n, plan.start, real_end, config.interval):
+                eof_n = n - 1
+                break
+        check_frame_size(frame.width, frame.height, f"{name}: decoded frame")
+        if rotation is None:
+            rotation = rotation_of(frame)
+        taken[n] = (ft, convert(frame))
+        if reader.eof:
+            eof_n = n
+            break
+    stats = {"frames_decoded": reader.frames_decoded, "seeks": reader.seeks, "decode_errors": reader.decode_errors}
+    return taken, rotation, stats, eof_n
+
+
+def _take_audio(container, astream, t0: float, plan, config: ClipConfig, name: str):
+    """``(spectrogram, has_audio, audio_meta)`` of the window (see reelmatch.extract.audio)."""
+    import av
+
+    from reelmatch.extract.audio import decode_mono, logmel, recipe_picture
+
+    end = plan.end if plan.end is not None else plan.start + config.window
+    spec = np.zeros(config.spectrogram_shape(), np.uint8 if config.spectrogram == "recipe" else np.float32)
+    has_audio = False
+    cc = astream.codec_context
+    meta = {
+        "audio_codec": cc.name,
+        "audio_sample_rate": cc.sample_rate,
+        "audio_channels": getattr(cc, "channels", None),
+    }
+    try:
+        if config.spectrogram == "recipe":
+            pic = recipe_picture(container, astream, t0, plan.start, end, config.size)
+            if pic is not None:
+                spec, has_audio = pic, True
+        else:
+            y, first = decode_mono(container, astream, t0, plan.start, end, config.sample_rate)
+            if len(y):
+                spec, has_audio = logmel(y, config.sample_rate, config.n_mels, config.spec_frames), True
+                meta["audio_seconds"] = round(len(y) / config.sample_rate, 3)
+                meta["audio_start"] = round(first, 3)
+                meta["audio_peak"] = float(np.max(np.abs(y)))
+        if not has_audio:
+            meta["audio_error"] = "no audio samples in the window"
+    except (av.error.FFmpegError, ValueError, RuntimeError) as e:
+        # the video is fine; the audio is declared unusable, not silently zeroed
+        log.warning("%s: audio unusable: %s", name, _one_line(e))
+        meta["audio_error"] = _one_line(e)[:200]
+        has_audio = False
+        spec = np.zeros_like(spec)
+    return spec, has_audio, meta

@@ -12,6 +12,10 @@ log = logging.getLogger(__name__)
 
 #: seconds one item may take before its worker is killed
 DEFAULT_TIMEOUT = 300.0
+#: decoding threads per item inside a worker (sample instants split in groups + audio):
+#: keeps every core busy when fewer items than workers remain, and a worker gets a
+#: fair share of a shared machine (an ffmpeg process runs several threads too)
+ITEM_THREADS = 2
 #: address-space limit of each worker (MB); an absurd file fails instead of swapping
 DEFAULT_MAX_MEMORY_MB = 4096
 
@@ -27,7 +31,7 @@ def extract_task(task: tuple) -> object:
         from reelmatch.engine.ray import fetch_local
 
         path = fetch_local(path)
-    return extract_clip(path, config, item_id=item_id, title=title, threads=1)
+    return extract_clip(path, config, item_id=item_id, title=title, threads=ITEM_THREADS)
 
 
 #: imported once by the local engine's fork server: workers start with PyAV loaded
