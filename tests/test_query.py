@@ -13,54 +13,17 @@ from reelmatch.errors import InputError, NotFoundError, StaleArtifactError
 CLIP = dict(start=0.0, window=2.0, num_frames=4, interval=0.5, size=32, n_mels=32, spec_frames=64)
 
 
-class StandInEmbedder:
-    """Test stand-in for the pretrained backbone (tests only): per-channel colour
-    histograms and a 4x4 thumbnail of the valid frames as the visual tower, and the
-    real audio descriptor and fusion of :class:`reelmatch.embed.embedder.BackboneEmbedder`."""
-
-    mode = "backbone"
-
-    def __init__(self, audio_weight: float = 0.25):
-        self.audio_weight = audio_weight
-        self.fingerprint = f"standin-hist-{audio_weight}"
-
-    def describe(self) -> dict:
-        return {"mode": self.mode, "backbone": "test-stand-in", "pretrained": False, "audio_weight": self.audio_weight}
-
-    def embed(self, clips) -> dict:
-        from reelmatch.embed.embedder import audio_descriptor, fuse, l2_normalise
-
-        visual = []
-        for c in clips:
-            f = c.frames[c.mask].astype(np.float32)
-            hist = [np.histogram(f[..., ch], bins=8, range=(0, 256))[0] / f[..., ch].size for ch in range(3)]
-            s = f.shape[1] // 4
-            thumb = f.mean(axis=0)[: 4 * s, : 4 * s].reshape(4, s, 4, s, 3).mean(axis=(1, 3)) / 255.0
-            visual.append(np.concatenate([*hist, thumb.ravel() - thumb.mean()]))
-        visual = l2_normalise(np.stack(visual))
-        audio = np.stack([audio_descriptor(c.spectrogram, c.has_audio) for c in clips])
-        return {"fused": fuse(visual, audio, self.audio_weight), "visual": visual, "audio": audio}
-
-
 def tiny_embedder(**kw):
-    """The embedder of these tests (until the model's pretrained backbone lands: the stand-in)."""
-    return StandInEmbedder(**kw)
+    """The backbone-only embedder over the test backbone (``tiny``: random, seeded)."""
+    from reelmatch.embed.embedder import BackboneEmbedder
+
+    return BackboneEmbedder("tiny", pretrained=False, **kw)
 
 
 def open_ws(path):
-    """Open a test workspace whose file queries embed with the tests' embedder."""
-    from reelmatch.query import searcher_for
     from reelmatch.workspace import Workspace
 
-    ws = Workspace(path)
-    searcher_for(ws).use_embedder(tiny_embedder(**_weight(ws)))
-    return ws
-
-
-def _weight(ws) -> dict:
-    from reelmatch.embed import load_embeddings
-
-    return {"audio_weight": load_embeddings(ws).meta["audio_weight"]}
+    return Workspace(path)
 
 
 def make_corpus(root):
@@ -303,3 +266,17 @@ def test_cli_index_backends_give_the_same_neighbours(qws, tmp_path, capsys):
     assert main(["-w", str(ws.root), "index", "--kind", "hnsw"]) == 0
     assert "+0 -0" in capsys.readouterr().err  # nothing changed: nothing done
     ws.close()
+
+
+def test_query_files_only_with_the_embedder_that_made_the_vectors(qws):
+    from reelmatch.embed import EmbedConfig
+    from reelmatch.embed.embedder import get_embedder
+    from reelmatch.query import searcher_for
+
+    searcher = searcher_for(qws)
+    with pytest.raises(StaleArtifactError, match="did not make these embeddings"):
+        searcher.use_embedder(tiny_embedder(audio_weight=0.7))
+    searcher.use_embedder(tiny_embedder())  # the same backbone and weights: accepted
+    # no trained model in the workspace: the pretrained backbone alone, and it says so
+    emb = get_embedder(qws, EmbedConfig(backbone="tiny"))
+    assert emb.mode == "backbone" and "no trained model" in emb.describe()["note"]

@@ -151,9 +151,13 @@ class ModelEmbedder:
 def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
     """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
     if config.use_model:
-        from reelmatch.model.checkpoint import current_checkpoint
-
-        ckpt = current_checkpoint(ws)
+        try:
+            from reelmatch.model.checkpoint import current_checkpoint
+        except ModuleNotFoundError as e:  # a build without training support: no trained model
+            if e.name != "reelmatch.model.checkpoint":
+                raise
+            current_checkpoint = None
+        ckpt = current_checkpoint(ws) if current_checkpoint is not None else None
         if ckpt is not None:
             return ModelEmbedder(ckpt)
     log.info(
