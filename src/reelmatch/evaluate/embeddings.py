@@ -87,8 +87,36 @@ def pretrained_mean(ws, ids: list[str], *, batch_size: int = 16) -> np.ndarray:
 
 
 def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
-    """Towers of the current checkpoint's architecture before training (same seed rule)."""
-    raise NotFoundError("untrained baseline not available yet")
+    """Towers of the current checkpoint's architecture at initialisation.
+
+    The backbone keeps its pretrained weights (when the checkpoint's config
+    says pretrained); pooling, audio ConvNet and projections are freshly
+    initialised with ``seed``. The model is written as a checkpoint under
+    ``<ws>/tmp`` and embedded by the same ``ModelEmbedder`` as the trained one.
+    """
+    import shutil
+
+    import torch
+
+    from reelmatch.embed.embedder import ModelEmbedder
+    from reelmatch.model.checkpoint import current_checkpoint, read_config, save
+    from reelmatch.model.config import ModelConfig
+    from reelmatch.model.two_tower import TwoTower
+
+    ckpt = current_checkpoint(ws)
+    if ckpt is None:
+        raise NotFoundError("no trained model: run 'reelmatch train'")
+    meta = read_config(ckpt)
+    config = ModelConfig(**meta["model"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TwoTower(config)
+    tmp = ws.dir("tmp") / f"untrained-{config.fingerprint}-{seed}"
+    try:
+        save(model.eval(), tmp, {k: v for k, v in meta.items() if k not in ("model", "format")})
+        return _batched(ws, ids, batch_size, ModelEmbedder(tmp).embed)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def training_log(ws) -> Path | None:

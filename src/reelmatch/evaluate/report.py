@@ -79,12 +79,14 @@ def _fmt(v) -> str:
         return "-"
 
 
-def _metrics_table(rows: Sequence[tuple[str, Mapping[str, float], bool]], extra_col: str | None = None) -> str:
+def _metrics_table(
+    rows: Sequence[tuple[str, Mapping[str, float], bool]], extra_col: str | None = None, first_col: str = "system"
+) -> str:
     keys = list(METRIC_LABELS)
     head = "".join(f"<th>{METRIC_LABELS[k]}</th>" for k in keys)
     if extra_col:
         head += f"<th>{html.escape(extra_col)}</th>"
-    out = [f"<table><tr><th>system</th>{head}</tr>"]
+    out = [f"<table><tr><th>{html.escape(first_col)}</th>{head}</tr>"]
     for name, m, main in rows:
         cells = "".join(f"<td>{_fmt(m.get(k))}</td>" for k in keys)
         if extra_col:
@@ -127,9 +129,10 @@ def render_html(
         "<!doctype html><html><head><meta charset='utf-8'><title>reelmatch evaluation</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>reelmatch evaluation report</h1>",
-        f"<p>Retrieval quality on the <b>{html.escape(str(doc.get('split')))}</b> split (titles never seen "
-        "in training). Each held-out trailer queries all the others; a neighbour is relevant when it shares "
-        "a genre with the query (nDCG uses the number of shared genres as gain).</p>",
+        f"<p>Retrieval quality on the <b>{html.escape(str(doc.get('split')))}</b> split"
+        + (" (titles never seen in training)" if doc.get("split") != "train" else " (<b>seen in training</b>)")
+        + ". Each of its trailers queries all the others; a neighbour is relevant when it shares "
+        "a genre with the query (nDCG's gain is the genre overlap, |shared| / |union|).</p>",
     ]
     if context:
         parts.append("<table>" + "".join(
@@ -149,7 +152,7 @@ def render_html(
     per_genre = doc.get("per_genre") or {}
     if per_genre:
         parts.append("<h2>Per genre (trained model)</h2>")
-        parts.append(_metrics_table([(g, m, False) for g, m in sorted(per_genre.items())], extra_col="queries"))
+        parts.append(_metrics_table([(g, m, False) for g, m in sorted(per_genre.items())], extra_col="queries", first_col="genre"))
     if examples:
         parts.append("<h2>Example queries and their nearest held-out neighbours</h2>")
         parts.append("<p class='muted'>Green: shares a genre with the query; red: shares none. Scores are cosine similarities.</p>")

@@ -77,7 +77,7 @@ def score_per_genre(vectors: np.ndarray, labels, k: int = 10) -> dict[str, dict]
     out: dict[str, dict] = {}
     for g in sorted({g for lab in labels for g in lab}):
         sel = np.array([g in lab for lab in labels])
-        row = {key: float(np.mean(np.asarray(per_q[key], dtype=np.float64)[sel])) for key in METRIC_KEYS if key in per_q}
+        row = {key: _nanmean(np.asarray(per_q[key], dtype=np.float64)[sel]) for key in METRIC_KEYS if key in per_q}
         row["queries"] = int(sel.sum())
         out[g] = row
     return out
@@ -254,3 +254,9 @@ def _thumb(store, clip_id: str) -> np.ndarray | None:
     if real.size == 0:
         return None
     return clip.frames[real[real.size // 2]]
+
+
+def _nanmean(a: np.ndarray) -> float:
+    """Mean over the defined values (a query without relevant items has NaN MAP@R); 0 if none."""
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else 0.0
