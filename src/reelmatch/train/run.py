@@ -1,0 +1,182 @@
+"""``run_train``: fit the two-tower model on a workspace's clips and genres (Lightning).
+
+Layout of one run (named by a fingerprint of the config, clips and labels)::
+
+    models/run-<fp>/best/{model.safetensors,config.json}   best validation MAP@R
+    models/run-<fp>/logs/metrics.csv                         CSV log, one row per epoch
+    models/run-<fp>/lightning/last.ckpt                      resume state (ours, trusted)
+    models/run-<fp>/done.json                                the run finished
+    models/current.json                                      -> the current model
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reelmatch.config import atomic_write_json, fingerprint
+from reelmatch.errors import InputError
+from reelmatch.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def _held_out_ids(splits: dict[str, str], wanted: tuple[str, ...], ws) -> list[str]:
+    from reelmatch.train.data import labelled_items
+
+    ids = sorted(i for i, s in splits.items() if s in wanted)
+    if len(labelled_items(ws, ids)) < 4 and "test" not in wanted:
+        log.info("fewer than 4 labelled items in %s: validating on %s + test", "/".join(wanted), "/".join(wanted))
+        ids = sorted(i for i, s in splits.items() if s in wanted + ("test",))
+    return ids
+
+
+def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids) -> Path:
+    fp = fingerprint({"train": config.fingerprint, "clips": clip_fp,
+                      "items": [[i, g.nonzero()[0].tolist()] for i, g in zip(train_items.ids, train_items.genres)],
+                      "vocabulary": train_items.vocabulary, "val": list(val_ids)})
+    return ws.dir("models") / f"run-{fp}"
+
+
+def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, retrain: bool = False,
+              progress: bool = False) -> Path:
+    """Train (or resume, or reuse a finished run) and return the best checkpoint directory.
+
+    The checkpoint becomes the workspace's current model. Frozen-backbone phases
+    train from the feature cache (computed here when missing).
+    """
+    import lightning as L
+    import torch
+
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.evaluate.metrics import retrieval_metrics
+    from reelmatch.model import ModelConfig, TwoTower
+    from reelmatch.model.checkpoint import save, set_current_checkpoint
+    from reelmatch.train.data import (BalancedBatchSampler, ClipDataset, FeatureDataset, collate_labelled,
+                                      labelled_items)
+    from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
+    from reelmatch.train.module import TwoTowerModule, embed_batches, phase_at
+
+    t0 = time.perf_counter()
+    store = ClipStore(ws)
+    clip_cfg = store.config
+    splits = store.splits()
+    train = labelled_items(ws, sorted(i for i, s in splits.items() if s == "train"))
+    if len(train) < 4 or len(train.vocabulary) < 2:
+        raise InputError(
+            f"training needs at least 4 extracted trailers with genres and 2 genres in the train split; "
+            f"found {len(train)} items and {len(train.vocabulary)} genres (import a manifest with genres, then extract)"
+        )
+    val_ids = _held_out_ids(splits, tuple(config.val_splits), ws)
+    val_labels = {}
+    for i in val_ids:
+        item = ws.catalog.maybe_get(i)
+        if item is not None and item.kind == "trailer" and item.genres:
+            val_labels[i] = set(item.genres)
+    val_ids = sorted(val_labels)
+    phases = config.schedule()
+    run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids)
+    best_dir, done = run_dir / "best", run_dir / "done.json"
+    if done.exists() and (best_dir / "config.json").exists() and not retrain:
+        log.info("training already done: %s", best_dir)
+        set_current_checkpoint(ws, best_dir)
+        return best_dir
+
+    frozen = any(p.unlocked_groups == 0 for p in phases)
+    fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
+    cache = None
+    if frozen:
+        rep = compute_features(ws, config=fcfg)
+        if rep["done"]:
+            log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
+        cache = FeatureCache(ws, fcfg, clip_cfg)
+        missing = [i for i in train.ids + val_ids if i not in cache]
+        if missing:
+            log.warning("%d clips have no cached features (failed): left out of training", len(missing))
+            keep = np.array([i in cache for i in train.ids], dtype=bool)
+            train = type(train)([i for i, k in zip(train.ids, keep) if k], train.genres[keep], train.vocabulary)
+            val_ids = [i for i in val_ids if i in cache]
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    model_cfg = ModelConfig(backbone=config.backbone, pretrained=config.pretrained, pooling=config.pooling,
+                            hidden=config.hidden, audio_dim=config.audio_dim, embed_dim=config.embed_dim,
+                            spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary),
+                            modality_dropout=config.modality_dropout, dropout=config.dropout)
+    model = TwoTower(model_cfg, backbone_weights=config.weights)
+
+    train_feats = FeatureDataset(cache, train) if cache is not None else None
+    train_clips = ClipDataset(store, train)
+    val_items = type(train)(val_ids, np.zeros((len(val_ids), 0), bool), train.vocabulary)
+    val_feats = FeatureDataset(cache, val_items) if cache is not None and val_ids else None
+    val_clips = ClipDataset(store, val_items)
+    val_label_list = [val_labels[i] for i in val_ids]
+
+    def batches(ds, size=32):
+        for s in range(0, len(ds), size):
+            yield collate_labelled([ds[k] for k in range(s, min(len(ds), s + size))])
+
+    def validate(m) -> dict:
+        if not val_ids:
+            return {}
+        ds = val_feats if (m.backbone_frozen and val_feats is not None) else val_clips
+        v = embed_batches(m, batches(ds))
+        res = retrieval_metrics(v, val_label_list, k=10)
+        res.pop("queries", None)
+        return res
+
+    meta = {"clip_config": clip_cfg, "clip_fingerprint": clip_cfg.fingerprint, "genres": train.vocabulary,
+            "phases": phases, "train_config": config, "features_fingerprint": cache.fingerprint if cache else None,
+            "train_items": len(train), "val_items": len(val_ids), "unlocked_groups": 0}
+
+    def on_best(epoch: int, metrics: dict) -> None:
+        save(model, best_dir, {**meta, "epoch": epoch, "metrics": metrics,
+                               "backbone_trained": phase_at(phases, epoch).unlocked_groups > 0})
+
+    class Data(L.LightningDataModule):
+        def train_dataloader(self):
+            epoch = self.trainer.current_epoch if self.trainer is not None else 0
+            p = phase_at(phases, epoch)
+            ds = train_feats if (p.unlocked_groups == 0 and train_feats is not None) else train_clips
+            sampler = BalancedBatchSampler(train.genres, config.batch_size, config.per_genre, seed=config.seed)
+            sampler.set_epoch(epoch)
+            return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_labelled, num_workers=0)
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    module = TwoTowerModule(model, config, validate=validate, on_best=on_best)
+    ckpt_dir = run_dir / "lightning"
+    trainer = L.Trainer(
+        max_epochs=sum(p.epochs for p in phases), accelerator="cpu", devices=1,
+        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), save_last=True, save_top_k=0)],
+        reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
+        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+        deterministic="warn", use_distributed_sampler=False,
+    )
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if ckpt_path:
+        log.info("resuming from %s", last)
+    trainer.fit(module, datamodule=Data(), ckpt_path=ckpt_path)
+    if not (best_dir / "config.json").exists():  # no held-out labels: keep the final model
+        save(model.eval(), best_dir, {**meta, "epoch": trainer.current_epoch - 1, "metrics": {},
+                                      "note": "no held-out labelled items: final model"})
+    store.close()
+    atomic_write_json(done, {"seconds": round(time.perf_counter() - t0, 2), "best_map_at_r": module.best,
+                             "epochs": trainer.current_epoch})
+    set_current_checkpoint(ws, best_dir)
+    log.info("trained in %.1f s; best held-out MAP@R %.3f: %s", time.perf_counter() - t0, module.best, best_dir)
+    return best_dir
+
+
+def read_run_summary(checkpoint_dir) -> dict:
+    """``done.json`` of the run a checkpoint belongs to ({} if unfinished)."""
+    p = Path(checkpoint_dir).parent / "done.json"
+    return json.loads(p.read_text()) if p.exists() else {}
