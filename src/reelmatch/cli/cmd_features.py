@@ -1,13 +1,38 @@
 NAME = "features"
 HELP = "cache backbone features"
-EXAMPLE = "reelmatch -w ws features"
+EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--backbone", default="efficientnet_lite0", metavar="NAME",
+                   help="frame backbone (efficientnet_lite0, resnet50, tiny; default efficientnet_lite0)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
+    p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.train.features import FeaturesConfig, compute_features
 
-    raise NotBuiltError("'features' is not built yet (issue #4)")
+    ws = open_workspace(args)
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total, "features", disable=args.no_progress)
+        bar.n = done
+        bar.refresh()
+
+    config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
+    try:
+        rep = compute_features(ws, config=config, retry_failed=args.retry_failed, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    info(f"features ({args.backbone}, {rep['fingerprint']}): {rep['done']} done, {rep['failed']} failed,"
+         f" {rep['already_done']} already done in {rep['seconds']:.1f} s -> {rep['dir']}")
+    for f in rep["failures"][:10]:
+        info(f"failed {f['id']}: {f['error']}")
+    return 0

@@ -1,13 +1,43 @@
 NAME = "train"
 HELP = "fit the model (phases)"
-EXAMPLE = "reelmatch -w ws train --epochs 10"
+EXAMPLE = "reelmatch -w ws train --epochs 10 --pooling attention"
 
 
 def add_arguments(p) -> None:
-    pass
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="frozen-backbone schedule: 1 warm-up + N-1 triplet epochs (default: the full phase schedule)")
+    p.add_argument("--backbone", default=None, metavar="NAME", help="frame backbone (default efficientnet_lite0)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
+    p.add_argument("--pooling", choices=("lstm", "attention", "mean"), default=None, help="temporal pooling (default lstm)")
+    p.add_argument("--embed-dim", type=int, default=None, metavar="E", help="embedding size (default 256)")
+    p.add_argument("--softmax", action="store_true", help="warm-up with single-label softmax (the recipe) instead of multi-label")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B", help="batch size (default 32)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--retrain", action="store_true", help="train again even if this exact run finished")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming an unfinished run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args):
+    from reelmatch.train import TrainConfig
+
+    fields = {"epochs": args.epochs, "backbone": args.backbone, "weights": args.weights, "pooling": args.pooling,
+              "embed_dim": args.embed_dim, "batch_size": args.batch_size, "seed": args.seed}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if args.softmax:
+        fields["classification"] = "softmax"
+    return TrainConfig(**fields)
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import info, open_workspace
+    from reelmatch.train import run_train
+    from reelmatch.train.run import read_run_summary
 
-    raise NotBuiltError("'train' is not built yet (issue #4)")
+    ws = open_workspace(args)
+    config = config_from_args(args)
+    best = run_train(ws, config, resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress)
+    s = read_run_summary(best)
+    score = s.get("best_map_at_r")
+    info(f"train: model {best}" + (f" (held-out MAP@R {score:.3f})" if isinstance(score, float) and score >= 0 else ""))
+    return 0

@@ -148,8 +148,12 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    import warnings
+
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen backbone, on purpose
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     module = TwoTowerModule(model, config, validate=validate, on_best=on_best)
     ckpt_dir = run_dir / "lightning"
     trainer = L.Trainer(
