@@ -90,10 +90,27 @@ def _limit_memory(max_memory_mb: int | None) -> None:
         log.warning("could not set a memory limit of %s MB: %s", max_memory_mb, e)
 
 
+def single_threaded() -> None:
+    """One BLAS/OpenMP thread in this worker process, as in every engine's item workers.
+
+    Parallelism comes from items (one per core), so threads inside an item only
+    oversubscribe the cores; and a matrix product's rounding depends on its thread
+    count, so this also makes an item's result independent of the engine.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"  # libraries loaded later
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a core dependency
+        return
+    threadpool_limits(1)  # libraries already loaded (numpy's BLAS in the fork server)
+
+
 def _worker_main(conn, fn, initializer, initargs, max_memory_mb) -> None:
     """Loop of one worker process: receive ``(seq, item)``, send ``(seq, ok, payload)``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _limit_memory(max_memory_mb)
+    single_threaded()
     if initializer is not None:
         initializer(*initargs)
     conn.send(_READY)

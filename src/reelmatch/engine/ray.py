@@ -78,8 +78,9 @@ def _run_rows(batch: dict, fn_blob: bytes, timeout: float | None) -> dict:
     import numpy as np
     from ray import cloudpickle
 
-    from reelmatch.engine.local import ItemFailure
+    from reelmatch.engine.local import ItemFailure, single_threaded
 
+    single_threaded()  # as in the local engine's workers: same rounding, no oversubscription
     try:
         fn = cloudpickle.loads(fn_blob)
     except Exception as e:  # noqa: BLE001 - e.g. the function's module is not installed on the worker
