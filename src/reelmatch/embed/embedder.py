@@ -122,10 +122,11 @@ class ModelEmbedder:
 
     mode = "model"
 
-    def __init__(self, checkpoint_dir):
+    def __init__(self, checkpoint_dir, clip_config=None):
         from reelmatch.model.checkpoint import load, model_fingerprint
 
-        loaded = load(checkpoint_dir)
+        # with clip_config, a model trained on clips sampled another way is refused
+        loaded = load(checkpoint_dir) if clip_config is None else load(checkpoint_dir, clip_config=clip_config)
         self.model = loaded[0] if isinstance(loaded, tuple) else loaded
         self.model.eval()
         self.checkpoint = str(checkpoint_dir)
@@ -159,7 +160,14 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
             current_checkpoint = None
         ckpt = current_checkpoint(ws) if current_checkpoint is not None else None
         if ckpt is not None:
-            return ModelEmbedder(ckpt)
+            from reelmatch.dataset.store import current_config
+            from reelmatch.errors import NotFoundError
+
+            try:
+                clip_config = current_config(ws)
+            except NotFoundError:
+                clip_config = None
+            return ModelEmbedder(ckpt, clip_config)
     log.info(
         "no trained model in %s: embedding with the pretrained %s backbone alone "
         "(mean-pooled frame features + log-mel statistics); train a model for genre-aware similarity",
