@@ -184,3 +184,36 @@ def test_no_clips_and_no_vectors_are_clear_errors(tmp_path):
     with pytest.raises(NotFoundError, match="embed"):
         run_index(ws)
     ws.close()
+
+
+def test_a_trained_model_replaces_the_backbone_vectors(ews):
+    """Last in this file: makes a (tiny, untrained) checkpoint the workspace's current model."""
+    import torch
+
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.index import run_index
+    from reelmatch.model import TwoTower
+    from reelmatch.model.checkpoint import model_fingerprint, save, set_current_checkpoint
+    from reelmatch.model.config import ModelConfig
+
+    before = load_embeddings(ews)
+    torch.manual_seed(0)
+    model = TwoTower(ModelConfig(backbone="tiny", pretrained=False, pooling="mean", hidden=16, audio_dim=8, embed_dim=12))
+    ckpt = save(model, ews.dir("models") / "m1", {"clip_fingerprint": ClipStore(ews).config.fingerprint})
+    set_current_checkpoint(ews, ckpt)
+    totals = []
+    run_embed(ews, EmbedConfig(batch_size=2), progress=lambda d, t: totals.append(t))  # picks the model itself
+    emb = load_embeddings(ews)
+    assert totals[-1] == len(before) == len(emb)  # all recomputed, none mixed
+    assert emb.meta["mode"] == "model" and emb.model_fingerprint == model_fingerprint(ckpt)
+    assert emb.vectors.shape[1] == emb.visual.shape[1] == emb.audio.shape[1] == 12
+    np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
+    assert not emb.audio[~emb.has_audio].any()
+    assert run_index(ews).rebuilt
+    first = emb.ids[0]
+    res = ews.similar(first, k=2)
+    assert first not in res.ids and len(res) == 2
+    # a new file is embedded by the same checkpoint
+    res = ews.match_ad(str(ews.media / "later" / "film3.mp4"), k=1)
+    assert res.results[0].scores["visual"] is not None
