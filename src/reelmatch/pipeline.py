@@ -142,11 +142,54 @@ def _stage_extract(ws, config: BuildConfig, progress: BuildProgress) -> StageRep
 
 
 def _stage_features(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError  # filled in when reelmatch.train.features lands
+    from reelmatch.train.features import FeaturesConfig, compute_features
+
+    train = _train_config(config)
+    fcfg = FeaturesConfig(backbone=train.backbone, pretrained=train.pretrained, weights=train.weights)
+    res = compute_features(ws, config=fcfg, retry_failed=config.retry_failed, progress=progress.items)
+    if res["done"] == 0 and res["failed"] == 0:
+        return StageReport("features", "up to date", f"{res['already_done']} clips cached", result=res)
+    summary = f"{train.backbone} features of {res['done']} clips cached, {res['failed']} failed"
+    return StageReport("features", "ran", summary, result=res)
+
+
+def _train_config(config: BuildConfig):
+    from reelmatch.train import TrainConfig
+
+    return config.train if config.train is not None else TrainConfig()
 
 
 def _stage_train(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError
+    from reelmatch.errors import InputError
+    from reelmatch.train import run_train
+
+    if not has_genre_labels(ws):
+        return StageReport(
+            "train", "skipped",
+            "no trailer has genre labels: nothing to learn from, so embed uses the pretrained backbone alone "
+            "(import a manifest with genres, or 'add --genre', to train)",
+        )
+    progress.message("fitting the model (phases: warm-up, triplets)")
+    t_start = time.time()
+    try:
+        best = run_train(ws, _train_config(config))
+    except InputError as e:  # too few labelled trailers or genres: say so, go on with the backbone
+        return StageReport("train", "skipped", f"{e}; embed uses the pretrained backbone alone")
+    done = best.parent / "done.json"
+    summary = _train_summary(best)
+    if done.exists() and done.stat().st_mtime < t_start:
+        return StageReport("train", "up to date", summary, result=best)
+    return StageReport("train", "ran", summary, result=best)
+
+
+def _train_summary(best) -> str:
+    import json
+
+    try:
+        doc = json.loads((best.parent / "done.json").read_text())
+        return f"{doc.get('epochs')} epochs, best held-out MAP@R {float(doc.get('best_map_at_r') or 0):.3f}: {best}"
+    except (OSError, ValueError):
+        return str(best)
 
 
 def _stage_embed(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
