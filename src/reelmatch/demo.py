@@ -28,7 +28,8 @@ class DemoConfig:
     items: generated sample items (trailers of several genres, some ads).
     seconds / size: duration and frame size of each generated video.
     frames: frames sampled per clip; clip_size: their side in pixels.
-    epochs: training epochs (None = TrainConfig defaults scaled for the demo).
+    epochs: training epochs (None = the TrainConfig default phases).
+    backbone: the frame backbone (``tiny`` is for tests only).
     devdata: folder of real clips to add (None = none).
     workers: worker processes (None = CPU count).
     """
@@ -39,6 +40,7 @@ class DemoConfig:
     frames: int = 6
     clip_size: int = 128
     epochs: int | None = None
+    backbone: str = "efficientnet_lite0"
     seed: int = 0
     devdata: Path | None = None
     workers: int | None = None
@@ -107,7 +109,12 @@ def run_demo(ws, config: DemoConfig = DemoConfig(), *, progress=None, say=lambda
     from reelmatch.pipeline import BuildConfig, run_build
 
     prepare_corpus(ws, config, say)
-    build_cfg = BuildConfig(clip=clip_config_for(config), train=train_config_for(config), workers=config.workers)
+    from reelmatch.embed import EmbedConfig
+
+    build_cfg = BuildConfig(
+        clip=clip_config_for(config), train=train_config_for(config), workers=config.workers,
+        embed=EmbedConfig(backbone=config.backbone),
+    )
     report = run_build(ws, build_cfg, progress=progress)
     result = DemoResult(workspace=ws.root, build=report)
     metrics, html = ws.dir("reports") / "metrics.json", ws.dir("reports") / "report.html"
@@ -122,12 +129,13 @@ def run_demo(ws, config: DemoConfig = DemoConfig(), *, progress=None, say=lambda
 
 
 def train_config_for(config: DemoConfig):
-    """The demo's training config (None = TrainConfig defaults)."""
+    """The demo's training config: TrainConfig defaults with the demo's backbone and epochs."""
     from reelmatch.train import TrainConfig
 
-    if config.epochs is None:
-        return TrainConfig()
-    return TrainConfig(epochs=config.epochs)
+    small = {}
+    if config.backbone == "tiny":  # tests: a model as small as the data
+        small = {"pretrained": False, "hidden": 32, "audio_dim": 16, "embed_dim": 32, "batch_size": 8, "per_genre": 2}
+    return TrainConfig(backbone=config.backbone, epochs=config.epochs, **small)
 
 
 def example_similar(ws, n: int = 2, k: int = 5) -> list:

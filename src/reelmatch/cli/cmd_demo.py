@@ -14,7 +14,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--items", type=int, default=None, help="generated sample items (default 200)")
     p.add_argument("--seconds", type=float, default=None, help="length of each generated video in seconds")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: train's phases)")
+    p.add_argument("--backbone", default=None, help="frame backbone (default efficientnet_lite0; 'tiny' is for tests)")
     p.add_argument("--devdata", default=None, metavar="DIR", help="folder of real clips to add (default ../shared/devdata if it exists, env REELMATCH_DEVDATA)")
     p.add_argument("--no-devdata", action="store_true", help="do not add real clips")
     p.add_argument("--serve", action="store_true", help="start the web page when done")
@@ -46,7 +47,7 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     config = DemoConfig(workers=args.workers)
-    overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs)) if v is not None}
+    overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs), ("backbone", args.backbone)) if v is not None}
     if args.no_devdata:
         devdata = None
     elif args.devdata:
@@ -89,7 +90,7 @@ def print_result(result) -> None:
             sc = r.get("scores") or {}
             print(
                 f"  {r['rank']:>2}. {r['title']:<34} score {r['score']:.3f}"
-                f"  (visual {sc.get('visual', float('nan')):.3f}, audio {sc.get('audio', float('nan')):.3f})"
+                f"  (visual {_num(sc.get('visual'))}, audio {_num(sc.get('audio'))})"
             )
     if result.metrics:
         print()
@@ -97,6 +98,10 @@ def print_result(result) -> None:
     if result.report_path:
         print(f"\nReport: {result.report_path}")
     print(f"Workspace: {result.workspace}")
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _doc(res):
