@@ -10,7 +10,7 @@ Side by side in one run, on the same 720p H.264/AAC trailers of ~150 s:
 * **reelmatch**: ``run_extract`` in recipe mode (``ClipConfig.recipe()``) over a
   scratch workspace, ``--workers`` processes, records written to the clip store.
 
-Both may use every core. It checks the outputs agree (same number of frames, PSNR
+Both may use every core; ``--rounds`` (2) alternate which side goes first. It checks the outputs agree (same number of frames, PSNR
 of each frame and of the spectrogram picture against the recipe's, target
 >= 30 dB) and prints the throughput ratio last (target >= 15x).
 
@@ -135,6 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=150.0, help="length of generated trailers (default 150)")
     ap.add_argument("--no-cuts", action="store_true", help="single-shot trailers (worst case for seeking)")
     ap.add_argument("--workers", type=int, default=default_workers(), help="processes for each side (default: all cores)")
+    ap.add_argument("--rounds", type=int, default=2, help="measurement rounds, alternating which side runs first (default 2)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "reelmatch-bench-extract",
                     help="where generated trailers are kept between runs")
     args = ap.parse_args(argv)
@@ -159,35 +160,53 @@ def main(argv=None) -> int:
         p.read_bytes()
     print(f"{len(files)} trailers, {args.workers} workers per side, {os.cpu_count()} CPUs")
 
-    # ---- the recipe: two ffmpeg processes per trailer, a pool of processes
-    t = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        recipe = {r[0]: r[1:] for r in pool.map(recipe_extract, [str(p) for p in files])}
-    t_recipe = time.perf_counter() - t
-
-    # ---- reelmatch: run_extract in recipe mode over a scratch workspace
     from reelmatch.catalog import Item, item_id_for
     from reelmatch.dataset.store import ClipStore
     from reelmatch.extract import ClipConfig, run_extract
     from reelmatch.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as d:
-        ws = Workspace.init(Path(d) / "ws")
-        ids = {}
-        for p in files:
-            iid = item_id_for("file", str(p))
-            ids[iid] = str(p)
-            ws.catalog.upsert(Item(id=iid, title=p.stem, media_path=str(p)))
+    def run_recipe():
+        """The recipe: two ffmpeg processes per trailer, trailers in a process pool."""
         t = time.perf_counter()
-        summary = run_extract(ws, ClipConfig.recipe(), workers=args.workers)
-        t_ours = time.perf_counter() - t
-        if summary["failed"]:
-            print(f"reelmatch failed on {summary['failures']}", file=sys.stderr)
-            return 1
-        store = ClipStore(ws)
-        clips = {ids[c.id]: c for c in store.iter()}
-        store.close()
-        ws.close()
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            out = {r[0]: r[1:] for r in pool.map(recipe_extract, [str(p) for p in files])}
+        return time.perf_counter() - t, out
+
+    def run_ours():
+        """reelmatch: run_extract in recipe mode over a scratch workspace (records stored)."""
+        with tempfile.TemporaryDirectory() as d:
+            ws = Workspace.init(Path(d) / "ws")
+            ids = {}
+            for p in files:
+                iid = item_id_for("file", str(p))
+                ids[iid] = str(p)
+                ws.catalog.upsert(Item(id=iid, title=p.stem, media_path=str(p)))
+            t = time.perf_counter()
+            summary = run_extract(ws, ClipConfig.recipe(), workers=args.workers)
+            elapsed = time.perf_counter() - t
+            if summary["failed"]:
+                raise SystemExit(f"reelmatch failed on {summary['failures']}")
+            store = ClipStore(ws)
+            out = {ids[c.id]: c for c in store.iter()}
+            store.close()
+            ws.close()
+        return elapsed, out
+
+    # rounds alternate which side goes first (the machine may be shared and its load drift)
+    t_recipe = t_ours = 0.0
+    for r in range(args.rounds):
+        order = (run_recipe, run_ours) if r % 2 == 0 else (run_ours, run_recipe)
+        for fn in order:
+            elapsed, out = fn()
+            if fn is run_recipe:
+                t_recipe += elapsed
+                recipe = out
+                rr = elapsed
+            else:
+                t_ours += elapsed
+                clips = out
+                ro = elapsed
+        print(f"round {r + 1}: recipe {rr:.2f} s, reelmatch {ro:.2f} s ({rr / ro:.1f}x)")
 
     print(f"\n{'trailer':<28} {'frames':>7} {'min frame PSNR':>15} {'spectrogram PSNR':>17}")
     worst = float("inf")
@@ -220,7 +239,7 @@ def main(argv=None) -> int:
     print(f"\nCPU seconds for {files[0].name}: recipe {cpu_recipe:.2f} s, reelmatch {cpu_ours:.2f} s"
           f" (CPU ratio {cpu_recipe / cpu_ours:.1f}x)")
 
-    n = len(files)
+    n = len(files) * args.rounds
     print(f"\nrecipe (2 ffmpeg processes/trailer): {t_recipe:7.2f} s  {n / t_recipe * 60:7.1f} trailers/min")
     print(f"reelmatch extract (recipe mode):     {t_ours:7.2f} s  {n / t_ours * 60:7.1f} trailers/min")
     print(f"worst PSNR {worst:.1f} dB (target >= 30): {'ok' if worst >= 30 else 'BELOW TARGET'}")
