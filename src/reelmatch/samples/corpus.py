@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +95,11 @@ def _plan(n_items: int, seed: int, genres: tuple[str, ...], two_genre: float, no
 class _Painter:
     """Frames of one item: (index, t) -> uint8 [size, size, 3]."""
 
-    def __init__(self, item: _Item, size: int, seconds: float):
+    def __init__(self, item: _Item, size: int, seconds: float, genre_look: float = 1.0):
         self.size = size
         self.item = item
         rng = np.random.default_rng([item.seed, 2])
-        self.styles = [GENRES[g] for g in item.style_genres]
+        self.styles = [self._mix(GENRES[g], rng, genre_look) for g in item.style_genres]
         self.tint = [rng.uniform(-40, 40, 3) for _ in self.styles]
         self.speed = [s.speed * rng.uniform(0.75, 1.3) for s in self.styles]
         scale = min(1.0, seconds / 10.0)  # short clips still show several scenes (and both genres)
@@ -108,6 +108,22 @@ class _Painter:
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
         self.yy, self.xx = yy, xx
         self.grain = np.random.default_rng([item.seed, 3]).random((4, size, size)).astype(np.float32)
+
+    @staticmethod
+    def _mix(st: GenreStyle, rng, w: float) -> GenreStyle:
+        """The genre's style with its look (palette, brightness, shape) blended with a random one.
+
+        ``w`` = 1 keeps the genre's look; lower values make items look like any genre
+        (an item-specific distraction), leaving motion, cuts, flicker, texture and
+        sound as the genre's cues.
+        """
+        if w >= 1.0:
+            return st
+        other = list(GENRES.values())[int(rng.integers(len(GENRES)))]
+        mix = lambda a, b: tuple(int(w * x + (1 - w) * y) for x, y in zip(a, b))  # noqa: E731
+        shape = st.shape if rng.random() < w else other.shape
+        return replace(st, background=mix(st.background, other.background), foreground=mix(st.foreground, other.foreground),
+                       brightness=w * st.brightness + (1 - w) * other.brightness, shape=shape)
 
     def _scene(self, t: float) -> tuple[int, int]:
         """(style index, scene number) at time t: scenes of two-genre items alternate styles."""
@@ -197,8 +213,14 @@ def generate_corpus(
     no_audio: float = 0.08,
     ads: float = 0.06,
     container: str = "mp4",
+    genre_look: float = 0.5,
 ) -> Path:
     """Write ``n_items`` synthetic trailers/ads to ``out_dir`` and return the path of ``manifest.csv``.
+
+    ``genre_look`` (0..1) is how much of an item's look (palette, brightness, shape)
+    comes from its genre; below 1 the rest is a random other genre's look, so
+    pretrained image features see mostly distraction and the genre shows in the
+    motion, cuts, flicker, texture and sound (a harder, more trailer-like task).
 
     Deterministic: the same arguments give the same files. ``fps`` defaults to 8
     for clips up to 10 s and 4 beyond (extraction samples a few frames anyway).
@@ -222,7 +244,7 @@ def generate_corpus(
         path = out_dir / rel
         if not path.exists():
             tmp = path.with_name(".tmp_" + path.name)
-            write_video(tmp, seconds=seconds, width=size, height=size, fps=fps, frames=_Painter(it, size, seconds),
+            write_video(tmp, seconds=seconds, width=size, height=size, fps=fps, frames=_Painter(it, size, seconds, genre_look),
                         audio=_Sound(it) if it.audio else False)
             tmp.replace(path)
         plot = f"A synthetic {' and '.join(g.lower() for g in it.style_genres)} {'commercial' if it.kind == 'ad' else 'trailer'}"
