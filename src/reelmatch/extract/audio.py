@@ -50,7 +50,7 @@ def iter_audio_frames(container, stream, t0: float, start: float, end: float | N
     import av
 
     _seek(container, stream, start, t0)
-    tb = stream.time_base
+    tbf = float(stream.time_base)  # float: Fraction arithmetic per frame is slow
     errors = 0
     next_t = None
     for packet in container.demux(stream):
@@ -64,7 +64,7 @@ def iter_audio_frames(container, stream, t0: float, start: float, end: float | N
             continue
         for f in frames:
             if f.pts is not None:
-                t = float(f.pts * tb) - t0
+                t = f.pts * tbf - t0
             elif next_t is not None:
                 t = next_t
             else:

@@ -34,8 +34,9 @@ MAX_SIDE = 16384
 #: decode errors tolerated per sample instant before giving up on the file
 MAX_DECODE_ERRORS = 32
 #: frames presented more than this before a sample instant are decoded with
-#: non-reference frames skipped (they cannot be the frame taken)
-SKIP_MARGIN = 0.5
+#: non-reference frames skipped (they cannot be the frame taken): 4 frame
+#: durations of the stream's nominal rate, within these bounds (s)
+SKIP_MARGIN = (0.05, 0.5)
 #: without a keyframe index, keep decoding forward (instead of seeking) when the
 #: next instant is at most this far ahead (s)
 SEEK_GAP = 2.0
@@ -196,6 +197,7 @@ class SeekingReader:
         self.stream = stream
         self.t0 = t0
         self.tb = stream.time_base
+        self._tbf = float(stream.time_base)  # float: Fraction arithmetic per packet is slow
         self.keyframes = _keyframe_times(stream, t0)
         self._frames = None  # generator of (time, frame)
         self._pos = None  # time of the last frame decoded
@@ -208,6 +210,9 @@ class SeekingReader:
         self.seeks = 0
         #: packets presented before this time may skip non-reference frames
         self.skip_before = None
+        rate = stream.average_rate or stream.guessed_rate
+        nominal = 4.0 / float(rate) if rate and float(rate) > 0 else SKIP_MARGIN[1]
+        self.skip_margin = min(max(nominal, SKIP_MARGIN[0]), SKIP_MARGIN[1])
         self.allow_skip = allow_skip
 
     # ------------------------------------------------------------------ decode
@@ -237,7 +242,7 @@ class SeekingReader:
             if self.skip_before is not None:
                 # frames well before the instant cannot be the one taken: the decoder may
                 # drop those no other frame references (exact: references are decoded)
-                skip = packet.pts is not None and float(packet.pts * self.tb) - self.t0 < self.skip_before
+                skip = packet.pts is not None and packet.pts * self._tbf - self.t0 < self.skip_before
                 if skip != skipping:
                     cc.skip_frame = "NONREF" if skip else "DEFAULT"
                     skipping = skip
@@ -255,7 +260,7 @@ class SeekingReader:
             for f in frames:
                 self.frames_decoded += 1
                 if f.pts is not None:
-                    t = float(f.pts * self.tb) - self.t0
+                    t = f.pts * self._tbf - self.t0
                 elif last_t is not None and self.frame_duration:
                     t = last_t + self.frame_duration
                 else:
@@ -274,7 +279,7 @@ class SeekingReader:
 
     def frame_before(self, t: float):
         """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end."""
-        margin = max(SKIP_MARGIN, 3 * (self.frame_duration or 0.0))
+        margin = self.skip_margin
         self.skip_before = t - margin if self.allow_skip else None
         got = self._frame_before(t)
         if got is not None and self.skip_before is not None and got[0] < self.skip_before:
@@ -344,12 +349,12 @@ def _keyframe_times(stream, t0: float) -> list[float]:
         return []
     if not entries or len(entries) < 2:
         return []
-    tb = stream.time_base
+    tbf = float(stream.time_base)
     out = []
     for e in entries:
         try:
             if e.is_keyframe:
-                out.append(float(e.timestamp * tb) - t0)
+                out.append(e.timestamp * tbf - t0)
         except Exception:  # noqa: BLE001
             return []
     out.sort()
