@@ -132,3 +132,23 @@ def test_split_by_title_is_deterministic_and_keeps_copies_together():
     assert [split_for_title(f"m{i}", seed=1) for i in range(50)] != [split_for_title(f"m{i}") for i in range(50)]
     with pytest.raises(ValueError):
         split_for_title("x", fractions=(1, 1))
+
+
+def _read_in_child(args):
+    store, ids = args
+    return [int(store.get(i).frames.sum()) for i in ids]
+
+
+def test_store_opened_in_parent_is_usable_after_fork(ws):
+    """DataLoader workers fork with the store already open: handles are reopened per process."""
+    import multiprocessing as mp
+
+    store = ClipStore(ws, CFG)
+    with store.writer() as w:
+        for i in range(4):
+            w.add(make_clip(f"c{i}", i))
+    ids = store.ids()
+    expected = [int(store.get(i).frames.sum()) for i in ids]  # parent opens its handles first
+    with mp.get_context("fork").Pool(2) as pool:
+        got = pool.map(_read_in_child, [(store, ids[:2]), (store, ids[2:])])
+    assert got[0] + got[1] == expected

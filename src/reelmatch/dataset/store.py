@@ -152,6 +152,12 @@ class ClipStore:
     def __repr__(self) -> str:
         return f"ClipStore({str(self.root)!r}, {len(self)} clips)"
 
+    def __getstate__(self) -> dict:
+        # picklable for spawned data-loading workers: no connection, no file handles
+        state = dict(self.__dict__)
+        state.update(ws=None, _conn=None, _schema_ok=False, _pid=None, _files={})
+        return state
+
     # ------------------------------------------------------------ internals
     def _db(self, create: bool = False):
         if self._pid != os.getpid():  # forked (e.g. a DataLoader worker): never share handles
