@@ -242,9 +242,8 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
     eof_n = None
     for n in indices:
         got = reader.frame_before(plan.targets[n])
-        if got is None:
-            eof_n = n - 1
-            break
+        if got is None:  # nothing decodable from there (damaged region): that instant only is missing
+            continue
         ft, frame = got
         if reader.eof:
             # past the real end of the stream (the declared duration may lie): does tick n still fit?
