@@ -46,6 +46,16 @@ def test_cli_extract_then_show(ws, tmp_path, run_cli):
     assert r.returncode == 0 and "recipe" in r.stderr and "2 done" in r.stderr
     r = run_cli("-w", ws.root, "show", "m0", "-o", tmp_path / "recipe.png")
     assert r.returncode == 0, r.stderr
+    # without config flags a later run keeps the workspace's config: only the new item is done
+    p = write_video(tmp_path / "late.mp4", seconds=1.0, fps=8, width=48, height=32)
+    ws.catalog.upsert(Item(id="late", title="Late", media_path=str(p)))
+    r = run_cli("-w", ws.root, "extract", "--no-progress")
+    assert r.returncode == 0 and "1 done" in r.stderr and "2 already done" in r.stderr, r.stderr
+    from reelmatch.dataset.store import ClipStore
+
+    assert ClipStore(ws).config.geometry == "recipe" and ClipStore(ws).config.num_frames == 2
+    r = run_cli("-w", ws.root, "extract", "--fit", "--no-progress")
+    assert r.returncode == 0 and "3 done" in r.stderr and "fit geometry" in r.stderr
 
 
 def test_killed_run_loses_nothing_and_redoes_nothing(ws, tmp_path):

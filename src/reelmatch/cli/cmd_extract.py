@@ -10,8 +10,11 @@ def add_arguments(p) -> None:
     add_engine_flags(p)
     p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-item time limit in seconds (default 300)")
     p.add_argument("--retry-failed", action="store_true", help="also retry items whose extraction failed before")
-    p.add_argument("--recipe", action="store_true",
-                   help="the published recipe exactly: scale to width 560 + centre crop, ffmpeg showspectrumpic picture")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--recipe", action="store_true",
+                      help="the published recipe exactly: scale to width 560 + centre crop, ffmpeg showspectrumpic picture")
+    mode.add_argument("--fit", action="store_true",
+                      help="the default config: fit geometry (any aspect ratio) + log-mel spectrogram")
     p.add_argument("--frames", type=int, default=None, metavar="K", help="frames per clip (default 10)")
     p.add_argument("--interval", type=float, default=None, metavar="S", help="seconds between frames (default 12)")
     p.add_argument("--start", type=float, default=None, metavar="S", help="skip the first S seconds (default 5)")
@@ -19,7 +22,13 @@ def add_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def config_from_args(args):
+def config_from_args(args, ws):
+    """The clip config: --recipe / --fit pick the base, else the workspace's current
+    one (the last extract's) so a later run only does new items; flags override fields."""
+    import dataclasses
+
+    from reelmatch.dataset.store import current_config
+    from reelmatch.errors import NotFoundError
     from reelmatch.extract.config import ClipConfig
 
     overrides = {
@@ -27,7 +36,16 @@ def config_from_args(args):
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start), ("window", args.window))
         if value is not None
     }
-    return ClipConfig.recipe(**overrides) if args.recipe else ClipConfig(**overrides)
+    if args.recipe:
+        base = ClipConfig.recipe()
+    elif args.fit:
+        base = ClipConfig()
+    else:
+        try:
+            base = current_config(ws)
+        except NotFoundError:
+            base = ClipConfig()
+    return dataclasses.replace(base, **overrides)
 
 
 def run(args) -> int:
@@ -35,7 +53,7 @@ def run(args) -> int:
     from reelmatch.extract.run import run_extract
 
     ws = open_workspace(args)
-    config = config_from_args(args)
+    config = config_from_args(args, ws)
     bar = None
 
     def progress(done, total, item_id, error):
@@ -53,7 +71,8 @@ def run(args) -> int:
         if bar is not None:
             bar.close()
     info(
-        f"extract ({'recipe' if args.recipe else 'fit'}, config {summary['config']}): {summary['done']} done,"
+        f"extract ({config.geometry} geometry, {config.spectrogram} spectrogram, config {summary['config']}):"
+        f" {summary['done']} done,"
         f" {summary['failed']} failed, {summary['already_done']} already done,"
         f" {summary['skipped_no_media']} without media; {summary['clips']} clips in {summary['seconds']:.1f} s"
     )
