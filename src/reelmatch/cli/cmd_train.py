@@ -16,6 +16,12 @@ def add_arguments(p) -> None:
     p.add_argument("--retrain", action="store_true", help="train again even if this exact run finished")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming an unfinished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--devices", type=int, default=1, metavar="N",
+                   help="DDP: training processes per node (GPUs with --accelerator gpu; default 1)")
+    p.add_argument("--num-nodes", type=int, default=1, metavar="N", help="DDP: nodes (default 1)")
+    p.add_argument("--strategy", default="auto", metavar="S",
+                   help="Lightning strategy (default: ddp when more than one process; ddp_fork, ddp_spawn...)")
+    p.add_argument("--accelerator", default="cpu", metavar="A", help="cpu (default), gpu, auto")
 
 
 def config_from_args(args):
@@ -36,7 +42,8 @@ def run(args) -> int:
 
     ws = open_workspace(args)
     config = config_from_args(args)
-    best = run_train(ws, config, resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress)
+    best = run_train(ws, config, resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress,
+                     devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator)
     s = read_run_summary(best)
     score = s.get("best_map_at_r")
     info(f"train: model {best}" + (f" (held-out MAP@R {score:.3f})" if isinstance(score, float) and score >= 0 else ""))

@@ -43,11 +43,19 @@ def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids) -> 
 
 
 def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, retrain: bool = False,
-              progress: bool = False) -> Path:
+              progress: bool = False, devices: int = 1, num_nodes: int = 1, strategy: str = "auto",
+              accelerator: str = "cpu") -> Path:
     """Train (or resume, or reuse a finished run) and return the best checkpoint directory.
 
     The checkpoint becomes the workspace's current model. Frozen-backbone phases
     train from the feature cache (computed here when missing).
+
+    Scale-out (Lightning DDP): ``devices`` processes per node (GPUs with
+    ``accelerator="gpu"``), ``num_nodes`` nodes; ``strategy`` ``"auto"`` means
+    ``"ddp"`` (one process per device, the launcher re-runs this command; gloo on
+    CPU, NCCL on GPU) when there is more than one process, ``"ddp_fork"`` runs
+    them as forks of this process. Each process takes its own share of every
+    epoch's class-balanced batches; only global rank 0 writes checkpoints.
     """
     import lightning as L
     import torch
@@ -133,8 +141,24 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
             "train_items": len(train), "val_items": len(val_ids), "unlocked_groups": 0}
 
     def on_best(epoch: int, metrics: dict) -> None:
+        if module.global_rank != 0:  # DDP: the other processes hold the same weights
+            return
         save(model, best_dir, {**meta, "epoch": epoch, "metrics": metrics,
                                "backbone_trained": phase_at(phases, epoch).unlocked_groups > 0})
+
+    class RankBatches(torch.utils.data.Sampler):
+        """DDP: process ``rank`` of ``world`` takes every ``world``-th batch; all take the same number."""
+
+        def __init__(self, batches, rank: int, world: int):
+            self.batches, self.rank, self.world = batches, rank, world
+
+        def __len__(self) -> int:
+            return max(1, len(self.batches) // self.world)
+
+        def __iter__(self):
+            every = list(self.batches)
+            mine = every[self.rank :: self.world][: len(self)]
+            yield from mine or [every[self.rank % len(every)]]
 
     class Data(L.LightningDataModule):
         def train_dataloader(self):
@@ -143,6 +167,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
             ds = train_feats if (p.unlocked_groups == 0 and train_feats is not None) else train_clips
             sampler = BalancedBatchSampler(train.genres, config.batch_size, config.per_genre, seed=config.seed)
             sampler.set_epoch(epoch)
+            if self.trainer is not None and self.trainer.world_size > 1:
+                sampler = RankBatches(sampler, self.trainer.global_rank, self.trainer.world_size)
             return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_labelled, num_workers=0)
 
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -156,8 +182,14 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     module = TwoTowerModule(model, config, validate=validate, on_best=on_best)
     ckpt_dir = run_dir / "lightning"
+    if strategy == "auto" and devices * num_nodes > 1:
+        strategy = "ddp"
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        strategy += "_find_unused_parameters_true"  # each phase trains a different part (classifier, towers)
+    meta["devices"], meta["num_nodes"] = devices, num_nodes
     trainer = L.Trainer(
-        max_epochs=sum(p.epochs for p in phases), accelerator="cpu", devices=1,
+        max_epochs=sum(p.epochs for p in phases), accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+        strategy=strategy,
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), save_last=True, save_top_k=0)],
         reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
@@ -169,6 +201,9 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     if ckpt_path:
         log.info("resuming from %s", last)
     trainer.fit(module, datamodule=Data(), ckpt_path=ckpt_path)
+    if not trainer.is_global_zero:  # DDP: rank 0 finishes the run
+        store.close()
+        return best_dir
     if not (best_dir / "config.json").exists():  # no held-out labels: keep the final model
         save(model.eval(), best_dir, {**meta, "epoch": trainer.current_epoch - 1, "metrics": {},
                                       "note": "no held-out labelled items: final model"})
