@@ -142,6 +142,18 @@ def test_ray_download_extract_embed_match_local(ray_instance, tmp_path, media_di
     again = run_extract(b, cfg, engine=engines["ray"])
     assert again["total"] == 0 and again["already_done"] == 3
 
+    # --- features: the (seeded tiny) backbone on Ray actors caches the features computed here
+    from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
+
+    fcfg = FeaturesConfig(backbone="tiny", pretrained=False)
+    fa = compute_features(a, config=fcfg, batch_clips=2)
+    fb = compute_features(b, config=fcfg, batch_clips=2, engine=engines["ray"])
+    assert fa["done"] == fb["done"] == 3 and fb["failed"] == 0
+    cache_a, cache_b = FeatureCache(a, fcfg, cfg), FeatureCache(b, fcfg, cfg)
+    for item_id in ca.ids():
+        ra, rb = cache_a.get(item_id), cache_b.get(item_id)
+        assert np.array_equal(ra["features"], rb["features"]) and np.array_equal(ra["mask"], rb["mask"]), item_id
+
     # --- embed: a torch model on Ray actors gives the vectors computed here
     from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
 

@@ -9,10 +9,13 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
     p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from reelmatch.cli.common import add_engine_flags
+
+    add_engine_flags(p)
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import info, open_workspace, progress_bar
+    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
     from reelmatch.train.features import FeaturesConfig, compute_features
 
     ws = open_workspace(args)
@@ -27,7 +30,8 @@ def run(args) -> int:
 
     config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
     try:
-        rep = compute_features(ws, config=config, retry_failed=args.retry_failed, progress=progress)
+        rep = compute_features(ws, config=config, retry_failed=args.retry_failed, progress=progress,
+                               engine=engine_from_args(args))
     finally:
         if bar is not None:
             bar.close()

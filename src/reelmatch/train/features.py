@@ -127,18 +127,20 @@ def compute_features(
     retry_failed: bool = False,
     progress: Callable[[int, int], None] | None = None,
     batch_clips: int = 8,
+    engine=None,
 ) -> dict:
     """Cache the features of every clip not yet done with this fingerprint.
+
+    ``engine``: ``None``/``"local"`` runs the backbone here; ``"ray"`` or an engine
+    object runs it on the engine's workers (:mod:`reelmatch.engine.ray`); this
+    process writes the cache either way.
 
     Returns ``{"fingerprint", "dir", "done", "failed", "already_done", "seconds"}``.
     A clip that fails (e.g. a bad record) is marked failed with a one-line reason.
     """
     import time
 
-    import torch
-
     from reelmatch.dataset.store import ClipStore
-    from reelmatch.model.backbones import create_backbone
 
     config = config or FeaturesConfig(backbone=backbone_name)
     t0 = time.perf_counter()
@@ -153,25 +155,40 @@ def compute_features(
     summary = {"fingerprint": cache.fingerprint, "dir": str(cache.root), "done": 0, "failed": 0,
                "already_done": len(have) - len(todo), "failures": []}
     if todo:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=config.weights).eval()
-        for s in range(0, len(todo), batch_clips):
-            ids = todo[s : s + batch_clips]
-            clips = []
-            for i in ids:
-                try:
-                    clips.append(store.get(i))
-                except Exception as e:
-                    _fail(ws, summary, i, e, cache.fingerprint)
-            try:
-                feats = clip_frame_features(backbone, clips, config.batch_frames)
-            except Exception as e:  # one bad clip must not fail the batch: retry one by one
+        backbone = None
+
+        def local_backbone():
+            nonlocal backbone
+            if backbone is None:
+                backbone = _make_backbone(config)
+            return backbone
+
+        def loaded():
+            for s in range(0, len(todo), batch_clips):
+                clips = []
+                for i in todo[s : s + batch_clips]:
+                    try:
+                        clips.append(store.get(i))
+                    except Exception as e:
+                        _fail(ws, summary, i, e, cache.fingerprint)
+                yield s, clips
+
+        if engine is not None and getattr(engine, "name", engine) != "local":
+            from functools import partial
+
+            from reelmatch.engine import get_engine
+
+            # the same seeded backbone built once per worker (a GPU actor when the cluster has GPUs)
+            results = get_engine(engine).map_batches(partial(_features_fn, config), loaded())
+        else:
+            results = ((b, _features_or_error(local_backbone(), b[1], config)) for b in loaded())
+        for (s, clips), feats in results:
+            if isinstance(feats, Exception):  # one bad clip must not fail the batch: retry one by one
+                log.warning("features batch failed (%s); retrying item by item", feats)
                 feats = None
-                log.warning("features batch failed (%s); retrying item by item", e)
             for j, clip in enumerate(clips):
                 try:
-                    f = feats[j] if feats is not None else clip_frame_features(backbone, [clip], config.batch_frames)[0]
+                    f = feats[j] if feats is not None else clip_frame_features(local_backbone(), [clip], config.batch_frames)[0]
                     if not np.isfinite(f).all():
                         raise ValueError("backbone features are not finite")
                     cache.put(clip, f)
@@ -184,6 +201,32 @@ def compute_features(
     store.close()
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _make_backbone(config: FeaturesConfig):
+    """The backbone of ``config`` (seeded: a random one is the same in every process)."""
+    import torch
+
+    from reelmatch.model.backbones import create_backbone
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return create_backbone(config.backbone, pretrained=config.pretrained, weights=config.weights).eval()
+
+
+def _features_or_error(backbone, clips, config: FeaturesConfig):
+    if not clips:
+        return []
+    try:
+        return clip_frame_features(backbone, clips, config.batch_frames)
+    except Exception as e:  # noqa: BLE001 - the caller retries item by item
+        return e
+
+
+def _features_fn(config: FeaturesConfig):
+    """Engine worker side, once per worker: a function ``(start, clips) -> features`` (or the error)."""
+    backbone = _make_backbone(config)
+    return lambda batch: _features_or_error(backbone, batch[1], config)
 
 
 def _failed(ws, item_id) -> bool:
