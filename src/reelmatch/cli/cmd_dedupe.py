@@ -1,13 +1,51 @@
 NAME = "dedupe"
 HELP = "groups of copies"
-EXAMPLE = "reelmatch -w ws dedupe --json"
+EXAMPLE = "reelmatch -w ws dedupe --threshold 0.85 --json"
 
 
 def add_arguments(p) -> None:
-    pass
+    from reelmatch.cli.common import add_json_flag, add_workers_flag
+
+    p.add_argument(
+        "--threshold", type=float, default=None, metavar="T",
+        help="copy-score threshold in [0, 1] (default: the calibrated one, see docs/dedupe.md)",
+    )
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frame backbone of the copy descriptor")
+    p.add_argument("--fps", type=float, default=1.0, help="frames described per second (default 1)")
+    p.add_argument("--retry-failed", action="store_true", help="retry items whose media failed before")
+    add_workers_flag(p)
+    add_json_flag(p)
 
 
 def run(args) -> int:
-    from reelmatch.errors import NotBuiltError
+    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.dedupe import DEFAULT_THRESHOLD, DedupeConfig, describe_catalogue, find_duplicates
+    from reelmatch.errors import InputError
 
-    raise NotBuiltError("'dedupe' is not built yet (issue #7)")
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not -1.0 <= threshold <= 1.0:
+        raise InputError(f"--threshold {threshold} is not in [-1, 1]")
+    config = DedupeConfig(backbone=args.backbone, fps=args.fps)
+    with open_workspace(args) as ws:
+        todo = len(ws.catalog.todo("dedupe", config.fingerprint, retry_failed=args.retry_failed))
+        if todo:
+            bar = progress_bar(todo, "copy descriptors")
+            rep = describe_catalogue(
+                ws, config, workers=args.workers, retry_failed=args.retry_failed, on_item=lambda i, e: bar.update(1)
+            )
+            bar.close()
+            for f in rep["failures"]:
+                info(f"dedupe: {f['id']} ({f['title']}): {f['error']}")
+        doc = find_duplicates(ws, threshold, config)
+    if args.json:
+        emit_json(doc)
+    else:
+        if not doc["groups"]:
+            print(f"no copies among {doc['described']} described items (threshold {threshold})")
+        for n, g in enumerate(doc["groups"], 1):
+            print(f"group {n}  score {g['score']:.3f}")
+            for it in g["items"]:
+                print(f"  {it['id']}  {it['title']}  {it['path']}")
+        if doc["failures"]:
+            info(f"{len(doc['failures'])} item(s) could not be described (see 'reelmatch status')")
+    return 0

@@ -1,0 +1,172 @@
+"""The dedupe stage: describe the catalogue, find candidate pairs, group copies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
+from reelmatch.dedupe.groups import connected_groups
+from reelmatch.dedupe.similarity import copy_score
+from reelmatch.dedupe.store import DescriptorStore
+from reelmatch.errors import NotFoundError, ReelmatchError
+
+log = logging.getLogger(__name__)
+STAGE = "dedupe"
+
+
+def _prepare_task(task):
+    """Worker function (picklable): ``(item_id, path, config) -> (frames, times)``."""
+    from reelmatch.dedupe.descriptor import prepare_frames
+
+    _item_id, path, config = task
+    return prepare_frames(path, config)
+
+
+def describe_catalogue(
+    ws,
+    config: DedupeConfig = DedupeConfig(),
+    *,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    timeout: float | None = 600.0,
+    on_item: Callable[[str, str | None], None] | None = None,
+) -> dict:
+    """Compute copy descriptors of every catalogue item not done with ``config``.
+
+    Decoding runs in a process pool (``reelmatch.engine.local.run_items``); the
+    backbone runs in this process. A file that does not decode is marked failed
+    in the catalogue with a one-line reason and the batch goes on.
+    ``on_item(id, error or None)`` is called after each item. Returns
+    ``{"done": n, "failed": n, "failures": [{"id", "title", "error"}]}``.
+    """
+    from reelmatch.dedupe.descriptor import FrameDescriber
+    from reelmatch.engine.local import ItemFailure, run_items
+
+    fp = config.fingerprint
+    store = DescriptorStore(ws, config)
+    todo = ws.catalog.todo(STAGE, fp, retry_failed=retry_failed)
+    report = {"done": 0, "failed": 0, "failures": []}
+    if not todo:
+        return report
+    tasks, titles = [], {}
+    for item in todo:
+        titles[item.id] = item.title
+        try:
+            path = ws.media_file(item)
+        except NotFoundError as e:
+            _fail(ws, report, item.id, item.title, str(e), fp, on_item)
+            continue
+        tasks.append((item.id, str(path), config))
+    describer = FrameDescriber(config) if tasks else None
+    for task, result in run_items(_prepare_task, tasks, workers=workers, timeout=timeout):
+        item_id, path = task[0], task[1]
+        if isinstance(result, (ItemFailure, ReelmatchError, Exception)):
+            _fail(ws, report, item_id, titles[item_id], str(result), fp, on_item)
+            continue
+        frames, times = result
+        try:
+            desc = describer.describe(frames)
+        except Exception as e:  # a frame the backbone cannot take: that item fails, not the batch
+            _fail(ws, report, item_id, titles[item_id], f"{path}: {type(e).__name__}: {e}", fp, on_item)
+            continue
+        store.put(item_id, desc, times, source=path)
+        ws.catalog.mark_done(item_id, STAGE, fp)
+        report["done"] += 1
+        if on_item:
+            on_item(item_id, None)
+    return report
+
+
+def _fail(ws, report, item_id, title, error, fp, on_item) -> None:
+    line = " ".join(str(error).split())[:500]
+    log.warning("dedupe: %s (%s) failed: %s", item_id, title, line)
+    ws.catalog.mark_failed(item_id, STAGE, line, fp)
+    report["failed"] += 1
+    report["failures"].append({"id": item_id, "title": title, "error": line})
+    if on_item:
+        on_item(item_id, line)
+
+
+def _done_ids(ws, config: DedupeConfig) -> list[str]:
+    fp = config.fingerprint
+    out = []
+    for item in ws.catalog.items():
+        st = ws.catalog.stage_of(item.id, STAGE)
+        if st and st["status"] == "done" and st["fingerprint"] == fp:
+            out.append(item.id)
+    return out
+
+
+def candidate_pairs(
+    descs: dict[str, np.ndarray], threshold: float, *, index=None, k: int = 64, only: str | None = None
+) -> dict[tuple[str, str], float]:
+    """Copy scores of the pairs that may reach ``threshold``, found with FAISS.
+
+    A pair's chamfer score is a mean of per-frame maxima, so it can reach the
+    threshold only when some frame pair does: candidates are the items owning one
+    of the ``k`` nearest frames (inner product >= threshold) of a frame of the
+    other. Only candidates get the full score. ``only``: pairs with this id.
+    """
+    if index is None:
+        raise ValueError("candidate_pairs needs (index, owner, ids) from DescriptorStore.index")
+    faiss_index, owner, ids = index
+    k = max(1, min(k, int(faiss_index.ntotal)))
+    scores: dict[tuple[str, str], float] = {}
+    queries = [only] if only is not None else ids
+    for a in queries:
+        if a not in descs:
+            continue
+        sims, rows = faiss_index.search(np.ascontiguousarray(descs[a], dtype=np.float32), k)
+        cands = {ids[owner[r]] for s_row, r_row in zip(sims, rows) for s, r in zip(s_row, r_row) if r >= 0 and s >= threshold}
+        cands.discard(a)
+        for b in cands:
+            key = (a, b) if a < b else (b, a)
+            if key not in scores and b in descs:
+                scores[key] = copy_score(descs[a], descs[b])
+    return scores
+
+
+def find_duplicates(
+    ws, threshold: float = DEFAULT_THRESHOLD, config: DedupeConfig = DedupeConfig(), *, k: int = 64
+) -> dict:
+    """The ``dedupe`` JSON document: ``{"groups": [{"score", "items": [{"id", "title", "path"}]}]}``.
+
+    Uses the descriptors already computed (run :func:`describe_catalogue` first).
+    Also reports ``"threshold"``, ``"described"`` (items with descriptors) and
+    ``"failures"`` (items whose media did not decode).
+    """
+    store = DescriptorStore(ws, config)
+    descs = store.load_all(_done_ids(ws, config))
+    groups = []
+    if len(descs) > 1:
+        index = store.index(descs)
+        scores = candidate_pairs(descs, threshold, index=index, k=k)
+        for score, members in connected_groups(((a, b, s) for (a, b), s in scores.items()), threshold):
+            items = []
+            for i in members:
+                it = ws.catalog.get(i)
+                items.append({"id": it.id, "title": it.title, "path": str(ws.media_file(it)) if it.media_path else None})
+            groups.append({"score": round(score, 4), "items": items})
+    failures = [f for f in ws.catalog.status()["failures"] if f["stage"] == STAGE]
+    return {
+        "groups": groups,
+        "threshold": threshold,
+        "described": len(descs),
+        "failures": [{"id": f["id"], "title": f["title"], "error": f["error"]} for f in failures],
+    }
+
+
+def duplicates_of(ws, item_id: str, threshold: float = DEFAULT_THRESHOLD, config: DedupeConfig = DedupeConfig()) -> set[str]:
+    """Ids of the items that are copies of ``item_id`` (directly or through a group).
+
+    Empty when the item has no copy descriptor yet (run ``reelmatch dedupe``).
+    """
+    doc = find_duplicates(ws, threshold, config)
+    for g in doc["groups"]:
+        ids = {it["id"] for it in g["items"]}
+        if item_id in ids:
+            return ids - {item_id}
+    return set()

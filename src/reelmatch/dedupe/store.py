@@ -1,0 +1,87 @@
+"""Copy descriptors on disk under ``<workspace>/dedupe/<fingerprint>/``.
+
+```
+dedupe/<fp>/items/<item id>.npz        descriptors float32 [T, D], times float32 [T]
+dedupe/<fp>/items/<item id>.npz.json   sidecar (config, source file, frame count)
+dedupe/<fp>/frames.faiss (+ .json)     FAISS inner-product index over all frames
+dedupe/<fp>/frames_owner.npy           int64 [N]: row of the item owning each frame
+```
+
+One directory per config fingerprint: descriptors of another config are never
+mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from reelmatch.config import atomic_write_bytes, read_sidecar, write_sidecar
+from reelmatch.dedupe.config import DedupeConfig
+
+
+def _safe_name(item_id: str) -> str:
+    if item_id.replace("-", "").replace("_", "").replace(".", "").isalnum() and not item_id.startswith("."):
+        return item_id
+    return "h-" + hashlib.sha256(item_id.encode()).hexdigest()[:24]
+
+
+class DescriptorStore:
+    def __init__(self, ws, config: DedupeConfig):
+        self.config = config
+        self.root = ws.dir("dedupe") / config.fingerprint
+        self.items_dir = self.root / "items"
+        self.items_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, item_id: str) -> Path:
+        return self.items_dir / f"{_safe_name(item_id)}.npz"
+
+    def put(self, item_id: str, desc: np.ndarray, times: np.ndarray, *, source: str) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, desc=desc.astype(np.float32), times=times.astype(np.float32))
+        p = self.path(item_id)
+        atomic_write_bytes(p, buf.getvalue())
+        write_sidecar(p, self.config, item_id=item_id, source=source, frames=int(len(desc)))
+
+    def get(self, item_id: str) -> np.ndarray | None:
+        p = self.path(item_id)
+        if not p.exists():
+            return None
+        with np.load(p) as z:
+            return z["desc"]
+
+    def load_all(self, ids: list[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for i in ids:
+            d = self.get(i)
+            if d is not None and len(d):
+                out[i] = d
+        return out
+
+    # ------------------------------------------------------------- the index
+    def index(self, descs: dict[str, np.ndarray]):
+        """``(faiss index, owner int64 [N], ids list)`` over all frames; cached on disk."""
+        import faiss
+
+        ids = sorted(descs)
+        key = hashlib.sha256(json.dumps([(i, int(len(descs[i]))) for i in ids]).encode()).hexdigest()[:16]
+        ipath = self.root / "frames.faiss"
+        opath = self.root / "frames_owner.npy"
+        meta = read_sidecar(ipath)
+        if meta and meta.get("content_key") == key and ipath.exists() and opath.exists():
+            return faiss.read_index(str(ipath)), np.load(opath), ids
+        dim = next(iter(descs.values())).shape[1] if descs else 1
+        index = faiss.IndexFlatIP(dim)
+        owner = np.concatenate([np.full(len(descs[i]), n, np.int64) for n, i in enumerate(ids)]) if ids else np.zeros(0, np.int64)
+        if ids:
+            index.add(np.ascontiguousarray(np.concatenate([descs[i] for i in ids]), dtype=np.float32))
+        atomic_write_bytes(ipath, faiss.serialize_index(index).tobytes())
+        buf = io.BytesIO()
+        np.save(buf, owner)
+        atomic_write_bytes(opath, buf.getvalue())
+        write_sidecar(ipath, self.config, content_key=key, items=len(ids), frames=int(len(owner)), ids=ids)
+        return index, owner, ids
