@@ -15,7 +15,7 @@ exact threshold) and for Annoy (the recipe's library, used directly):
 It prints one table per size and the qps ratio (reelmatch / Annoy) last.
 
     .venv/bin/python benchmarks/index.py --quick      # 100K only, a few minutes
-    .venv/bin/python benchmarks/index.py              # 100K and 1M, ~20-30 min on 2 cores
+    .venv/bin/python benchmarks/index.py              # 100K and 1M: 50 min measured on 2 busy cores
     .venv/bin/python benchmarks/index.py --ivfpq      # exact vs compressed IVF-PQ at 1M: memory, recall
 """
 
