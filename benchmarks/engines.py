@@ -81,6 +81,20 @@ def time_driver_writes(clips, n: int) -> float:
     return dt / n
 
 
+def extract_cpu(files) -> float:
+    """CPU seconds (user + system) per trailer of ``extract_clip`` in this process, one thread:
+    what a trailer costs a core, whatever else the machine is doing."""
+    from reelmatch.engine.local import single_threaded
+    from reelmatch.extract import ClipConfig, extract_clip
+
+    single_threaded()
+    extract_clip(files[0], ClipConfig())  # warm-up: imports, codec init
+    t = time.process_time()
+    for p in files:
+        extract_clip(p, ClipConfig())
+    return (time.process_time() - t) / len(files)
+
+
 def backbone():
     """The default pretrained backbone: reelmatch's registry when present, else the package directly."""
     try:
@@ -105,8 +119,13 @@ def backbone():
         return "efficientnet-lite0 (package)", run
 
 
-def time_embed(clips, batch: int, repeats: int) -> tuple[str, float]:
+def time_embed(clips, batch: int, repeats: int) -> tuple[str, float, float]:
+    """Backbone seconds per clip: wall (best of ``repeats``) and CPU (all threads)."""
     import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(os.cpu_count())  # undo single_threaded(): torch may use every core
+    torch.set_num_threads(os.cpu_count())
 
     name, fn = backbone()
     frames = np.concatenate([c.frames[c.mask.astype(bool)] for c in clips])
@@ -116,12 +135,12 @@ def time_embed(clips, batch: int, repeats: int) -> tuple[str, float]:
     x = torch.from_numpy(np.ascontiguousarray(np.concatenate([frames] * reps)[:n]))
     with torch.inference_mode():
         fn(x[:8])  # warm-up
-        best = float("inf")
+        best, cpu = float("inf"), float("inf")
         for _ in range(repeats):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn(x)
-            best = min(best, time.perf_counter() - t)
-    return name, best / batch
+            best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return name, best / batch, cpu / batch
 
 
 def main(argv=None) -> int:
@@ -155,7 +174,15 @@ def main(argv=None) -> int:
         t_ray, rec_ray = extract_with(eng, files, args.workers)
     finally:
         ray.shutdown()
-    same = all(rec_local[i][0] == rec_ray[i][0] for i in rec_local) and rec_local.keys() == rec_ray.keys()
+    same = rec_local.keys() == rec_ray.keys()
+    for i in rec_local:
+        for member, data in rec_local[i][0].items():
+            if same and data != rec_ray[i][0][member]:
+                same = False
+                a, b = rec_local[i][1], rec_ray[i][1]
+                print(f"record {i} differs in {member}: max |difference| of the arrays"
+                      f" {max(float(np.abs(getattr(a, m).astype(np.float64) - getattr(b, m)).max()) for m in ('frames', 'spectrogram', 'timestamps'))},"
+                      f" meta {a.meta if a.meta != b.meta else 'same'} vs {b.meta if a.meta != b.meta else ''}")
     n = len(files)
     core_local = t_local * args.workers / n
     core_ray = t_ray * args.workers / n
@@ -164,10 +191,13 @@ def main(argv=None) -> int:
     print(f"extract   ray:   {t_ray:6.1f} s for {n} trailers = {n / t_ray:.3f} trailers/s,"
           f" {core_ray:.2f} core-s per trailer; records identical to local: {same}")
 
+    cpu = extract_cpu(files)
+    print(f"extract   CPU time of one trailer in one thread (user+sys, insensitive to other load): {cpu:.2f} core-s")
     clips = [c for _, c in rec_local.values()]
-    name, per_clip = time_embed(clips, args.batch, args.repeats)
+    name, per_clip, cpu_clip = time_embed(clips, args.batch, args.repeats)
     print(f"embed     {name}, batches of {args.batch} clips x {clips[0].frames.shape[0]} frames"
-          f" {clips[0].frames.shape[1]}px on CPU: {per_clip * 1000:.0f} ms per clip ({1 / per_clip:.1f} clips/s)")
+          f" {clips[0].frames.shape[1]}px on CPU: {per_clip * 1000:.0f} ms per clip wall ({1 / per_clip:.1f} clips/s),"
+          f" {cpu_clip:.2f} core-s per clip")
     per_write = time_driver_writes(clips, args.writes)
     rec_mb = sum(len(v) for v in rec_local[next(iter(rec_local))][0].values()) / 2**20
     print(f"driver    store one record ({rec_mb:.2f} MB) + mark it done in the catalogue: {per_write * 1000:.1f} ms"

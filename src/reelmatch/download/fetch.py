@@ -210,6 +210,15 @@ def download_one(item: Item, media_dir: Path, config: DownloadConfig, *, can_mer
     return DownloadResult(item.id, False, error=error, attempts=attempts)
 
 
+_PROCESS_PACERS: dict[float, _Pacer] = {}
+
+
+def _download_paced(item: Item, *, interval: float, **kwargs) -> DownloadResult:
+    """``download_one`` in an engine's worker process, paced by that process's own pacer."""
+    pacer = _PROCESS_PACERS.setdefault(interval, _Pacer(interval))
+    return download_one(item, pacer=pacer, **kwargs)
+
+
 def _downloaded_path(ydl, info: dict) -> Path | None:
     for d in info.get("requested_downloads") or ():
         if d.get("filepath"):
@@ -288,7 +297,9 @@ def download_all(
 
         from reelmatch.engine import ItemFailure, get_engine
 
-        one = partial(download_one, media_dir=media_dir, config=config, can_merge=can_merge, rate=rate)
+        # each worker process paces its own starts n_workers times slower: the same politeness overall
+        one = partial(_download_paced, media_dir=media_dir, config=config, can_merge=can_merge, rate=rate,
+                      interval=config.min_interval * n_workers)
         for item, res in get_engine(engine).map(one, todo, workers=n_workers, timeout=None):
             record(DownloadResult(item.id, False, error=res.reason) if isinstance(res, ItemFailure) else res)
         log.info("download: %s", report.summary())
