@@ -297,7 +297,7 @@ def run_items(
                         done.add(id(w))
                         _, item = w.task
                         w.task, w.deadline = None, None
-                        yield item, (payload if ok else payload)
+                        yield item, payload  # the value, or the ItemFailure the worker sent
                         continue
                 # the process is gone (or its pipe broke) while working on an item
                 done.add(id(w))
