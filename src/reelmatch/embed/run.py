@@ -180,8 +180,24 @@ def _same(obj):
 
 def _make_embed_fn(factory):
     """Worker side, once per worker: build the embedder; the returned function embeds a ``(ids, ok_ids, clips)`` batch."""
-    embedder = factory()
+    from reelmatch.engine.ray import worker_device
+
+    embedder = _on_device(factory(), worker_device())
     return lambda batch: embedder.embed(batch[2]) if batch[2] else None
+
+
+def _on_device(embedder, device: str):
+    """Move the embedder's network to ``device`` (a GPU actor's GPU); inputs follow, outputs come back to the CPU."""
+    if device == "cpu":
+        return embedder
+    if getattr(embedder, "backbone", None) is not None:  # BackboneEmbedder: preprocess follows the weights
+        embedder.backbone.to(device)
+    model = getattr(embedder, "model", None)
+    if model is not None:  # ModelEmbedder: move the batch tensors too
+        model.to(device)
+        encode = model.encode_towers
+        model.encode_towers = lambda batch: encode({k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()})
+    return embedder
 
 
 def _embed_batches_on(engine, ws, store, embedder, batches, fp):

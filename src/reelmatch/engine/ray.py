@@ -292,6 +292,21 @@ class RayEngine:
                     )
 
 
+def worker_device() -> str:
+    """``"cuda"`` inside a Ray worker that was given a GPU (and torch sees it), else ``"cpu"``."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_gpu_ids():
+            import torch
+
+            if torch.cuda.is_available():
+                return "cuda"
+    except Exception:  # noqa: BLE001 - no Ray, no torch: the CPU
+        pass
+    return "cpu"
+
+
 # --------------------------------------------------------------- storage
 def is_url(path: str | os.PathLike) -> bool:
     """True for an fsspec URL (``s3://``, ``gs://``, ``file://``...), false for a plain path."""

@@ -225,7 +225,9 @@ def _features_or_error(backbone, clips, config: FeaturesConfig):
 
 def _features_fn(config: FeaturesConfig):
     """Engine worker side, once per worker: a function ``(start, clips) -> features`` (or the error)."""
-    backbone = _make_backbone(config)
+    from reelmatch.engine.ray import worker_device
+
+    backbone = _make_backbone(config).to(worker_device())  # a GPU actor computes on its GPU
     return lambda batch: _features_or_error(backbone, batch[1], config)
 
 
