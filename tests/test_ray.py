@@ -225,3 +225,19 @@ def test_fsspec_inputs_and_publishing(tmp_path):
     assert publish(art, "memory://bucket/ws/clips") == 2
     assert fs.cat("/bucket/ws/clips/shards/a.tar") == b"tar" and fs.cat("/bucket/ws/clips/index.sqlite") == b"db"
     assert not fs.exists("/bucket/ws/clips/index.sqlite.part")
+
+
+def test_engine_flags_on_the_stage_commands(run_cli):
+    from reelmatch.engine import get_engine
+    from reelmatch.errors import InputError
+
+    for cmd in ("download", "extract", "features", "embed"):
+        out = run_cli(cmd, "--help", check=True).stdout
+        assert "--engine {local,ray}" in out and "--address ADDR" in out, cmd
+    assert get_engine(None).name == get_engine("local").name == "local"
+    with pytest.raises(InputError, match="--engine ray"):
+        get_engine("local", address="auto")
+    with pytest.raises(InputError, match="known engines are local, ray"):
+        get_engine("dask")
+    eng = get_engine("ray", address="ray://head:10001")
+    assert eng.name == "ray" and eng.address == "ray://head:10001"  # connects lazily, on first use
