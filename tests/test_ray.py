@@ -75,6 +75,7 @@ def _dies_on_one(x):
     return x
 
 
+@pytest.mark.slow
 def test_ray_download_extract_embed_match_local(ray_instance, tmp_path, media_dir):
     from reelmatch.dataset.store import ClipStore, clip_members
     from reelmatch.download import DownloadConfig, download_all
