@@ -53,7 +53,8 @@ class TwoTowerModule(L.LightningModule):
         return phase_at(self.phases, self.current_epoch)
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.model.parameters(), lr=self.phases[0].lr, weight_decay=self.config.weight_decay)
+        return torch.optim.AdamW(self.model.parameters(), lr=self.phases[0].lr, weight_decay=self.config.weight_decay,
+                                 foreach=True)  # one kernel per step, not one per tensor: the small heads are overhead-bound
 
     def on_train_epoch_start(self) -> None:
         p = self.phase
