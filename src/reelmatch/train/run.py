@@ -180,6 +180,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen backbone, on purpose
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")  # DDP: rank 0's epoch metrics are logged
     module = TwoTowerModule(model, config, validate=validate, on_best=on_best)
     ckpt_dir = run_dir / "lightning"
     if strategy == "auto" and devices * num_nodes > 1:
@@ -200,7 +201,11 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     ckpt_path = str(last) if resume and last.exists() else None
     if ckpt_path:
         log.info("resuming from %s", last)
+    log_csv = run_dir / "logs" / "metrics.csv"
+    earlier = log_csv.read_text() if ckpt_path and log_csv.exists() else None  # Lightning rewrites it on resume
     trainer.fit(module, datamodule=Data(), ckpt_path=ckpt_path)
+    if earlier:
+        _merge_csv_logs(log_csv, earlier)
     if not trainer.is_global_zero:  # DDP: rank 0 finishes the run
         store.close()
         return best_dir
@@ -213,6 +218,27 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     set_current_checkpoint(ws, best_dir)
     log.info("trained in %.1f s; best held-out MAP@R %.3f: %s", time.perf_counter() - t0, module.best, best_dir)
     return best_dir
+
+
+def _merge_csv_logs(path: Path, earlier: str) -> None:
+    """Put back the rows of epochs logged before a resume (columns united, by epoch)."""
+    import csv
+    import io
+
+    from reelmatch.config import atomic_write_bytes
+
+    old = list(csv.DictReader(io.StringIO(earlier)))
+    new = list(csv.DictReader(io.StringIO(path.read_text()))) if path.exists() else []
+    resumed_from = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
+    rows = [r for r in old if resumed_from is None or int(r["epoch"]) < resumed_from] + new
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, out.getvalue().encode())
 
 
 def read_run_summary(checkpoint_dir) -> dict:
