@@ -121,6 +121,7 @@ def recipe_picture(container, stream, t0: float, start: float, end: float | None
     for _t, frame in iter_audio_frames(container, stream, t0, start, end):
         if graph is None:
             graph = av.filter.Graph()
+            graph.threads = 1  # slice threads cost more CPU than they save here (parallelism is across items)
             src = graph.add_abuffer(
                 sample_rate=frame.sample_rate,
                 format=frame.format.name,

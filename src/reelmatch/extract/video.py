@@ -152,6 +152,7 @@ class FrameConverter:
         import av  # noqa: F811 - heavy import kept local
 
         g = av.filter.Graph()
+        g.threads = 1  # a few frames per item: slice threads only add CPU (parallelism is across items)
         src = g.add(
             "buffer",
             f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:time_base=1/1000"
