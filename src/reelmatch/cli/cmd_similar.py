@@ -11,6 +11,8 @@ def add_arguments(p) -> None:
     p.add_argument("--genre", help="only items with this genre")
     p.add_argument("--kind", choices=("trailer", "ad"), help="only trailers or only ads")
     p.add_argument("--exclude-same-title", action="store_true", help="leave out items with the query's title")
+    p.add_argument("--exclude-duplicates", action="store_true",
+                   help="leave out copies of the query (re-encodes, crops, cuts; needs 'reelmatch dedupe' run first)")
     p.add_argument("--add", action="store_true", help="add a new video file to the catalogue (and index) too")
     add_json_flag(p)
 
@@ -21,7 +23,8 @@ def run(args) -> int:
 
     ws = open_workspace(args)
     res = similar(ws, args.query, args.k, genre=args.genre, kind=args.kind,
-                  exclude_same_title=args.exclude_same_title, add=args.add)
+                  exclude_same_title=args.exclude_same_title, add=args.add,
+                  exclude_duplicates=args.exclude_duplicates)
     print_result(res, args.json)
     return 0
 

@@ -9,7 +9,7 @@ See docs/dedupe.md for the descriptor, the score and the calibrated threshold.
 from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
 from reelmatch.dedupe.groups import connected_groups
 from reelmatch.dedupe.similarity import copy_score, mean_pooled_score
-from reelmatch.dedupe.stage import describe_catalogue, duplicates_of, find_duplicates
+from reelmatch.dedupe.stage import describe_catalogue, duplicates_of, duplicates_of_file, find_duplicates
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -18,6 +18,7 @@ __all__ = [
     "copy_score",
     "describe_catalogue",
     "duplicates_of",
+    "duplicates_of_file",
     "find_duplicates",
     "mean_pooled_score",
 ]

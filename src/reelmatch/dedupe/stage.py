@@ -159,14 +159,34 @@ def find_duplicates(
     }
 
 
-def duplicates_of(ws, item_id: str, threshold: float = DEFAULT_THRESHOLD, config: DedupeConfig = DedupeConfig()) -> set[str]:
-    """Ids of the items that are copies of ``item_id`` (directly or through a group).
+def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None) -> set[str]:
+    store = DescriptorStore(ws, config)
+    descs = store.load_all(_done_ids(ws, config))
+    if not descs or len(desc) == 0:
+        return set()
+    key = self_id if self_id is not None else "\x00query"
+    index = store.index(descs)
+    scores = candidate_pairs({**descs, key: desc}, threshold, index=index, only=key)
+    return {b if a == key else a for (a, b), s in scores.items() if s >= threshold} - {key}
 
-    Empty when the item has no copy descriptor yet (run ``reelmatch dedupe``).
+
+def duplicates_of(ws, item_id: str, threshold: float = DEFAULT_THRESHOLD, config: DedupeConfig = DedupeConfig()) -> set[str]:
+    """Ids of the items whose copy score with ``item_id`` reaches ``threshold``.
+
+    Uses the stored copy descriptors; empty when the item has none yet (run
+    ``reelmatch dedupe``). Candidates come from the FAISS frame index, so this
+    does not score the whole catalogue.
     """
-    doc = find_duplicates(ws, threshold, config)
-    for g in doc["groups"]:
-        ids = {it["id"] for it in g["items"]}
-        if item_id in ids:
-            return ids - {item_id}
-    return set()
+    desc = DescriptorStore(ws, config).get(item_id)
+    if desc is None:
+        log.info("dedupe: %s has no copy descriptor yet; no duplicates known", item_id)
+        return set()
+    return _copies_of(ws, config, desc, threshold, item_id)
+
+
+def duplicates_of_file(ws, path, threshold: float = DEFAULT_THRESHOLD, config: DedupeConfig = DedupeConfig()) -> set[str]:
+    """Ids of catalogue items that are copies of the video file ``path`` (described now)."""
+    from reelmatch.dedupe.descriptor import FrameDescriber, prepare_frames
+
+    frames, _ = prepare_frames(path, config)
+    return _copies_of(ws, config, FrameDescriber(config).describe(frames), threshold, None)

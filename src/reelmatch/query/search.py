@@ -257,11 +257,13 @@ def similar(
     exclude_same_title: bool = False,
     add: bool = False,
     name: str = "default",
+    exclude_duplicates: bool = False,
 ) -> QueryResult:
     """The ``k`` catalogue items most like ``ref`` (an id, a title or a video file).
 
     ``kind`` ("trailer"/"ad") and ``genre`` restrict the results; ``exclude_ids``
-    drops given ids (e.g. the near-duplicates of the query). Raises
+    drops given ids; ``exclude_duplicates`` drops the query's copies found by
+    ``reelmatch.dedupe`` (items without copy descriptors are kept). Raises
     ``NotFoundError`` (unknown id/title, ambiguous title with its candidates),
     ``InputError`` (k <= 0, a file that cannot be decoded) and
     ``StaleArtifactError`` (an index older than the embeddings).
@@ -272,6 +274,11 @@ def similar(
     searcher = searcher_for(ws, name)
     target = resolve_target(ws, searcher, ref, add=add)
     searcher = searcher_for(ws, name)
+    if exclude_duplicates:  # copies of the query (reelmatch.dedupe descriptors) are not recommendations
+        from reelmatch.dedupe import duplicates_of, duplicates_of_file
+
+        dups = duplicates_of(ws, target.item_id) if target.item_id else duplicates_of_file(ws, target.query["path"])
+        exclude_ids = set(exclude_ids) | dups
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
                       exclude_same_title=exclude_same_title, per_modality=False)
     return QueryResult(target.query, res, searcher.mode)
