@@ -2,7 +2,7 @@ NAME = "demo"
 HELP = "sample corpus -> build -> show"
 EXAMPLE = "reelmatch demo --items 200 --serve"
 
-DEFAULT_DIR = "reelmatch-demo"
+DEFAULT_DIR = "demo-workspace"
 
 
 def add_arguments(p) -> None:
@@ -14,6 +14,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--items", type=int, default=None, help="generated sample items (default 200)")
     p.add_argument("--seconds", type=float, default=None, help="length of each generated video in seconds")
+    p.add_argument("--frames", type=int, default=None, help="frames sampled per clip")
+    p.add_argument("--clip-size", type=int, default=None, help="side of the sampled frames in pixels")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: train's phases)")
     p.add_argument("--backbone", default=None, help="frame backbone (default efficientnet_lite0; 'tiny' is for tests)")
     p.add_argument("--devdata", default=None, metavar="DIR", help="folder of real clips to add (default ../shared/devdata if it exists, env REELMATCH_DEVDATA)")
@@ -47,7 +49,8 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     config = DemoConfig(workers=args.workers)
-    overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs), ("backbone", args.backbone)) if v is not None}
+    overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs), ("backbone", args.backbone),
+        ("frames", args.frames), ("clip_size", args.clip_size)) if v is not None}
     if args.no_devdata:
         devdata = None
     elif args.devdata:
