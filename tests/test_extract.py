@@ -383,8 +383,8 @@ def test_run_extract_hostile_batch_completes_and_resumes(ws, hostile):
 @pytest.mark.parametrize("config", [SMALL, ClipConfig.recipe(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)])
 def test_result_does_not_depend_on_threads(media, config):
     one = extract_clip(media["bframes"], config, threads=1)
-    for threads in (2, 5):
-        other = extract_clip(media["bframes"], config, threads=threads)
+    for threads, decoder_threads in ((2, None), (5, 1), (1, 3), (2, 2)):
+        other = extract_clip(media["bframes"], config, threads=threads, decoder_threads=decoder_threads)
         assert np.array_equal(one.frames, other.frames) and np.array_equal(one.mask, other.mask)
         assert np.array_equal(one.timestamps, other.timestamps, equal_nan=True)
         assert np.array_equal(one.spectrogram, other.spectrogram) and one.has_audio == other.has_audio

@@ -8,11 +8,19 @@ workspace into its :class:`~reelmatch.dataset.store.ClipStore`. See docs/extract
 from reelmatch.extract.config import ClipConfig
 
 
-def extract_clip(path, config: ClipConfig = ClipConfig(), *, item_id: str = "", title: str | None = None, threads: int | None = None):
+def extract_clip(
+    path,
+    config: ClipConfig = ClipConfig(),
+    *,
+    item_id: str = "",
+    title: str | None = None,
+    threads: int | None = None,
+    decoder_threads: int | None = None,
+):
     """See :func:`reelmatch.extract.clip.extract_clip` (imported lazily: PyAV is heavy)."""
     from reelmatch.extract.clip import extract_clip as _extract_clip
 
-    return _extract_clip(path, config, item_id=item_id, title=title, threads=threads)
+    return _extract_clip(path, config, item_id=item_id, title=title, threads=threads, decoder_threads=decoder_threads)
 
 
 def run_extract(ws, config: ClipConfig = ClipConfig(), **kwargs) -> dict:
