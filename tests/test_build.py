@@ -99,6 +99,18 @@ def test_second_build_does_nothing_new(built):
     assert {p: p.stat().st_mtime_ns for p in watched} == before
 
 
+def test_build_with_dedupe_adds_only_that_stage(built):
+    from reelmatch.pipeline import run_build
+
+    ws, _, _ = built
+    rep = run_build(ws, tiny_build_config(dedupe=True))
+    status = {s.name: s.status for s in rep.stages}
+    assert status.pop("dedupe") == "ran"
+    assert set(status.values()) == {"up to date"}
+    assert ws.status()["stages"]["dedupe"]["done"] == 12
+    assert run_build(ws, tiny_build_config(dedupe=True)).by_name("dedupe").status == "up to date"
+
+
 def test_evaluate_json_contract_and_files(built, run_cli):
     ws, _, _ = built
     r = run_cli("-w", ws.root, "evaluate", "--json", "--split", "test")

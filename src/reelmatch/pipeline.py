@@ -124,10 +124,6 @@ def run_build(ws, config: BuildConfig = BuildConfig(), *, progress: BuildProgres
 # Each returns a StageReport. They call the stage modules' public entry points.
 
 
-def _count_todo(ws, stage: str, fp: str | None, retry_failed: bool) -> int:
-    return len(ws.catalog.todo(stage, fp, retry_failed=retry_failed))
-
-
 def _stage_extract(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
     from reelmatch.extract import run_extract
 
@@ -231,7 +227,22 @@ def _stage_index(ws, config: BuildConfig, progress: BuildProgress) -> StageRepor
 
 
 def _stage_dedupe(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    raise NotImplementedError
+    from reelmatch.dedupe import DedupeConfig, describe_catalogue, find_duplicates
+
+    cfg = DedupeConfig()
+    todo = len(ws.catalog.todo("dedupe", cfg.fingerprint, retry_failed=config.retry_failed))
+    done = [0]
+
+    def on_item(item_id, error):
+        done[0] += 1
+        progress.items(done[0], todo)
+
+    rep = {"done": 0, "failed": 0}
+    if todo:
+        rep = describe_catalogue(ws, cfg, workers=config.workers, retry_failed=config.retry_failed, on_item=on_item)
+    doc = find_duplicates(ws, config=cfg)
+    summary = f"{len(doc['groups'])} group(s) of copies ({rep['done']} described, {rep['failed']} failed)"
+    return StageReport("dedupe", "ran" if todo else "up to date", summary, result=doc)
 
 
 def _stage_evaluate(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
@@ -257,28 +268,3 @@ def _stage_evaluate(ws, config: BuildConfig, progress: BuildProgress) -> StageRe
         "evaluate", "ran", f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
         result=res,
     )
-
-
-def _kw(fn, progress: BuildProgress, config: BuildConfig) -> dict:
-    """Optional keyword arguments ``fn`` accepts: a per-item progress callback, retry flag."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    kw = {}
-    if "progress" in params:
-        kw["progress"] = progress.items
-    if "retry_failed" in params:
-        kw["retry_failed"] = config.retry_failed
-    return kw
-
-
-def _summary(result, default: str) -> str:
-    if result is None:
-        return default
-    for attr in ("summary", "message"):
-        v = getattr(result, attr, None)
-        if isinstance(v, str) and v:
-            return v
-    if isinstance(result, dict):
-        return ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, (int, float, str)))[:200] or default
-    return default
