@@ -155,3 +155,38 @@ def test_cli_features_and_train(corpus_ws, run_cli):
     assert "train: model" in r.stderr
     r = run_cli("-w", ws.root, "train", "--backbone", "nope", "--epochs", "2")
     assert r.returncode != 0 and "known backbones" in r.stderr
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_where_it_stopped(corpus_ws):
+    """``reelmatch train`` killed mid-run: the next run resumes from the saved epoch and finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = corpus_ws
+    args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "train", "--backbone", "tiny",
+            "--epochs", "6", "--seed", "9", "--no-progress"]
+    runs = sorted(ws.dir("models").glob("run-*"))
+    with open(ws.root / "tmp" / "killed-train.log", "w") as err:
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 480
+    new = None
+    while time.monotonic() < deadline and p.poll() is None:
+        fresh = [d for d in ws.dir("models").glob("run-*") if d not in runs]
+        if fresh and (fresh[0] / "lightning" / "last.ckpt").exists():
+            new = fresh[0]
+            break
+        time.sleep(0.02)
+    assert new is not None, "no epoch was saved"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (new / "done.json").exists()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    done = json.loads((new / "done.json").read_text())
+    assert done["epochs"] == 6
+    epochs = [int(line.split(",")[0]) for line in (new / "logs" / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == sorted(set(epochs)) and epochs[-1] == 5

@@ -30,11 +30,12 @@ class TwoTowerModule(L.LightningModule):
 
     ``validate(model) -> dict`` is called at the end of every epoch; its metrics are
     logged as ``val_<name>`` and ``on_best(epoch, metrics)`` is called when
-    ``val_map_at_r`` improves.
+    ``val_map_at_r`` improves. With ``last_path`` the resume state is saved there after each epoch.
     """
 
-    def __init__(self, model, config: TrainConfig, validate=None, on_best=None):
+    def __init__(self, model, config: TrainConfig, validate=None, on_best=None, last_path=None):
         super().__init__()
+        self.last_path = None if last_path is None else str(last_path)
         self.model = model
         self.config = config
         self.phases = config.schedule()
@@ -96,6 +97,15 @@ class TwoTowerModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self._validate()
+        if self.last_path is not None:  # resume state, after validation so it holds this epoch's best score
+            import os
+
+            tmp = f"{self.last_path}.tmp"
+            self.trainer.save_checkpoint(tmp, weights_only=False)
+            os.replace(tmp, self.last_path)  # a kill mid-write leaves the previous state
+
+    def _validate(self) -> None:
         if self.validate_fn is None:
             return
         was = self.model.training

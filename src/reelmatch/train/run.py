@@ -171,18 +171,19 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
                 sampler = RankBatches(sampler, self.trainer.global_rank, self.trainer.world_size)
             return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_labelled, num_workers=0)
 
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     import warnings
 
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
+                 "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen backbone, on purpose
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")  # DDP: rank 0's epoch metrics are logged
-    module = TwoTowerModule(model, config, validate=validate, on_best=on_best)
     ckpt_dir = run_dir / "lightning"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    module = TwoTowerModule(model, config, validate=validate, on_best=on_best, last_path=ckpt_dir / "last.ckpt")
     if strategy == "auto" and devices * num_nodes > 1:
         strategy = "ddp"
     if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
@@ -192,7 +193,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
         max_epochs=sum(p.epochs for p in phases), accelerator=accelerator, devices=devices, num_nodes=num_nodes,
         strategy=strategy,
         logger=CSVLogger(str(run_dir), name="logs", version=""),
-        callbacks=[ModelCheckpoint(dirpath=str(ckpt_dir), save_last=True, save_top_k=0)],
+        enable_checkpointing=False,  # the module saves the resume state itself, after validation
         reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
         enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
         deterministic="warn", use_distributed_sampler=False,
