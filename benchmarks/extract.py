@@ -10,7 +10,10 @@ Side by side in one run, on the same 720p H.264/AAC trailers of ~150 s:
 * **reelmatch**: ``run_extract`` in recipe mode (``ClipConfig.recipe()``) over a
   scratch workspace, ``--workers`` processes, records written to the clip store.
 
-Both may use every core; ``--rounds`` (2) alternate which side goes first. It checks the outputs agree (same number of frames, PSNR
+Both may use every core; ``--rounds`` (2) alternate which side goes first. Wall
+time and the CPU seconds of every process of each side are reported per round
+and per trailer (on a shared machine wall time depends on the scheduler's split of
+the cores; CPU time does not). It checks the outputs agree (same number of frames, PSNR
 of each frame and of the spectrogram picture against the recipe's, target
 >= 30 dB) and prints the throughput ratio last (target >= 15x).
 
