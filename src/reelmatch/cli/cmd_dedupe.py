@@ -1,6 +1,6 @@
 NAME = "dedupe"
 HELP = "groups of copies"
-EXAMPLE = "reelmatch -w ws dedupe --threshold 0.85 --json"
+EXAMPLE = "reelmatch -w ws dedupe --threshold 0.75 --json"
 
 
 def add_arguments(p) -> None:

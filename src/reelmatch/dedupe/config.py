@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from reelmatch.config import fingerprint
 
 #: Copy-score threshold calibrated on the ndvr benchmark over devdata (docs/dedupe.md).
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = 0.75
 
 
 @dataclass(frozen=True)
