@@ -157,7 +157,15 @@ def example_similar(ws, n: int = 2, k: int = 5) -> list:
 
 
 def example_ad_match(ws, k: int = 5):
+    """``match_ad`` for a catalogue commercial, one with a soundtrack first (so both scores show)."""
     ads = ws.catalog.items(kind="ad")
+    try:
+        from reelmatch.dataset.store import ClipStore
+
+        store = ClipStore(ws)
+        ads.sort(key=lambda ad: not (ad.id in store and store.get(ad.id).has_audio))
+    except Exception as e:  # ordering is a nicety
+        log.debug("ads not ordered by audio: %s", e)
     for ad in ads:
         try:
             return ws.match_ad(ad.id, k=k)

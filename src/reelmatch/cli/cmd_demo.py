@@ -94,6 +94,7 @@ def print_result(result) -> None:
             print(
                 f"  {r['rank']:>2}. {r['title']:<34} score {r['score']:.3f}"
                 f"  (visual {_num(sc.get('visual'))}, audio {_num(sc.get('audio'))})"
+                f"  genres {', '.join(r.get('genres') or []) or '-'}"
             )
     if result.metrics:
         print()
