@@ -99,6 +99,15 @@ def test_second_build_does_nothing_new(built):
     assert {p: p.stat().st_mtime_ns for p in watched} == before
 
 
+def test_build_defaults_follow_the_workspace(built):
+    """With no clip/train config, build reuses what the workspace was built with (e.g. after demo)."""
+    from reelmatch.pipeline import BuildConfig, run_build
+
+    ws, _, _ = built
+    again = run_build(ws, BuildConfig(workers=0))
+    assert {s.status for s in again.stages} == {"up to date"}, [(s.name, s.status, s.summary) for s in again.stages]
+
+
 def test_build_with_dedupe_adds_only_that_stage(built):
     from reelmatch.pipeline import run_build
 

@@ -30,8 +30,10 @@ BUILD_STAGES = ("extract", "features", "train", "embed", "index", "dedupe", "eva
 class BuildConfig:
     """Defaults for every stage of ``build``.
 
-    clip: sampling of frames and audio (the recipe's values by default).
-    train: a ``reelmatch.train.TrainConfig``; None = its defaults.
+    clip: sampling of frames and audio; None = the workspace's current clip
+        config (what it was last extracted with), else the recipe's values.
+    train: a ``reelmatch.train.TrainConfig``; None = the current model's
+        training config (so a build after ``demo`` resumes it), else the defaults.
     embed / index / eval: an ``EmbedConfig`` / ``IndexConfig`` / ``EvalConfig``; None = defaults.
     workers: worker processes for per-item stages (None = CPU count).
     dedupe: also compute copy-detection descriptors.
@@ -39,7 +41,7 @@ class BuildConfig:
     retry_failed: retry items that failed a stage before.
     """
 
-    clip: ClipConfig = ClipConfig()
+    clip: ClipConfig | None = None
     train: Any = None
     embed: Any = None
     index: Any = None
@@ -106,6 +108,7 @@ def run_build(ws, config: BuildConfig = BuildConfig(), *, progress: BuildProgres
     catalogue and the batch goes on) raises, after earlier stages' work is kept.
     """
     progress = progress or BuildProgress()
+    config = resolve_defaults(ws, config)
     report = BuildReport()
     stages = [s for s in BUILD_STAGES if s != "dedupe" or config.dedupe]
     for i, name in enumerate(stages):
@@ -118,6 +121,41 @@ def run_build(ws, config: BuildConfig = BuildConfig(), *, progress: BuildProgres
         report.stages.append(rep)
         progress.stage_done(rep)
     return report
+
+
+def resolve_defaults(ws, config: BuildConfig) -> BuildConfig:
+    """Fill ``clip`` and ``train`` left as None from what the workspace was built with."""
+    import dataclasses
+
+    clip, train = config.clip, config.train
+    if clip is None:
+        try:
+            from reelmatch.dataset.store import current_config
+
+            clip = current_config(ws)
+        except Exception:  # never extracted (or unreadable): the recipe's sampling
+            clip = ClipConfig()
+    if train is None:
+        train = _current_train_config(ws)
+    return dataclasses.replace(config, clip=clip, train=train)
+
+
+def _current_train_config(ws):
+    """The TrainConfig that made the current model, else the defaults."""
+    from reelmatch.train import Phase, TrainConfig
+
+    try:
+        from reelmatch.model.checkpoint import current_checkpoint, read_config
+
+        ckpt = current_checkpoint(ws)
+        if ckpt is not None:
+            fields = dict(read_config(ckpt)["train_config"])
+            fields["phases"] = tuple(Phase(**ph) for ph in fields.get("phases", ()))
+            fields["val_splits"] = tuple(fields.get("val_splits", ("val",)))
+            return TrainConfig(**fields)
+    except Exception as e:  # an older or foreign checkpoint: start from the defaults
+        log.info("build: current model's training config not reusable (%s): defaults", e)
+    return TrainConfig()
 
 
 # --------------------------------------------------------------------- stages
