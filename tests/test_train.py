@@ -97,6 +97,7 @@ def test_training_beats_untrained_and_pretrained_mean_pooling(corpus_ws):
     assert run_train(ws, config) == best and model_fingerprint(best) == fp
 
 
+@pytest.mark.slow
 def test_tiny_training_is_deterministic(corpus_ws, tmp_path):
     from safetensors.numpy import load_file
 
@@ -145,6 +146,7 @@ def test_feature_cache_matches_backbone_and_is_incremental(corpus_ws):
     assert ws.catalog.stage_of(clip.id, "features")["fingerprint"] == cache.fingerprint
 
 
+@pytest.mark.slow
 def test_cli_features_and_train(corpus_ws, run_cli):
     ws = corpus_ws
     r = run_cli("-w", ws.root, "features", "--backbone", "tiny", "--no-progress")
