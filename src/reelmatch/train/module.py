@@ -102,8 +102,10 @@ class TwoTowerModule(L.LightningModule):
             import os
 
             tmp = f"{self.last_path}.tmp"
+            # every rank calls save_checkpoint (it synchronises); only rank 0 writes the file
             self.trainer.save_checkpoint(tmp, weights_only=False)
-            os.replace(tmp, self.last_path)  # a kill mid-write leaves the previous state
+            if self.trainer.is_global_zero:
+                os.replace(tmp, self.last_path)  # a kill mid-write leaves the previous state
 
     def _validate(self) -> None:
         if self.validate_fn is None:
