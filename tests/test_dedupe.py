@@ -152,3 +152,14 @@ def test_cli_dedupe_json(ws, corpus, run_cli):
     assert "bad" in r.stderr and "hostile.mp4" in r.stderr
     r = run_cli("-w", ws.root, "dedupe", "--threshold", "7")
     assert r.returncode == 2 and "threshold" in r.stderr
+
+
+def test_duplicates_of_before_dedupe_ran_is_a_clear_error(ws):
+    from reelmatch.catalog import Item
+    from reelmatch.errors import NotBuiltError
+
+    ws.catalog.upsert(Item(id="lonely", title="Lonely"))
+    with pytest.raises(NotBuiltError, match="reelmatch dedupe"):
+        duplicates_of(ws, "lonely")
+    ws.catalog.mark_failed("lonely", "dedupe", "not a video")
+    assert duplicates_of(ws, "lonely") == set()  # failed items have no copies, with a warning

@@ -11,7 +11,7 @@ from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
 from reelmatch.dedupe.groups import connected_groups
 from reelmatch.dedupe.similarity import copy_score
 from reelmatch.dedupe.store import DescriptorStore
-from reelmatch.errors import NotFoundError, ReelmatchError
+from reelmatch.errors import NotBuiltError, NotFoundError, ReelmatchError
 
 log = logging.getLogger(__name__)
 STAGE = "dedupe"
@@ -162,7 +162,9 @@ def find_duplicates(
 def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None) -> set[str]:
     store = DescriptorStore(ws, config)
     descs = store.load_all(_done_ids(ws, config))
-    if not descs or len(desc) == 0:
+    if not descs:
+        raise NotBuiltError("no copy descriptors in this workspace yet: run 'reelmatch dedupe' first")
+    if len(desc) == 0:
         return set()
     key = self_id if self_id is not None else "\x00query"
     index = store.index(descs)
@@ -179,8 +181,11 @@ def duplicates_of(ws, item_id: str, threshold: float = DEFAULT_THRESHOLD, config
     """
     desc = DescriptorStore(ws, config).get(item_id)
     if desc is None:
-        log.info("dedupe: %s has no copy descriptor yet; no duplicates known", item_id)
-        return set()
+        state = ws.catalog.stage_of(item_id, "dedupe")
+        if state is not None and state["status"] == "failed":
+            log.warning("dedupe: %s has no copy descriptor (%s); no duplicates known", item_id, state["error"])
+            return set()
+        raise NotBuiltError(f"item {item_id} has no copy descriptor yet: run 'reelmatch dedupe' first")
     return _copies_of(ws, config, desc, threshold, item_id)
 
 
