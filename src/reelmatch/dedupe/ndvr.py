@@ -213,6 +213,10 @@ def run_ndvr(video_dir: str | Path, cfg: NdvrConfig = NdvrConfig(), *, out_dir: 
                 tick(f"{tname} {qn} failed")
                 continue
             db = [n for n in names if n not in junk[qn]]
+            if len(db) < 2:  # every other original is a copy of this one: nothing to rank against
+                skipped.append({"path": f"{qn} [{tname}]", "error": "no distractor left (all other videos are its copies)"})
+                tick(f"{tname} {qn} skipped")
+                continue
             relevant = np.array([n == qn for n in db])
             for m in METHODS:
                 scores = np.array([SCORERS[m](q[m], originals[n][m]) for n in db])

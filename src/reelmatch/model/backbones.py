@@ -211,8 +211,11 @@ class Tiny(Backbone):
 
     def __init__(self, pretrained: bool = False, weights=None):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-        self.body = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+        # the same random network in every process (reproducible tests), global RNG untouched
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+            self.body = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(1)
         if weights is not None:
             self.load_state_dict(_load_state_file(weights))
