@@ -54,9 +54,9 @@ def served_workspace(tmp_path_factory):
     """A small built workspace for the serve tests: ``(ws, ad_file)``.
 
     Six trailers of three genre styles, one catalogue ad, extracted, embedded with
-    a small test embedder (colour statistics + the real audio descriptor and
-    fusion) and indexed; ``ad_file`` is a commercial that is not in the catalogue
-    (for uploads). Uploaded files are embedded with the same embedder.
+    the real backbone-only embedder over the ``tiny`` backbone and indexed;
+    ``ad_file`` is a commercial that is not in the catalogue (for uploads).
+    Uploaded files are embedded with the same embedder.
     """
     from reelmatch.embed import EmbedConfig, run_embed
     from reelmatch.query import searcher_for
@@ -88,34 +88,10 @@ def served_workspace(tmp_path_factory):
     clip = ClipConfig(start=0.0, window=2.0, num_frames=4, interval=0.5, size=48, n_mels=32, spec_frames=64)
     res = run_extract(ws, clip, workers=0)
     assert res["failed"] == 0, res
-    run_embed(ws, EmbedConfig(batch_size=8), embedder=_ColourEmbedder())
+    from reelmatch.embed.embedder import BackboneEmbedder
+
+    run_embed(ws, EmbedConfig(batch_size=8), embedder=BackboneEmbedder("tiny", pretrained=False))
     run_index(ws)
-    searcher_for(ws).use_embedder(_ColourEmbedder())
+    searcher_for(ws).use_embedder(BackboneEmbedder("tiny", pretrained=False))
     yield ws, upload
     ws.close()
-
-
-class _ColourEmbedder:
-    """Test embedder: mean colour and a 2x2 colour layout of the real frames (visual),
-    and reelmatch's audio descriptor and fusion (tests only; no backbone)."""
-
-    mode = "backbone"
-    fingerprint = "test-colour-2x2"
-
-    def describe(self) -> dict:
-        return {"mode": self.mode, "backbone": "test-colour", "pretrained": False, "audio_weight": 0.25}
-
-    def embed(self, clips) -> dict:
-        import numpy as np
-
-        from reelmatch.embed.embedder import audio_descriptor, fuse, l2_normalise
-
-        visual = []
-        for c in clips:
-            f = c.frames[c.mask].astype(np.float32).mean(axis=0) / 255.0
-            h, w = f.shape[0] // 2, f.shape[1] // 2
-            quads = f[: 2 * h, : 2 * w].reshape(2, h, 2, w, 3).mean(axis=(1, 3)).ravel()
-            visual.append(np.concatenate([f.mean(axis=(0, 1)), quads - quads.mean()]))
-        visual = l2_normalise(np.stack(visual))
-        audio = np.stack([audio_descriptor(c.spectrogram, c.has_audio) for c in clips])
-        return {"fused": fuse(visual, audio, 0.25), "visual": visual, "audio": audio}
