@@ -44,6 +44,8 @@ def sample_frames(
     """
     import av
 
+    from reelmatch.ingest.probe import header_duration
+
     path = Path(path)
     try:
         container = av.open(str(path), metadata_errors="ignore")
@@ -54,11 +56,7 @@ def sample_frames(
             raise InputError(f"{path}: has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = header_duration(container, stream)
         step = 1.0 / fps
         if duration is not None and duration > 0 and duration < min_frames * step:
             step = duration / min_frames

@@ -131,8 +131,8 @@ def run_embed(
     return path
 
 
-def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
-    """Embed ``ids``; a batch that fails is retried item by item so one bad clip fails alone."""
+def _load_clips(ws, store, ids: list[str], fp: str) -> tuple[list, list[str]]:
+    """The clips of ``ids`` that can be read, and their ids; an unreadable clip fails its item."""
     clips, ok_ids = [], []
     for i in ids:
         try:
@@ -140,6 +140,12 @@ def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
             ok_ids.append(i)
         except Exception as e:
             ws.catalog.mark_failed(i, "embed", f"reading the clip: {_one_line(e)}", fp)
+    return clips, ok_ids
+
+
+def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
+    """Embed ``ids``; a batch that fails is retried item by item so one bad clip fails alone."""
+    clips, ok_ids = _load_clips(ws, store, ids, fp)
     if not clips:
         return _empty_like(None)
     try:
@@ -208,13 +214,7 @@ def _embed_batches_on(engine, ws, store, embedder, batches, fp):
 
     def loaded():
         for batch_ids in batches:
-            clips, ok_ids = [], []
-            for i in batch_ids:
-                try:
-                    clips.append(store.get(i))
-                    ok_ids.append(i)
-                except Exception as e:
-                    ws.catalog.mark_failed(i, "embed", f"reading the clip: {_one_line(e)}", fp)
+            clips, ok_ids = _load_clips(ws, store, batch_ids, fp)
             yield (batch_ids, ok_ids, clips)
 
     results = get_engine(engine).map_batches(partial(_make_embed_fn, embedder_factory(embedder)), loaded())

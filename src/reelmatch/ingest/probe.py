@@ -76,12 +76,20 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(float(duration or 0.0), int(w), int(h), fmt, codec, has_audio)
 
 
-def _duration(container, vs) -> float | None:
-    """Seconds: container header, else stream header, else the last packet's timestamp."""
+def header_duration(container, stream) -> float | None:
+    """Seconds the headers declare: the video stream's duration, else the container's; None if neither."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
     if container.duration:
         return container.duration / 1_000_000
-    if vs.duration and vs.time_base:
-        return float(vs.duration * vs.time_base)
+    return None
+
+
+def _duration(container, vs) -> float | None:
+    """Seconds: the headers (:func:`header_duration`), else the last packet's timestamp."""
+    declared = header_duration(container, vs)
+    if declared:
+        return declared
     last = None
     try:
         container.seek(0)

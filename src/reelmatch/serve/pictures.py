@@ -50,16 +50,14 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
     """
     import av
 
+    from reelmatch.ingest.probe import header_duration
+
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = header_duration(container, stream)
         target = (duration or 0.0) * at
         if target > 0:
             container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
