@@ -32,7 +32,7 @@ def counter_frames(width, height):
     return frame
 
 
-def encode(path, times, width=64, height=64, *, bframes=True, gop=12, audio=False, codec="libx264"):
+def encode(path, times, width=64, height=64, *, bframes=True, gop=12, audio=False, codec="libx264", x264_params=None):
     """Encode frames at arbitrary presentation times (s) with B-frames; frame i is counter_frames(i)."""
     import av
 
@@ -45,6 +45,8 @@ def encode(path, times, width=64, height=64, *, bframes=True, gop=12, audio=Fals
         vs.codec_context.time_base = tb
         if codec == "libx264":
             vs.options = {"preset": "veryfast", "g": str(gop), "bf": "3" if bframes else "0", "sc_threshold": "0"}
+            if x264_params:
+                vs.options["x264-params"] = x264_params
         for i, t in enumerate(times):
             f = av.VideoFrame.from_ndarray(fn(i, t), format="rgb24")
             f.pts = int(round(t * 1000))
@@ -84,6 +86,8 @@ def media(tmp_path_factory):
     # variable frame rate: irregular gaps, including a 0.6 s still
     vfr_times = [0.0, 0.04, 0.1, 0.13, 0.3, 0.9, 0.95, 1.0, 1.22, 1.5, 1.52, 1.9, 2.0, 2.3, 2.35]
     m["vfr"] = encode(d / "vfr.mkv", vfr_times, gop=5)
+    # open GOP: B-frames after an I-frame in decoding order are shown before it
+    m["opengop"] = encode(d / "opengop.mp4", [i / 25 for i in range(60)], gop=12, x264_params="open-gop=1:b-pyramid=normal")
     return m
 
 
@@ -104,6 +108,10 @@ def test_clip_contract_and_recipe_sampling_rule(media):
     ("bframes", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)),   # dense: one GOP, continue decoding
     ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32)),    # sparse: seek + skip non-ref frames
     ("vfr", ClipConfig(start=0.0, window=2.4, num_frames=8, interval=0.3, size=32)),        # variable frame rate, a 0.6 s gap
+    # keyframes (every 12 frames at 25 fps) exactly at the instants 0.48 and 1.44: the frame taken is the one before
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=2, interval=0.96, size=32)),
+    ("opengop", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32)),
+    ("opengop", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)),
 ])
 def test_frames_match_slow_full_decode_reference(media, name, config):
     clip = extract_clip(media[name], config)
@@ -114,6 +122,34 @@ def test_frames_match_slow_full_decode_reference(media, name, config):
         # the left half carries the frame number as a grey level
         assert abs(int(clip.frames[n, :, :8].mean()) - int(grey[:, :16].mean())) <= 3
     assert np.isnan(clip.timestamps[~clip.mask]).all() and not clip.frames[~clip.mask].any()
+
+
+@pytest.mark.parametrize("name", ["bframes", "vfr", "opengop"])
+def test_target_aware_decoding_takes_the_same_frames_as_the_general_path(media, name):
+    """The reader's two paths: frames taken known before decoding (fewer frames decoded) vs decode-and-look."""
+    import av
+
+    from reelmatch.extract.video import SeekingReader
+
+    with av.open(str(media[name])) as c:
+        duration = c.duration / 1e6
+    configs = [ClipConfig(start=s, window=2.4, num_frames=k, interval=i, size=32)
+               for s, k, i in [(0.0, 3, 0.8), (0.1, 6, 0.37), (0.0, 2, 0.96), (0.3, 12, 0.17), (0.0, 5, 0.5)]]
+    for config in configs:
+        targets = plan_samples(config, duration).targets
+        got = {}
+        for planned in (True, False):
+            with av.open(str(media[name])) as c:
+                reader = SeekingReader(c, c.streams.video[0], 0.0, instants=targets, plan_targets=planned)
+                frames = [reader.frame_before(t) for t in targets]
+                got[planned] = ([(round(t, 6), f.to_ndarray(format="gray")) for t, f in frames], reader)
+        (fast, rp), (slow, rs) = got[True], got[False]
+        assert [t for t, _ in fast] == [t for t, _ in slow], (name, config)
+        for (_, a), (_, b) in zip(fast, slow):
+            assert np.array_equal(a, b)
+        if name != "opengop":  # open GOPs are left to the general path
+            assert rp.planned_hits == len(targets) and rs.planned_hits == 0
+            assert rp.frames_decoded <= rs.frames_decoded
 
 
 def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):

@@ -256,7 +256,7 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
     """
     from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
 
-    reader = SeekingReader(container, vstream, t0)
+    reader = SeekingReader(container, vstream, t0, instants=[plan.targets[n] for n in indices])
     convert = FrameConverter(config.geometry, config.size, stream_sar(vstream))
     taken: dict[int, tuple[float, np.ndarray]] = {}
     rotation = None

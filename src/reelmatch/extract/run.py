@@ -12,14 +12,15 @@ log = logging.getLogger(__name__)
 
 #: seconds one item may take before its worker is killed
 DEFAULT_TIMEOUT = 300.0
-#: decoding threads per item inside a worker (sample instants split in groups + audio):
-#: keeps every core busy when fewer items than workers remain, and a worker gets a
-#: fair share of a shared machine (an ffmpeg process runs several threads too)
-ITEM_THREADS = 2
-#: FFmpeg frame threads of each video decoder in a worker: the frames are the same,
-#: ~4% more CPU, ~30% less wall time per item on a loaded machine (as ffmpeg itself
-#: threads its decoder by default)
-ITEM_DECODER_THREADS = 2
+#: decoding threads per item inside a worker (1: the instants and the audio in order).
+#: Parallelism comes from items, one per worker: threads inside an item cost CPU
+#: (10% measured with 2 item threads and 2 frame threads per decoder) and only pay
+#: off when fewer items than cores remain; ``extract_clip`` alone (one file, e.g.
+#: ``similar VIDEO_FILE``) uses more for latency
+ITEM_THREADS = 1
+#: FFmpeg frame threads of each video decoder in a worker (1, same reason; the
+#: frames of an intact stream do not depend on it)
+ITEM_DECODER_THREADS = 1
 #: address-space limit of each worker (MB); an absurd file fails instead of swapping
 DEFAULT_MAX_MEMORY_MB = 4096
 

@@ -2,7 +2,11 @@
 
 Decoding seeks to the keyframe before each sample instant and decodes forward
 only to that instant (never the whole window); consecutive instants inside one
-GOP share the decode. Geometry runs through libavfilter on the few chosen frames:
+GOP share the decode. Packets are demuxed ahead of the decoder, so the frame
+taken for an instant is known from the packets' timestamps before anything is
+decoded: the decoder then skips every non-reference frame except the ones
+taken, and stops at the last one (exact; the general decode-and-look path
+remains for streams without usable timestamps). Geometry runs through libavfilter on the few chosen frames:
 
 * ``recipe``: ``scale=560:-1,crop=224:224`` exactly as the recipe's ffmpeg call
   (display rotation applied first, as the ffmpeg CLI does; sample aspect ratio
@@ -40,6 +44,8 @@ SKIP_MARGIN = (0.05, 0.5)
 #: without a keyframe index, keep decoding forward (instead of seeking) when the
 #: next instant is at most this far ahead (s)
 SEEK_GAP = 2.0
+#: most frames a decoder may hold back for reordering (the H.264/HEVC picture buffer)
+MAX_REORDER = 16
 #: the fit geometry never crops away more than 1 - 1/FIT_MAX_ASPECT of the long side
 FIT_MAX_ASPECT = 2.0
 
@@ -193,7 +199,7 @@ class SeekingReader:
     a new seek.
     """
 
-    def __init__(self, container, stream, t0: float, *, allow_skip: bool = True):
+    def __init__(self, container, stream, t0: float, *, allow_skip: bool = True, instants=(), plan_targets: bool = True):
         self.container = container
         self.stream = stream
         self.t0 = t0
@@ -215,6 +221,14 @@ class SeekingReader:
         nominal = 4.0 / float(rate) if rate and float(rate) > 0 else SKIP_MARGIN[1]
         self.skip_margin = min(max(nominal, SKIP_MARGIN[0]), SKIP_MARGIN[1])
         self.allow_skip = allow_skip
+        #: the instants the caller will ask for (ascending): lets one seek serve a run of them
+        self.instants = sorted(float(t) for t in instants)
+        self.plan_targets = plan_targets and allow_skip
+        #: instant -> (time, frame, at end of stream) found by the target-aware path
+        self._planned: dict[float, tuple[float, object, bool]] = {}
+        self._unplannable: set[float] = set()
+        #: instants answered by the target-aware path / by the general path
+        self.planned_hits = 0
 
     # ------------------------------------------------------------------ decode
     def _decode_from(self, t: float):
@@ -280,6 +294,17 @@ class SeekingReader:
 
     def frame_before(self, t: float):
         """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end."""
+        if self.plan_targets and t not in self._unplannable:
+            if t not in self._planned:
+                self._run_planned(t)
+            got = self._planned.pop(t, None)
+            if got is not None:
+                self.planned_hits += 1
+                ft, frame, self.eof = got
+                if self.eof:
+                    self.last_time = ft
+                return ft, frame
+            self._unplannable.add(t)
         margin = self.skip_margin
         self.skip_before = t - margin if self.allow_skip else None
         got = self._frame_before(t)
@@ -323,6 +348,190 @@ class SeekingReader:
             chosen = self._prev
             self._prev = nxt
             return chosen
+
+    # ------------------------------------------------- target-aware decoding
+    def _session(self, t: float) -> list[float]:
+        """``t`` and the following expected instants one seek should serve (no keyframe between them)."""
+        import bisect
+
+        run = [t]
+        later = [u for u in self.instants if u > t + 1e-9 and u not in self._planned]
+        for u in later:
+            prev = run[-1]
+            if self.keyframes:
+                i = bisect.bisect_right(self.keyframes, u) - 1
+                if i >= 0 and self.keyframes[i] > prev + 1e-9:
+                    break
+            elif u - prev > SEEK_GAP:
+                break
+            run.append(u)
+        return run
+
+    def _run_planned(self, t: float) -> None:
+        """Decode, from one seek, exactly the frames taken for ``t`` and the instants after it in its run.
+
+        Packets are demuxed ahead of the decoder (cheap) so that the frame taken
+        for each instant, the packet with the largest presentation time before it,
+        is known before it is decoded: every other packet is decoded with
+        non-reference frames skipped (exact: frames that others reference are
+        still decoded), and nothing after the last frame taken is decoded. An
+        instant is settled once a packet's decoding time reaches it (no later
+        packet can be presented before it), or at the end of the stream. Anything
+        unusual (no timestamps, leading pictures of an open GOP, broken
+        timestamps, a decode error on a frame taken) leaves the instant to the
+        general path, which decodes and looks.
+        """
+        run = self._session(t)
+        for back in (0.0, 2.0, 10.0, None):
+            start = run[0] if back is not None else 0.0
+            if back:
+                start = max(run[0] - back, 0.0)
+            status = self._planned_pass(run, start)
+            if status != "overshoot" or start <= 0.0:
+                break
+        self._unplannable.update(u for u in run if u not in self._planned)
+        # the general path starts from a fresh seek
+        self._frames = None
+        self._prev = None
+        self._pos = None
+
+    def _planned_pass(self, run: list[float], seek_to: float) -> str:
+        import av
+
+        tbf, t0 = self._tbf, self.t0
+        cc = self.stream.codec_context
+        self.seeks += 1
+        target = int((seek_to + t0) / self.tb) if seek_to > 0 else int(t0 / self.tb)
+        try:
+            self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
+        except Exception:  # noqa: BLE001 - unseekable: the general path copes
+            return "fail"
+        if cc.is_open:
+            cc.flush_buffers()
+        m = len(run)
+        best: list = [None] * m  # per instant: (pts, packet) presented last before it so far
+        settled = 0  # instants whose frame is known
+        shown_after = [0] * m  # per instant: packets seen that are shown at or after it
+        seen: list[int] = []  # presentation timestamps of every packet
+        ended = [False] * m
+        queue: list = []  # demuxed, not yet decoded: [pts, packet]
+        wanted: dict[int, float] = {}  # pts of frames taken -> time
+        out: dict[int, object] = {}
+        key_t = None
+        status = "ok"
+        skipping = None
+
+        def decode(packet, take: bool) -> None:
+            nonlocal skipping
+            mode = "DEFAULT" if take else "NONREF"
+            if mode != skipping:
+                cc.skip_frame = mode
+                skipping = mode
+            try:
+                frames = cc.decode(packet)
+            except av.error.FFmpegError as e:
+                self.decode_errors += 1
+                log.debug("decode error at packet %s: %s", getattr(packet, "pts", None), e)
+                return
+            for f in frames:
+                self.frames_decoded += 1
+                if f.pts in wanted:
+                    out[f.pts] = f
+
+        def is_best(pts, upto) -> bool:
+            return any(b is not None and b[0] == pts for b in best[:upto])
+
+        def release(final: bool) -> None:
+            # decode from the head of the queue every packet whose role is known
+            while queue:
+                pts, packet = queue[0]
+                if is_best(pts, settled):
+                    wanted[pts] = pts * tbf - t0
+                    decode(packet, True)
+                elif not final and is_best(pts, m):
+                    return  # may still be a frame taken: wait
+                elif final and not any(is_best(q[0], settled) for q in queue[1:]):
+                    return  # no frame taken after this: nothing more to decode
+                else:
+                    decode(packet, False)
+                queue.pop(0)
+
+        at_end = False
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.pts is None:
+                    if packet.size == 0:
+                        at_end = True
+                        break
+                    status = "fail"
+                    break
+                pt = packet.pts * tbf - t0
+                dt = packet.dts * tbf - t0 if packet.dts is not None else None
+                if dt is not None and pt < dt - 1e-9:
+                    status = "fail"  # presented before it is decoded: broken timestamps
+                    break
+                if key_t is None:
+                    if not packet.is_keyframe:
+                        status = "fail"
+                        break
+                    if pt >= run[0] - 1e-9:
+                        status = "overshoot"
+                        break
+                    key_t = pt
+                elif pt < key_t - 1e-9:
+                    status = "fail"  # leading pictures (open GOP): the general path decides
+                    break
+                for i in range(settled, m):
+                    if pt >= run[i] - 1e-9:
+                        shown_after[i] += 1
+                # settled: no later packet can be shown before the instant, because
+                # decoding time reached it or (no decoding times, e.g. Matroska) more
+                # frames shown after it were seen than a decoder may hold back
+                while settled < m and ((dt is not None and dt >= run[settled] - 1e-9)
+                                       or shown_after[settled] > MAX_REORDER):
+                    settled += 1
+                if settled == m:
+                    break
+                for i in range(settled, m):
+                    if pt < run[i] - 1e-9 and (best[i] is None or packet.pts > best[i][0]):
+                        best[i] = (packet.pts, packet)
+                queue.append([packet.pts, packet])
+                seen.append(packet.pts)
+                release(False)
+            else:
+                at_end = True
+        except av.error.FFmpegError as e:
+            self.decode_errors += 1
+            log.debug("demux error during a planned pass: %s", e)
+        if status != "ok":  # nothing is taken from this pass: drop what the decoder holds
+            cc.flush_buffers()
+            cc.skip_frame = "DEFAULT"
+            return status
+        if at_end:
+            # every packet was seen: every instant is settled; past the last frame
+            # the last frame is taken and the caller told the stream ended there
+            shown = sorted(seen)
+            steps = [b - a for a, b in zip(shown, shown[1:]) if b > a]
+            if steps:
+                self.frame_duration = min(steps) * tbf
+            ended = [shown_after[i] == 0 for i in range(m)]
+            settled = m
+        # settled instants: decode what is left up to their last frame, then drain
+        release(True)
+        try:
+            for f in cc.decode(None):
+                self.frames_decoded += 1
+                if f.pts in wanted:
+                    out[f.pts] = f
+        except av.error.FFmpegError as e:
+            self.decode_errors += 1
+            log.debug("decode error while draining: %s", e)
+        cc.flush_buffers()
+        cc.skip_frame = "DEFAULT"
+        for i in range(settled):
+            if best[i] is not None and best[i][0] in out:
+                self._planned[run[i]] = (wanted[best[i][0]], out[best[i][0]], ended[i])
+        return status
 
     def _needs_seek(self, t: float) -> bool:
         if self.eof:
