@@ -180,6 +180,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cuts", action="store_true", help="single-shot trailers (worst case for seeking)")
     ap.add_argument("--workers", type=int, default=default_workers(), help="processes for each side (default: all cores)")
     ap.add_argument("--rounds", type=int, default=2, help="measurement rounds, alternating which side runs first (default 2)")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="each round extracts every trailer this many times on each side: a batch, so that start-up"
+                         " costs (process pools, imports) weigh as they do in a real run (default 2)")
+    ap.add_argument("--no-default", action="store_true",
+                    help="skip the extra measurement of the default config (fit geometry + log-mel)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "reelmatch-bench-extract",
                     help="where generated trailers are kept between runs")
     args = ap.parse_args(argv)
@@ -202,7 +207,8 @@ def main(argv=None) -> int:
             print(f"generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     for p in files:  # warm the page cache for both sides alike
         p.read_bytes()
-    print(f"{len(files)} trailers, {args.workers} workers per side, {os.cpu_count()} CPUs")
+    batch = [p for _ in range(max(args.repeat, 1)) for p in files]
+    print(f"{len(files)} trailers x {max(args.repeat, 1)} per round, {args.workers} workers per side, {os.cpu_count()} CPUs")
 
     from reelmatch.catalog import Item, item_id_for
     from reelmatch.dataset.store import ClipStore
@@ -213,20 +219,20 @@ def main(argv=None) -> int:
         """The recipe: two ffmpeg processes per trailer, trailers in a process pool."""
         t = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            out = {r[0]: r[1:] for r in pool.map(recipe_extract, [str(p) for p in files])}
+            out = {r[0]: r[1:] for r in pool.map(recipe_extract, [str(p) for p in batch])}
         return time.perf_counter() - t, out
 
-    def run_ours():
-        """reelmatch: run_extract in recipe mode over a scratch workspace (records stored)."""
+    def run_ours(config=ClipConfig.recipe()):
+        """reelmatch: run_extract (recipe mode unless told) over a scratch workspace (records stored)."""
         with tempfile.TemporaryDirectory() as d:
             ws = Workspace.init(Path(d) / "ws")
             ids = {}
-            for p in files:
-                iid = item_id_for("file", str(p))
+            for n, p in enumerate(batch):
+                iid = item_id_for("file", f"{p}#{n}")
                 ids[iid] = str(p)
                 ws.catalog.upsert(Item(id=iid, title=p.stem, media_path=str(p)))
             t = time.perf_counter()
-            summary = run_extract(ws, ClipConfig.recipe(), workers=args.workers)
+            summary = run_extract(ws, config, workers=args.workers)
             elapsed = time.perf_counter() - t
             if summary["failed"]:
                 raise SystemExit(f"reelmatch failed on {summary['failures']}")
@@ -239,26 +245,26 @@ def main(argv=None) -> int:
     # rounds alternate which side goes first (the machine may be shared and its load drift);
     # CPU seconds of the whole side (every process it started) are measured with the wall time:
     # on a shared machine wall time depends on how the scheduler splits the cores, CPU time does not
-    t_recipe = t_ours = c_recipe = c_ours = 0.0
+    def run_default():
+        return run_ours(ClipConfig())
+
+    sides = [run_recipe, run_ours] + ([] if args.no_default else [run_default])
+    wall = {fn: 0.0 for fn in sides}
+    cpu = {fn: 0.0 for fn in sides}
+    outs = {}
     for r in range(args.rounds):
-        order = (run_recipe, run_ours) if r % 2 == 0 else (run_ours, run_recipe)
-        for fn in order:
+        this = {}
+        for fn in (sides if r % 2 == 0 else sides[::-1]):
             c0 = tree_cpu()
-            elapsed, out = fn()
+            elapsed, outs[fn] = fn()
             time.sleep(0.3)  # let the fork server reap finished workers (their CPU lands in its cutime)
-            used = tree_cpu() - c0
-            if fn is run_recipe:
-                t_recipe += elapsed
-                c_recipe += used
-                recipe = out
-                rr, cr = elapsed, used
-            else:
-                t_ours += elapsed
-                c_ours += used
-                clips = out
-                ro, co = elapsed, used
+            this[fn] = (elapsed, tree_cpu() - c0)
+            wall[fn] += this[fn][0]
+            cpu[fn] += this[fn][1]
+        (rr, cr), (ro, co) = this[run_recipe], this[run_ours]
         print(f"round {r + 1}: wall recipe {rr:.2f} s, reelmatch {ro:.2f} s ({rr / ro:.1f}x);"
               f" CPU recipe {cr:.1f} s, reelmatch {co:.1f} s ({cr / co:.1f}x)")
+    recipe, clips = outs[run_recipe], outs[run_ours]
 
     print(f"\n{'trailer':<28} {'frames':>7} {'min frame PSNR':>15} {'spectrogram PSNR':>17}")
     worst = float("inf")
@@ -268,17 +274,26 @@ def main(argv=None) -> int:
         if c.num_valid != n:
             print(f"{p.name}: recipe took {n} frames, reelmatch {c.num_valid}", file=sys.stderr)
             return 1
+        if run_default in outs:  # the default config takes the frames at the same instants
+            d = outs[run_default][str(p)]
+            if not np.array_equal(d.timestamps, c.timestamps, equal_nan=True):
+                print(f"{p.name}: the default config took frames at {d.timestamps}, recipe mode at {c.timestamps}",
+                      file=sys.stderr)
+                return 1
         fp = min(psnr(c.frames[i], frames[i]) for i in range(n)) if n else float("inf")
         sp = psnr(c.spectrogram, spec)
         worst = min(worst, fp, sp)
         print(f"{p.name[:28]:<28} {n:>7} {fp:>12.1f} dB {sp:>14.1f} dB")
-    n = len(files) * args.rounds
-    print(f"\n{'':37} {'wall':>9} {'trailers/min':>13} {'CPU/trailer':>12}")
-    print(f"{'recipe (2 ffmpeg processes/trailer):':37} {t_recipe:7.2f} s {n / t_recipe * 60:13.1f} {c_recipe / n:10.2f} s")
-    print(f"{'reelmatch extract (recipe mode):':37} {t_ours:7.2f} s {n / t_ours * 60:13.1f} {c_ours / n:10.2f} s")
+    n = len(batch) * args.rounds
+    names = {run_recipe: "recipe (2 ffmpeg processes/trailer):", run_ours: "reelmatch extract (recipe mode):",
+             run_default: "reelmatch extract (default config):"}
+    print(f"\n{'':37} {'wall':>9} {'trailers/min':>13} {'CPU/trailer':>12} {'ratio wall':>11} {'ratio CPU':>10}")
+    for fn in sides:
+        print(f"{names[fn]:37} {wall[fn]:7.2f} s {n / wall[fn] * 60:13.1f} {cpu[fn] / n:10.2f} s"
+              f" {wall[run_recipe] / wall[fn]:10.1f}x {cpu[run_recipe] / cpu[fn]:9.1f}x")
     print(f"worst PSNR {worst:.1f} dB (target >= 30): {'ok' if worst >= 30 else 'BELOW TARGET'}")
-    print(f"CPU-time ratio recipe/reelmatch (all processes, per trailer): {c_recipe / c_ours:.1f}x")
-    print(f"throughput ratio reelmatch/recipe (wall): {t_recipe / t_ours:.1f}x (target >= 15x)")
+    print(f"CPU-time ratio recipe/reelmatch (all processes, per trailer): {cpu[run_recipe] / cpu[run_ours]:.1f}x")
+    print(f"throughput ratio reelmatch/recipe (wall): {wall[run_recipe] / wall[run_ours]:.1f}x (target >= 15x)")
     return 0
 
 
