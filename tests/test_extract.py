@@ -152,6 +152,53 @@ def test_target_aware_decoding_takes_the_same_frames_as_the_general_path(media, 
             assert rp.frames_decoded <= rs.frames_decoded
 
 
+def reference_keyframes(path, config):
+    """Slow obvious reference: decode every frame, take the last *keyframe* shown before each target."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        keys = [(float(f.pts * s.time_base), f.to_ndarray(format="gray")) for f in c.decode(s) if f.key_frame]
+        dur = c.duration / 1e6
+    return [[k for k in keys if k[0] < t - 1e-9][-1] for t in plan_samples(config, dur).targets]
+
+
+@pytest.mark.parametrize("name,config", [
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=4, interval=0.55, size=32, sampling="keyframe")),
+    # instants on keyframes (0.48, 1.44): the keyframe before is taken, not the one at the instant
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=2, interval=0.96, size=32, sampling="keyframe")),
+    ("vfr", ClipConfig(start=0.0, window=2.4, num_frames=8, interval=0.3, size=32, sampling="keyframe")),
+])
+def test_keyframe_sampling_takes_the_last_keyframe_before_each_instant(media, name, config):
+    clip = extract_clip(media[name], config, threads=1)
+    ref = reference_keyframes(media[name], config)
+    assert clip.num_valid == len(ref) > 0
+    for n, (t, grey) in enumerate(ref):
+        assert clip.timestamps[n] == pytest.approx(t, abs=1e-4)
+        assert abs(int(clip.frames[n, :, :8].mean()) - int(grey[:, :16].mean())) <= 3
+    # one frame decoded per instant, where exact sampling decodes the references up to each
+    exact = extract_clip(media[name], ClipConfig(**{**config.__dict__, "sampling": "exact"}), threads=1)
+    assert clip.meta["frames_decoded"] == clip.num_valid < exact.meta["frames_decoded"]
+
+
+def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
+    cfg = ClipConfig(start=0, window=10, num_frames=8, interval=0.5, size=32)
+    for name in ("basic", "bframes"):
+        exact = extract_clip(media[name], cfg)
+        keys = extract_clip(media[name], ClipConfig(**{**cfg.__dict__, "sampling": "keyframe"}))
+        assert keys.mask.tolist() == exact.mask.tolist() and keys.num_valid > 1
+        assert (keys.timestamps[keys.mask] <= exact.timestamps[exact.mask] + 1e-6).all()
+
+
+def test_clip_config_fingerprints_do_not_drift():
+    """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
+    assert ClipConfig().fingerprint == "1b271965e4418cd6"
+    assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
+    assert ClipConfig(sampling="keyframe").fingerprint not in ("1b271965e4418cd6", "0e4d122e50180b02")
+    with pytest.raises(InputError, match="sampling"):
+        ClipConfig(sampling="nearest")
+
+
 def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):
     clip = extract_clip(media["basic"], ClipConfig())  # 2.4 s video, recipe timing (5 s start, 12 s apart)
     assert clip.mask.tolist() == [True] + [False] * 9

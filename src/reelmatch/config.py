@@ -35,9 +35,17 @@ def fingerprint(config: Any, length: int = 16) -> str:
     """Stable hex digest of a config (dataclass or JSON-able value).
 
     Two configs with equal fields give the same fingerprint in any process.
+    A dataclass may list in ``FINGERPRINT_OMIT_DEFAULTS`` fields left out while
+    they hold their default: a field added later then keeps the fingerprints of
+    the artifacts made before it existed.
     """
+    fields = to_jsonable(config)
+    for name in getattr(config, "FINGERPRINT_OMIT_DEFAULTS", ()):
+        default = next(f.default for f in dataclasses.fields(config) if f.name == name)
+        if fields.get(name) == to_jsonable(default):
+            fields.pop(name)
     payload = json.dumps(
-        {"type": type(config).__name__, "fields": to_jsonable(config)},
+        {"type": type(config).__name__, "fields": fields},
         sort_keys=True,
         separators=(",", ":"),
     )

@@ -256,7 +256,8 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
     """
     from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
 
-    reader = SeekingReader(container, vstream, t0, instants=[plan.targets[n] for n in indices])
+    reader = SeekingReader(container, vstream, t0, instants=[plan.targets[n] for n in indices],
+                           keyframes_only=config.sampling == "keyframe")
     convert = FrameConverter(config.geometry, config.size, stream_sar(vstream))
     taken: dict[int, tuple[float, np.ndarray]] = {}
     rotation = None
@@ -268,7 +269,8 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
         ft, frame = got
         if reader.eof:
             # past the real end of the stream (the declared duration may lie): does tick n still fit?
-            real_end = min(ft + (reader.frame_duration or 0.0), plan.start + config.window)
+            last = reader.last_time if reader.last_time is not None else ft
+            real_end = min(last + (reader.frame_duration or 0.0), plan.start + config.window)
             if len(plan.targets) > 1 and not tick_fits(n, plan.start, real_end, config.interval):
                 eof_n = n - 1
                 break

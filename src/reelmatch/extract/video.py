@@ -199,7 +199,8 @@ class SeekingReader:
     a new seek.
     """
 
-    def __init__(self, container, stream, t0: float, *, allow_skip: bool = True, instants=(), plan_targets: bool = True):
+    def __init__(self, container, stream, t0: float, *, allow_skip: bool = True, instants=(), plan_targets: bool = True,
+                 keyframes_only: bool = False):
         self.container = container
         self.stream = stream
         self.t0 = t0
@@ -224,6 +225,8 @@ class SeekingReader:
         #: the instants the caller will ask for (ascending): lets one seek serve a run of them
         self.instants = sorted(float(t) for t in instants)
         self.plan_targets = plan_targets and allow_skip
+        #: take the last *keyframe* shown before each instant (one frame decoded per instant)
+        self.keyframes_only = keyframes_only
         #: instant -> (time, frame, at end of stream) found by the target-aware path
         self._planned: dict[float, tuple[float, object, bool]] = {}
         self._unplannable: set[float] = set()
@@ -293,7 +296,15 @@ class SeekingReader:
             return None
 
     def frame_before(self, t: float):
-        """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end."""
+        """``(time, frame)`` of the last frame shown before ``t``, or ``None`` past the end.
+
+        With ``keyframes_only``, the last keyframe shown before ``t`` (the general
+        path's frame when the stream's keyframes cannot be used).
+        """
+        if self.keyframes_only:
+            got = self._keyframe_before(t)
+            if got is not None:
+                return got
         if self.plan_targets and t not in self._unplannable:
             if t not in self._planned:
                 self._run_planned(t)
@@ -532,6 +543,95 @@ class SeekingReader:
             if best[i] is not None and best[i][0] in out:
                 self._planned[run[i]] = (wanted[best[i][0]], out[best[i][0]], ended[i])
         return status
+
+    # ------------------------------------------------------ keyframe sampling
+    def _keyframe_before(self, t: float):
+        """``(time, frame)`` of the last keyframe shown before ``t``; decodes that frame only.
+
+        Packets are demuxed (not decoded) from the keyframe before ``t`` until no
+        later packet can be shown before ``t``; ``eof`` tells whether the stream
+        ended before ``t``. ``None`` when the keyframes cannot be used (no
+        timestamps, a keyframe that does not decode).
+        """
+        for back in (0.0, 2.0, 10.0, None):
+            seek_to = t if back == 0.0 else max(t - back, 0.0) if back is not None else 0.0
+            got = self._keyframe_pass(t, seek_to)
+            if got != "overshoot":
+                break
+            if seek_to <= 0.0:
+                return None
+        self._frames = self._prev = self._pos = None  # any later general decode starts from a seek
+        return None if got in ("fail", "overshoot") else got
+
+    def _keyframe_pass(self, t: float, seek_to: float):
+        import av
+
+        tbf, t0 = self._tbf, self.t0
+        cc = self.stream.codec_context
+        self.seeks += 1
+        target = int((seek_to + t0) / self.tb) if seek_to > 0 else int(t0 / self.tb)
+        try:
+            self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
+        except Exception:  # noqa: BLE001
+            return "fail"
+        if cc.is_open:
+            cc.flush_buffers()
+        key = None  # (pts, packet): last keyframe shown before t
+        first_key = None
+        shown_after = 0
+        seen: list[int] = []
+        at_end = False
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.pts is None:
+                    if packet.size == 0:
+                        at_end = True
+                        break
+                    return "fail"
+                pt = packet.pts * tbf - t0
+                dt = packet.dts * tbf - t0 if packet.dts is not None else None
+                seen.append(packet.pts)
+                if packet.is_keyframe:
+                    if first_key is None:
+                        first_key = (packet.pts, packet)
+                    if pt < t - 1e-9 and (key is None or packet.pts > key[0]):
+                        key = (packet.pts, packet)
+                if pt >= t - 1e-9:
+                    shown_after += 1
+                if (dt is not None and dt >= t - 1e-9) or shown_after > MAX_REORDER:
+                    break
+            else:
+                at_end = True
+        except av.error.FFmpegError as e:
+            self.decode_errors += 1
+            log.debug("demux error during a keyframe pass: %s", e)
+            return "fail"
+        if key is None:
+            if first_key is None:
+                return "fail"
+            if seek_to > 0.0:
+                return "overshoot"
+            key = first_key  # nothing is shown before t: the first keyframe, as the exact rule takes the first frame
+        self.eof = at_end and shown_after == 0
+        if self.eof:
+            shown = sorted(seen)
+            steps = [b - a for a, b in zip(shown, shown[1:]) if b > a]
+            self.frame_duration = min(steps) * tbf if steps else self.frame_duration
+            self.last_time = shown[-1] * tbf - t0
+        cc.skip_frame = "DEFAULT"
+        frames = []
+        try:
+            frames = list(cc.decode(key[1])) + list(cc.decode(None))
+        except av.error.FFmpegError as e:
+            self.decode_errors += 1
+            log.debug("keyframe at %s does not decode: %s", key[0], e)
+        cc.flush_buffers()
+        self.frames_decoded += len(frames)
+        for f in frames:
+            if f.pts == key[0]:
+                return key[0] * tbf - t0, f
+        self.eof = False
+        return "fail"
 
     def _needs_seek(self, t: float) -> bool:
         if self.eof:
