@@ -33,6 +33,18 @@ class NotBuiltError(ReelmatchError):
     """A command whose stage is not implemented yet."""
 
 
+def one_line(e: BaseException, *, with_type: bool = False, limit: int | None = None) -> str:
+    """One line describing ``e``: FFmpeg (and OS) errors by their message alone,
+    without errno and file path; whitespace collapsed; the type name when the
+    message is empty (or always, before it, with ``with_type``); cut to ``limit``."""
+    strerror = getattr(e, "strerror", None)
+    msg = " ".join((strerror if isinstance(strerror, str) and strerror else str(e)).split())
+    if with_type:
+        msg = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    msg = msg or type(e).__name__
+    return msg[:limit] if limit else msg
+
+
 def require(module: str, extra: str):
     """Import ``module`` or raise a clear "install reelmatch[extra]" error."""
     import importlib

@@ -13,6 +13,7 @@ from reelmatch.config import fingerprint, to_jsonable
 from reelmatch.embed.config import EmbedConfig
 from reelmatch.embed.embedder import get_embedder
 from reelmatch.embed.vectors import Embeddings, embeddings_path, read_embeddings, save_embeddings
+from reelmatch.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,6 @@ log = logging.getLogger(__name__)
 def stage_fingerprint(model_fingerprint: str, clip_fingerprint: str) -> str:
     """The catalogue fingerprint of an item's embed stage: which model, which clip config."""
     return fingerprint({"model": model_fingerprint, "clip": clip_fingerprint})
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]
 
 
 def run_embed(
@@ -70,7 +67,7 @@ def run_embed(
         try:
             old = read_embeddings(path)
         except Exception as e:  # unreadable: recompute everything
-            log.warning("embed: %s is unreadable (%s): recomputing", path.name, _one_line(e))
+            log.warning("embed: %s is unreadable (%s): recomputing", path.name, one_line(e, with_type=True, limit=300))
         if old is not None and (old.model_fingerprint != model_fp or old.clip_fingerprint != clip_fp):
             log.info(
                 "embed: %s was made by model %s / clip config %s, now %s / %s: recomputing all",
@@ -139,7 +136,7 @@ def _load_clips(ws, store, ids: list[str], fp: str) -> tuple[list, list[str]]:
             clips.append(store.get(i))
             ok_ids.append(i)
         except Exception as e:
-            ws.catalog.mark_failed(i, "embed", f"reading the clip: {_one_line(e)}", fp)
+            ws.catalog.mark_failed(i, "embed", f"reading the clip: {one_line(e, with_type=True, limit=300)}", fp)
     return clips, ok_ids
 
 
@@ -152,15 +149,15 @@ def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
         return _to_embeddings(ok_ids, clips, embedder.embed(clips))
     except Exception as e:
         if len(clips) == 1:
-            ws.catalog.mark_failed(ok_ids[0], "embed", _one_line(e), fp)
+            ws.catalog.mark_failed(ok_ids[0], "embed", one_line(e, with_type=True, limit=300), fp)
             return _empty_like(None)
-        log.warning("embed: a batch failed (%s); retrying its %d clips one by one", _one_line(e), len(clips))
+        log.warning("embed: a batch failed (%s); retrying its %d clips one by one", one_line(e, with_type=True, limit=300), len(clips))
     parts = []
     for i, c in zip(ok_ids, clips):
         try:
             parts.append(_to_embeddings([i], [c], embedder.embed([c])))
         except Exception as e:
-            ws.catalog.mark_failed(i, "embed", _one_line(e), fp)
+            ws.catalog.mark_failed(i, "embed", one_line(e, with_type=True, limit=300), fp)
     out = None
     for p in parts:
         out = p if out is None else out.concat(p)

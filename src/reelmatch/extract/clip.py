@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from reelmatch.dataset.clip import Clip
-from reelmatch.errors import InputError
+from reelmatch.errors import InputError, one_line
 from reelmatch.extract.config import ClipConfig
 from reelmatch.extract.timestamps import plan_samples, tick_fits
 from reelmatch.extract.video import MAX_PIXELS
@@ -22,14 +22,6 @@ log = logging.getLogger(__name__)
 DECODER_THREADS = 2
 
 _OPEN_OPTIONS = {"probesize": "20000000", "analyzeduration": "20000000"}
-
-
-def _one_line(e: BaseException) -> str:
-    """One line for an exception; FFmpeg errors without their errno and file path."""
-    strerror = getattr(e, "strerror", None)
-    msg = strerror if isinstance(strerror, str) and strerror else str(e)
-    msg = " ".join(msg.split())
-    return msg or type(e).__name__
 
 
 def _duration(container, vstream, t0: float) -> float | None:
@@ -99,16 +91,16 @@ def extract_clip(
     try:
         container = av.open(str(path), options=_OPEN_OPTIONS, metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise InputError(f"{name}: not a readable media file ({_one_line(e)}; truncated, damaged or not audio-visual)") from e
+        raise InputError(f"{name}: not a readable media file ({one_line(e)}; truncated, damaged or not audio-visual)") from e
     except (OSError, ValueError, UnicodeError) as e:
-        raise InputError(f"{name}: cannot open ({_one_line(e)})") from e
+        raise InputError(f"{name}: cannot open ({one_line(e)})") from e
     try:
         with container:
             return _extract(container, path, config, item_id, title, threads, decoder_threads)
     except InputError:
         raise
     except av.error.FFmpegError as e:
-        raise InputError(f"{name}: decoding failed ({_one_line(e)})") from e
+        raise InputError(f"{name}: decoding failed ({one_line(e)})") from e
     except MemoryError as e:
         raise InputError(f"{name}: out of memory while decoding") from e
 
@@ -316,8 +308,8 @@ def _take_audio(container, astream, t0: float, plan, config: ClipConfig, name: s
             meta["audio_error"] = "no audio samples in the window"
     except (av.error.FFmpegError, ValueError, RuntimeError) as e:
         # the video is fine; the audio is declared unusable, not silently zeroed
-        log.warning("%s: audio unusable: %s", name, _one_line(e))
-        meta["audio_error"] = _one_line(e)[:200]
+        log.warning("%s: audio unusable: %s", name, one_line(e))
+        meta["audio_error"] = one_line(e)[:200]
         has_audio = False
         spec = np.zeros_like(spec)
     return spec, has_audio, meta

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelmatch.errors import InputError
+from reelmatch.errors import InputError, one_line
 
 MAX_SIDE = 16384
 #: FFmpeg demuxers that read single still pictures
@@ -30,10 +30,6 @@ class VideoInfo:
     has_audio: bool
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def probe_video(path: str | Path) -> VideoInfo:
     """Probe ``path``; raise :class:`InputError` with a one-line reason if it is not a usable video."""
     import av
@@ -42,7 +38,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        reason = getattr(e, "strerror", None) or _one_line(e)
+        reason = one_line(e)
         raise InputError(f"not a video: {reason}") from e
     with container:
         fmt = container.format.name
@@ -67,7 +63,7 @@ def probe_video(path: str | Path) -> VideoInfo:
                     break
         except (av.FFmpegError, ValueError) as e:
             if frames == 0:
-                raise InputError(f"video stream ({codec}) does not decode: {_one_line(e)}") from e
+                raise InputError(f"video stream ({codec}) does not decode: {one_line(e)}") from e
         if frames == 0:
             raise InputError(f"video stream ({codec}) has no decodable frame")
         duration = _duration(container, vs)
