@@ -20,23 +20,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, emit_json, info, open_workspace
     from reelmatch.ingest import add_paths
 
     ws = open_workspace(args)
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(total, "add")
-        bar.update(1)
-
-    try:
+    with StageProgress("add") as progress:
         report = add_paths(ws, args.paths, genres=args.genre, kind=args.kind, title=args.title, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
     for e in report.errors:
         info(f"skipped {e}")
     for note in report.notes:

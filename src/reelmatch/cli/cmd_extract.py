@@ -53,27 +53,14 @@ def config_from_args(args, ws):
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, engine_from_args, info, open_workspace
     from reelmatch.extract.run import run_extract
 
     ws = open_workspace(args)
     config = config_from_args(args, ws)
-    bar = None
-
-    def progress(done, total, item_id, error):
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(total, "extract", disable=args.no_progress)
-        bar.update(1)
-        if error:
-            bar.write(f"failed {item_id}: {error}")
-
-    try:
+    with StageProgress("extract", disable=args.no_progress) as progress:
         summary = run_extract(ws, config, workers=args.workers, timeout=args.timeout,
                               retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args))
-    finally:
-        if bar is not None:
-            bar.close()
     info(
         f"extract ({config.geometry} geometry, {config.spectrogram} spectrogram, {config.sampling} sampling,"
         f" config {summary['config']}):"

@@ -15,26 +15,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, engine_from_args, info, open_workspace
     from reelmatch.train.features import FeaturesConfig, compute_features
 
     ws = open_workspace(args)
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(total, "features", disable=args.no_progress)
-        bar.n = done
-        bar.refresh()
-
     config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
-    try:
+    with StageProgress("features", disable=args.no_progress) as progress:
         rep = compute_features(ws, config=config, retry_failed=args.retry_failed, progress=progress,
                                engine=engine_from_args(args))
-    finally:
-        if bar is not None:
-            bar.close()
     info(f"features ({args.backbone}, {rep['fingerprint']}): {rep['done']} done, {rep['failed']} failed,"
          f" {rep['already_done']} already done in {rep['seconds']:.1f} s -> {rep['dir']}")
     for f in rep["failures"][:10]:

@@ -33,6 +33,32 @@ def progress_bar(total: int | None, desc: str, disable: bool = False):
     return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=disable, dynamic_ncols=True)
 
 
+class StageProgress:
+    """The ``progress`` callback a stage takes, drawn as a tqdm bar on stderr.
+
+    ``progress(done, total[, item_id, error])``: the bar appears at the first call
+    (when the total is known); a failed item is written above it. Use as a
+    context manager so the bar is closed however the stage ends.
+    """
+
+    def __init__(self, desc: str, disable: bool = False):
+        self.desc, self.disable, self.bar = desc, disable, None
+
+    def __call__(self, done: int, total: int, item_id: str | None = None, error: str | None = None) -> None:
+        if self.bar is None:
+            self.bar = progress_bar(total, self.desc, disable=self.disable)
+        self.bar.update(done - self.bar.n)
+        if error:
+            self.bar.write(f"failed {item_id}: {error}")
+
+    def __enter__(self) -> "StageProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def add_json_flag(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
