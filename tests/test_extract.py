@@ -348,8 +348,10 @@ def hostile(tmp_path_factory):
     return hostile_files(tmp_path_factory.mktemp("hostile"))
 
 
-def test_every_hostile_input_ends_as_a_clip_or_a_one_line_reason(hostile):
-    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16)
+@pytest.mark.parametrize("sampling", ["exact", "keyframe"])
+def test_every_hostile_input_ends_as_a_clip_or_a_one_line_reason(hostile, sampling):
+    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16,
+                     sampling=sampling)
     for name, (path, expect) in hostile.items():
         try:
             clip = extract_clip(path, cfg, item_id=name)

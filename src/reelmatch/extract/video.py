@@ -553,14 +553,12 @@ class SeekingReader:
         ended before ``t``. ``None`` when the keyframes cannot be used (no
         timestamps, a keyframe that does not decode).
         """
+        self._frames = self._prev = self._pos = None  # the general path, if needed, starts from a seek
         for back in (0.0, 2.0, 10.0, None):
             seek_to = t if back == 0.0 else max(t - back, 0.0) if back is not None else 0.0
             got = self._keyframe_pass(t, seek_to)
-            if got != "overshoot":
+            if got != "overshoot" or seek_to <= 0.0:
                 break
-            if seek_to <= 0.0:
-                return None
-        self._frames = self._prev = self._pos = None  # any later general decode starts from a seek
         return None if got in ("fail", "overshoot") else got
 
     def _keyframe_pass(self, t: float, seek_to: float):
