@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--writes", type=int, default=200, help="records written to time the driver (default 200)")
     args = ap.parse_args(argv)
-    files = args.files or sorted((Path(tempfile.gettempdir()) / "reelmatch-bench-extract").glob("trailer-v2-*-150s.mp4"))
+    files = args.files or sorted((Path(tempfile.gettempdir()) / "reelmatch-bench-extract").glob("trailer-v3-*-150s.mp4"))
     if not files:
         print("no trailers: run benchmarks/extract.py once (it generates them) or pass --files", file=sys.stderr)
         return 2
