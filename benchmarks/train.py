@@ -65,7 +65,6 @@ def prepare(root: Path, args):
 
 
 def main(args) -> int:
-    import numpy as np
     import torch
 
     from reelmatch.dataset.store import ClipStore

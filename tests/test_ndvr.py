@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from reelmatch.dedupe.ndvr import NdvrConfig, average_precision, calibrate, format_table, run_ndvr
+from reelmatch.dedupe.ndvr import average_precision, calibrate, format_table
 from reelmatch.dedupe.transforms import SUITE, Source
 
 

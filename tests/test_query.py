@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from reelmatch.errors import InputError, NotFoundError, StaleArtifactError

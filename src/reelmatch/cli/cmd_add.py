@@ -20,17 +20,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import StageProgress, emit_json, info, open_workspace
+    from reelmatch.cli.common import StageProgress, open_workspace, report_ingest
     from reelmatch.ingest import add_paths
 
     ws = open_workspace(args)
     with StageProgress("add") as progress:
         report = add_paths(ws, args.paths, genres=args.genre, kind=args.kind, title=args.title, progress=progress)
-    for e in report.errors:
-        info(f"skipped {e}")
-    for note in report.notes:
-        info(note)
-    info(f"add: {report.summary()}")
-    if args.json:
-        emit_json(report.to_dict())
+    report_ingest(report, "add", "skipped", args.json)
     return 0 if report.imported else 1

@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import importlib
 
-    from reelmatch.cli.common import emit_json, info, open_workspace
+    from reelmatch.cli.common import open_workspace, report_ingest
     from reelmatch.errors import InputError
 
     given = [(attr, target, label) for attr, target, label in SOURCES if getattr(args, attr, None)]
@@ -55,11 +55,5 @@ def run(args) -> int:
     importer = getattr(importlib.import_module(mod), func)
     ws = open_workspace(args)
     report = importer(ws, getattr(args, attr))
-    for e in report.errors:
-        info(f"error {e}")
-    for note in report.notes:
-        info(note)
-    info(f"import {label}: {report.summary()}")
-    if args.json:
-        emit_json(report.to_dict())
+    report_ingest(report, f"import {label}", "error", args.json)
     return 0 if report.imported or not report.errors else 1

@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import emit_json, open_workspace
+    from reelmatch.cli.common import open_workspace
     from reelmatch.query import similar
 
     ws = open_workspace(args)

@@ -59,6 +59,17 @@ class StageProgress:
             self.bar.close()
 
 
+def report_ingest(report, heading: str, error_word: str, as_json: bool) -> None:
+    """Print an ingest report (``add``/``import``): its errors and notes, a summary, the JSON document if asked."""
+    for e in report.errors:
+        info(f"{error_word} {e}")
+    for note in report.notes:
+        info(note)
+    info(f"{heading}: {report.summary()}")
+    if as_json:
+        emit_json(report.to_dict())
+
+
 def add_json_flag(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 

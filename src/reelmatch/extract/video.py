@@ -46,6 +46,8 @@ SKIP_MARGIN = (0.05, 0.5)
 SEEK_GAP = 2.0
 #: most frames a decoder may hold back for reordering (the H.264/HEVC picture buffer)
 MAX_REORDER = 16
+#: when the keyframe found for an instant is shown after it, seek this much further back (s), then to 0
+SEEK_BACKOFF = (2.0, 10.0)
 #: the fit geometry never crops away more than 1 - 1/FIT_MAX_ASPECT of the long side
 FIT_MAX_ASPECT = 2.0
 
@@ -191,6 +193,19 @@ def stream_sar(stream) -> Fraction:
     return sar if Fraction(1, 10) <= sar <= 10 else Fraction(1, 1)
 
 
+def seek_points(t: float):
+    """Where to seek for instant ``t``: ``t``, then further back (``SEEK_BACKOFF``), then 0."""
+    for back in (0.0, *SEEK_BACKOFF):
+        yield max(t - back, 0.0)
+        if t - back <= 0.0:
+            return
+    yield 0.0
+
+
+class _NoTimestamp(Exception):
+    """A packet without a presentation time: only the general path can place it."""
+
+
 class SeekingReader:
     """Takes, for each instant ``t``, the last frame shown before ``t`` (seconds from the media start).
 
@@ -234,18 +249,48 @@ class SeekingReader:
         self.planned_hits = 0
 
     # ------------------------------------------------------------------ decode
-    def _decode_from(self, t: float):
+    def _seek(self, t: float) -> bool:
+        """Seek to the keyframe before ``t`` and flush the decoder; False if the stream cannot seek."""
         self.seeks += 1
         target = int((t + self.t0) / self.tb) if t > 0 else int(self.t0 / self.tb)
         try:
             self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
-        except Exception as e:  # noqa: BLE001 - unseekable: decode from the start
-            log.debug("seek to %.3f failed (%s); decoding from the start", t, e)
+            ok = True
+        except Exception as e:  # noqa: BLE001 - unseekable
+            log.debug("seek to %.3f failed: %s", t, e)
+            ok = False
+        if self.stream.codec_context.is_open:
+            self.stream.codec_context.flush_buffers()
+        return ok
+
+    def _timed_packets(self):
+        """``(packet, pt, dt)`` from the demuxer's position until the end of the stream.
+
+        ``pt``/``dt``: presentation/decoding time in seconds from the media start
+        (``dt`` None without DTS). Raises :class:`_NoTimestamp` at a packet without PTS.
+        """
+        tbf, t0 = self._tbf, self.t0
+        for packet in self.container.demux(self.stream):
+            if packet.pts is None:
+                if packet.size == 0:
+                    return  # the flush packet at the end of the stream
+                raise _NoTimestamp
+            yield packet, packet.pts * tbf - t0, (packet.dts * tbf - t0 if packet.dts is not None else None)
+
+    def _stream_ended(self, shown: list[int]) -> None:
+        """The stream ended after packets shown at ``shown`` (PTS): its frame duration and last frame time."""
+        shown = sorted(shown)
+        steps = [b - a for a, b in zip(shown, shown[1:]) if b > a]
+        if steps:
+            self.frame_duration = min(steps) * self._tbf
+        self.last_time = shown[-1] * self._tbf - self.t0
+
+    def _decode_from(self, t: float):
+        if not self._seek(t):  # unseekable: decode from the start
             try:
                 self.container.seek(0, backward=True)
             except Exception:  # noqa: BLE001
                 pass
-        self.stream.codec_context.flush_buffers() if self.stream.codec_context.is_open else None
         self._frames = self._iter_frames()
         self._prev = None
         self.eof = False
@@ -348,9 +393,9 @@ class SeekingReader:
                 continue
             if self._prev is None:
                 # the seek landed after t (imprecise index): go back further
-                if overshoot_retries < 3 and t > 0:
+                if overshoot_retries <= len(SEEK_BACKOFF) and t > 0:
                     overshoot_retries += 1
-                    back = (2.0, 10.0, t)[overshoot_retries - 1]
+                    back = (*SEEK_BACKOFF, t)[overshoot_retries - 1]
                     self._decode_from(max(t - back, 0.0))
                     continue
                 # nothing precedes t: the first frame is the one shown at t
@@ -393,12 +438,8 @@ class SeekingReader:
         general path, which decodes and looks.
         """
         run = self._session(t)
-        for back in (0.0, 2.0, 10.0, None):
-            start = run[0] if back is not None else 0.0
-            if back:
-                start = max(run[0] - back, 0.0)
-            status = self._planned_pass(run, start)
-            if status != "overshoot" or start <= 0.0:
+        for start in seek_points(run[0]):
+            if self._planned_pass(run, start) != "overshoot":
                 break
         self._unplannable.update(u for u in run if u not in self._planned)
         # the general path starts from a fresh seek
@@ -411,14 +452,8 @@ class SeekingReader:
 
         tbf, t0 = self._tbf, self.t0
         cc = self.stream.codec_context
-        self.seeks += 1
-        target = int((seek_to + t0) / self.tb) if seek_to > 0 else int(t0 / self.tb)
-        try:
-            self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
-        except Exception:  # noqa: BLE001 - unseekable: the general path copes
-            return "fail"
-        if cc.is_open:
-            cc.flush_buffers()
+        if not self._seek(seek_to):
+            return "fail"  # unseekable: the general path copes
         m = len(run)
         best: list = [None] * m  # per instant: (pts, packet) presented last before it so far
         settled = 0  # instants whose frame is known
@@ -469,15 +504,7 @@ class SeekingReader:
 
         at_end = False
         try:
-            for packet in self.container.demux(self.stream):
-                if packet.pts is None:
-                    if packet.size == 0:
-                        at_end = True
-                        break
-                    status = "fail"
-                    break
-                pt = packet.pts * tbf - t0
-                dt = packet.dts * tbf - t0 if packet.dts is not None else None
+            for packet, pt, dt in self._timed_packets():
                 if dt is not None and pt < dt - 1e-9:
                     status = "fail"  # presented before it is decoded: broken timestamps
                     break
@@ -511,6 +538,8 @@ class SeekingReader:
                 release(False)
             else:
                 at_end = True
+        except _NoTimestamp:
+            status = "fail"
         except av.error.FFmpegError as e:
             self.decode_errors += 1
             log.debug("demux error during a planned pass: %s", e)
@@ -521,10 +550,7 @@ class SeekingReader:
         if at_end:
             # every packet was seen: every instant is settled; past the last frame
             # the last frame is taken and the caller told the stream ended there
-            shown = sorted(seen)
-            steps = [b - a for a, b in zip(shown, shown[1:]) if b > a]
-            if steps:
-                self.frame_duration = min(steps) * tbf
+            self._stream_ended(seen)
             ended = [shown_after[i] == 0 for i in range(m)]
             settled = m
         # settled instants: decode what is left up to their last frame, then drain
@@ -554,10 +580,9 @@ class SeekingReader:
         timestamps, a keyframe that does not decode).
         """
         self._frames = self._prev = self._pos = None  # the general path, if needed, starts from a seek
-        for back in (0.0, 2.0, 10.0, None):
-            seek_to = t if back == 0.0 else max(t - back, 0.0) if back is not None else 0.0
+        for seek_to in seek_points(t):
             got = self._keyframe_pass(t, seek_to)
-            if got != "overshoot" or seek_to <= 0.0:
+            if got != "overshoot":
                 break
         return None if got in ("fail", "overshoot") else got
 
@@ -566,28 +591,15 @@ class SeekingReader:
 
         tbf, t0 = self._tbf, self.t0
         cc = self.stream.codec_context
-        self.seeks += 1
-        target = int((seek_to + t0) / self.tb) if seek_to > 0 else int(t0 / self.tb)
-        try:
-            self.container.seek(max(target, 0), stream=self.stream, backward=True, any_frame=False)
-        except Exception:  # noqa: BLE001
+        if not self._seek(seek_to):
             return "fail"
-        if cc.is_open:
-            cc.flush_buffers()
         key = None  # (pts, packet): last keyframe shown before t
         first_key = None
         shown_after = 0
         seen: list[int] = []
         at_end = False
         try:
-            for packet in self.container.demux(self.stream):
-                if packet.pts is None:
-                    if packet.size == 0:
-                        at_end = True
-                        break
-                    return "fail"
-                pt = packet.pts * tbf - t0
-                dt = packet.dts * tbf - t0 if packet.dts is not None else None
+            for packet, pt, dt in self._timed_packets():
                 seen.append(packet.pts)
                 if packet.is_keyframe:
                     if first_key is None:
@@ -600,6 +612,8 @@ class SeekingReader:
                     break
             else:
                 at_end = True
+        except _NoTimestamp:
+            return "fail"
         except av.error.FFmpegError as e:
             self.decode_errors += 1
             log.debug("demux error during a keyframe pass: %s", e)
@@ -612,10 +626,7 @@ class SeekingReader:
             key = first_key  # nothing is shown before t: the first keyframe, as the exact rule takes the first frame
         self.eof = at_end and shown_after == 0
         if self.eof:
-            shown = sorted(seen)
-            steps = [b - a for a, b in zip(shown, shown[1:]) if b > a]
-            self.frame_duration = min(steps) * tbf if steps else self.frame_duration
-            self.last_time = shown[-1] * tbf - t0
+            self._stream_ended(seen)
         cc.skip_frame = "DEFAULT"
         frames = []
         try:

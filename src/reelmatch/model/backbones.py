@@ -55,6 +55,11 @@ def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True, w
     return _REGISTRY[name](pretrained=pretrained, weights=weights)
 
 
+#: ImageNet channel statistics on RGB in 0-255
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
 class Backbone(nn.Module):
     """Base class: per-channel normalisation of RGB uint8 frames, then ``features``."""
 
@@ -113,8 +118,7 @@ class EfficientNetLite0(Backbone):
     feature_dim = 1280
     # ImageNet mean/std on RGB: of the four candidates (TF-Lite (x-127)/128 or ImageNet, RGB or BGR) it gives
     # the most confident right top-1 on real photos and frames (docs/model.md, tests/test_model_backbones.py).
-    mean = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-    std = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
 
     def __init__(self, pretrained: bool = True, weights=None):
         super().__init__()
@@ -166,8 +170,7 @@ class ResNet50(Backbone):
 
     name = "resnet50"
     feature_dim = 2048
-    mean = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-    std = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
 
     def __init__(self, pretrained: bool = True, weights=None):
         super().__init__()

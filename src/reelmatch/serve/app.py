@@ -100,6 +100,13 @@ class _State:
                 log.debug("no clip for %s: %s", item_id, e)
                 return None
 
+    def require_clip(self, item):
+        """The item's clip record; :class:`NotFoundError` (a 404) when it has none yet."""
+        clip = self.clip(item.id)
+        if clip is None:
+            raise NotFoundError(f"item {item.id} has no clip yet: run 'reelmatch extract'")
+        return clip
+
     def embeddings(self) -> dict | None:
         """``{"mode", "vectors"}`` of the loaded embeddings and index, None when not built."""
         from reelmatch.query import searcher_for
@@ -400,9 +407,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         item = state.item(item_id)
 
         def make() -> bytes:
-            clip = state.clip(item.id)
-            if clip is None:
-                raise NotFoundError(f"item {item.id} has no clip yet: run 'reelmatch extract'")
+            clip = state.require_clip(item)
             from reelmatch.extract.sheet import contact_sheet as draw_sheet
 
             return pictures.encode(np.asarray(draw_sheet(clip, title=item.title).convert("RGB")), format)
@@ -414,9 +419,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         item = state.item(item_id)
 
         def make() -> bytes:
-            clip = state.clip(item.id)
-            if clip is None:
-                raise NotFoundError(f"item {item.id} has no clip yet: run 'reelmatch extract'")
+            clip = state.require_clip(item)
             if not clip.has_audio:
                 raise NotFoundError(f"item {item.id} has no audio")
             from reelmatch.extract.sheet import spectrogram_image
