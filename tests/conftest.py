@@ -32,6 +32,14 @@ def media_dir(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory) -> dict:
+    """Hostile and odd media: name -> (path, "clip" | "fail" | "either"), see tests/media_cases.py."""
+    from media_cases import hostile_files
+
+    return hostile_files(tmp_path_factory.mktemp("hostile"))
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run ``reelmatch`` in a subprocess: returns CompletedProcess (text)."""

@@ -46,18 +46,20 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
     """One RGB frame of a video, ``at`` (fraction of the duration) into it.
 
     Seeks to the nearest keyframe before the time and decodes forward to it.
-    Raises ``ValueError`` when the file has no decodable video frame.
+    Opened through :func:`reelmatch.media.open_media` (its limits apply).
+    Raises :class:`~reelmatch.errors.InputError` when the file cannot be opened
+    or declares an absurd frame size, ``ValueError`` when it has no video
+    stream or no decodable frame.
     """
-    import av
+    from reelmatch import media
 
-    from reelmatch.ingest.probe import header_duration
-
-    with av.open(str(path)) as container:
-        if not container.streams.video:
+    with media.open_media(path) as container:
+        stream = media.video_stream(container)
+        if stream is None:
             raise ValueError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = header_duration(container, stream)
+        media.check_frame_size(stream.codec_context.width, stream.codec_context.height, f"{path}: video stream")
+        media.prepare_decoder(stream, thread_type="AUTO")
+        duration = media.duration(container, stream)
         target = (duration or 0.0) * at
         if target > 0:
             container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
