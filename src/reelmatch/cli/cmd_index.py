@@ -4,7 +4,9 @@ EXAMPLE = "reelmatch -w ws index --kind auto --exact-below 50000"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--backend", choices=("faiss", "annoy"), default="faiss",
+    from reelmatch.index.backends import list_backends
+
+    p.add_argument("--backend", choices=list_backends(), default=list_backends()[0],
                    help="faiss (default; incremental add/remove) or annoy (the recipe's; rebuilt on change)")
     p.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivfpq"), default="auto",
                    help="FAISS structure: exact flat, HNSW, auto = exact below --exact-below vectors,"

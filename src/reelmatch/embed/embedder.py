@@ -10,6 +10,10 @@
 An embedder has ``mode``, ``fingerprint`` (what made the vectors: vectors of
 another fingerprint are never mixed with these), ``describe()`` (for sidecars)
 and ``embed(clips) -> {"fused", "visual", "audio"}`` of float32 [B, d] arrays.
+
+The modes are a registry: ``list_embedders()``, ``create_embedder(mode, **args)``;
+:func:`embedder_for` rebuilds the embedder recorded in an embeddings' metadata
+through it.
 """
 
 from __future__ import annotations
@@ -149,6 +153,24 @@ class ModelEmbedder:
         return res
 
 
+_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}
+
+
+def list_embedders() -> list[str]:
+    """Modes accepted by :func:`create_embedder`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_embedder(mode: str, *args, **kwargs):
+    """An embedder by mode: ``create_embedder("backbone", "tiny", pretrained=False)``,
+    ``create_embedder("model", checkpoint_dir)`` (arguments as the class takes them)."""
+    if mode not in _REGISTRY:
+        from reelmatch.errors import InputError
+
+        raise InputError(f"unknown embedder {mode!r}; known embedders: {', '.join(list_embedders())}")
+    return _REGISTRY[mode](*args, **kwargs)
+
+
 def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
     """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
     if config.use_model:
@@ -186,14 +208,18 @@ def embedder_for(ws, meta: dict):
 
     from reelmatch.errors import StaleArtifactError
 
-    if meta.get("mode") == "backbone":
-        emb = BackboneEmbedder(meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
-                               pretrained=meta.get("pretrained", True))
-    else:
+    mode = meta.get("mode", "model")
+    if mode == "backbone":
+        emb = create_embedder(mode, meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
+                              pretrained=meta.get("pretrained", True))
+    elif mode == "model":
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = ModelEmbedder(ckpt)
+        emb = create_embedder(mode, ckpt)
+    else:
+        raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"
+                                 f" (known: {', '.join(list_embedders())}): run 'reelmatch embed'")
     if emb.fingerprint != meta.get("model_fingerprint"):
         raise StaleArtifactError(
             f"the embeddings were made by {meta.get('model_fingerprint')} but that model now gives"
