@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("REELMATCH_TEST", "1")
 
 
 @pytest.fixture

@@ -46,10 +46,12 @@ def test_towers_are_normalised_and_padding_is_ignored(pooling):
         batch2["frames"][0, 3] = 255
         batch2["frames"][1, 1:] = 77
         assert torch.allclose(m.encode(batch2), m.encode(batch), atol=1e-5)
-        # encode == fused; the frames path equals the features path
+        # encode == fused; the frames path equals the cached-features path (what training uses)
         assert torch.allclose(m.encode(batch), t["fused"], atol=1e-6)
         feats = m.frame_features(batch["frames"], batch["mask"])
-        assert torch.allclose(m.encode_frame_features(feats, batch["mask"]), t["visual"], atol=1e-5)
+        from_feats = m.encode_towers({**batch, "features": feats})
+        for key in ("visual", "audio", "fused"):
+            assert torch.allclose(from_feats[key], t[key], atol=1e-5)
 
 
 def test_missing_audio_ignores_the_spectrogram():
