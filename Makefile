@@ -1,11 +1,13 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   install everything, then run the demo (the main job)
 #   make test   install everything, then run the test suite
+# and one for the inner loop:
+#   make test-fast   the suite without the slow, Ray and browser tests (installs once)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install system-deps
+.PHONY: demo test test-fast install system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,3 +32,11 @@ demo: install
 
 test: install system-deps
 	$(BIN)/python -m pytest -q
+
+# the inner loop: no reinstall unless pyproject.toml changed; CI runs `make test`
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(MAKE) install
+	touch $@
+
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not browser"
