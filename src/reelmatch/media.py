@@ -154,6 +154,21 @@ def prepare_decoder(stream, threads: int | None = None, thread_type: str | None 
         pass
 
 
+def decodable_video(container, name: str, *, threads: int | None = None, thread_type: str | None = None):
+    """The video stream to read, its declared size checked and its decoder prepared (:func:`prepare_decoder`).
+
+    Raises :class:`InputError` naming ``name`` when there is no video stream
+    (``"no video stream (audio-only file)"``...) or its frame size is absurd.
+    """
+    stream = video_stream(container)
+    if stream is None:
+        raise InputError(f"{name}: no video stream ({no_video_reason(container)})")
+    cc = stream.codec_context
+    check_frame_size(cc.width, cc.height, f"{name}: video stream")
+    prepare_decoder(stream, threads, thread_type)
+    return stream
+
+
 def start_time(container) -> float:
     """Seconds at which the media starts (the container's start time; 0 when unknown)."""
     return container.start_time / 1_000_000 if container.start_time is not None else 0.0

@@ -53,11 +53,7 @@ def sample_frames(
         cause = e.__cause__ or e
         raise InputError(f"{path}: cannot open as a video ({type(cause).__name__}: {cause})") from e
     with container:
-        stream = media.video_stream(container)
-        if stream is None:
-            raise InputError(f"{path}: has no video stream")
-        media.check_frame_size(stream.codec_context.width, stream.codec_context.height, f"{path}: video stream")
-        media.prepare_decoder(stream, thread_type="AUTO")
+        stream = media.decodable_video(container, str(path), thread_type="AUTO")
         duration = media.duration(container, stream)
         step = 1.0 / fps
         if duration is not None and duration > 0 and duration < min_frames * step:

@@ -81,12 +81,8 @@ def _extract(
     from reelmatch.extract.convert import stream_sar
 
     name = path.name
-    vstream = media.video_stream(container)
-    if vstream is None:
-        raise InputError(f"{name}: no video stream ({media.no_video_reason(container)})")
+    vstream = media.decodable_video(container, name, threads=decoder_threads)
     cc = vstream.codec_context
-    media.check_frame_size(cc.width, cc.height, f"{name}: video stream")
-    media.prepare_decoder(vstream, decoder_threads)
 
     t0 = media.start_time(container)
     duration = media.duration(container, vstream, from_start=True)

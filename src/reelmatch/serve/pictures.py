@@ -47,18 +47,14 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
 
     Seeks to the nearest keyframe before the time and decodes forward to it.
     Opened through :func:`reelmatch.media.open_media` (its limits apply).
-    Raises :class:`~reelmatch.errors.InputError` when the file cannot be opened
-    or declares an absurd frame size, ``ValueError`` when it has no video
-    stream or no decodable frame.
+    Raises :class:`~reelmatch.errors.InputError` when the file cannot be opened,
+    has no video stream or declares an absurd frame size, ``ValueError`` when
+    no frame decodes.
     """
     from reelmatch import media
 
     with media.open_media(path) as container:
-        stream = media.video_stream(container)
-        if stream is None:
-            raise ValueError(f"{path}: no video stream")
-        media.check_frame_size(stream.codec_context.width, stream.codec_context.height, f"{path}: video stream")
-        media.prepare_decoder(stream, thread_type="AUTO")
+        stream = media.decodable_video(container, str(path), thread_type="AUTO")
         duration = media.duration(container, stream)
         target = (duration or 0.0) * at
         if target > 0:
