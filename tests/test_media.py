@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +67,27 @@ def test_every_reader_ends_hostile_files_with_a_result_or_a_one_line_reason(host
         else:
             assert expect in ("clip", "either"), f"{reader} accepted {name}"
         assert time.monotonic() - t < 30, f"{reader} took too long on {name}"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_no_reader_waits_on_a_named_pipe(tmp_path):
+    """A FIFO named like a video (nobody writes to it) would block a plain open forever."""
+    fifo = tmp_path / "stream.mp4"
+    os.mkfifo(fifo)
+    for reader, read in _readers().items():
+        outcome = []
+
+        def call():
+            try:
+                read(fifo)
+                outcome.append("accepted")
+            except InputError as e:
+                outcome.append(str(e))
+
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        t.join(10)
+        assert outcome and "not a regular file" in outcome[0], (reader, outcome)
 
 
 def test_declared_size_limit_applies_to_every_reader(hostile):

@@ -48,10 +48,11 @@ def sample_frames(
 
     path = Path(path)
     try:
-        container = media.open_media(path, check=False)
+        container = media.open_media(path)
     except media.MediaError as e:
-        cause = e.__cause__ or e
-        raise InputError(f"{path}: cannot open as a video ({type(cause).__name__}: {cause})") from e
+        cause = e.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else e.reason
+        raise InputError(f"{path}: cannot open as a video ({detail})") from e
     with container:
         stream = media.decodable_video(container, str(path), thread_type="AUTO")
         duration = media.duration(container, stream)

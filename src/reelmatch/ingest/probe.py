@@ -37,7 +37,7 @@ def probe_video(path: str | Path) -> VideoInfo:
 
     path = Path(path)
     try:
-        container = media.open_media(path, check=False)
+        container = media.open_media(path)
     except media.MediaError as e:
         raise InputError(f"not a video: {e.cause}") from e
     with container:
