@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def open_workspace(args):
@@ -77,6 +78,10 @@ def add_workers_flag(p, default: int | None = None) -> None:
     p.add_argument(
         "--workers", type=int, default=default, metavar="N", help="parallel worker processes (default: CPU count)"
     )
+
+
+def existing_path(s: str) -> Path:
+    return Path(s).expanduser()
 
 
 def add_engine_flags(p) -> None:

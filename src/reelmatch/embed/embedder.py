@@ -153,24 +153,6 @@ class ModelEmbedder:
         return res
 
 
-_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}
-
-
-def list_embedders() -> list[str]:
-    """Modes accepted by :func:`create_embedder`, sorted."""
-    return sorted(_REGISTRY)
-
-
-def create_embedder(mode: str, *args, **kwargs):
-    """An embedder by mode: ``create_embedder("backbone", "tiny", pretrained=False)``,
-    ``create_embedder("model", checkpoint_dir)`` (arguments as the class takes them)."""
-    if mode not in _REGISTRY:
-        from reelmatch.errors import InputError
-
-        raise InputError(f"unknown embedder {mode!r}; known embedders: {', '.join(list_embedders())}")
-    return _REGISTRY[mode](*args, **kwargs)
-
-
 def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
     """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
     if config.use_model:
@@ -226,3 +208,21 @@ def embedder_for(ws, meta: dict):
             f" {emb.fingerprint}: run 'reelmatch embed'"
         )
     return emb
+
+
+_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}
+
+
+def list_embedders() -> list[str]:
+    """Modes accepted by :func:`create_embedder`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_embedder(mode: str, *args, **kwargs):
+    """An embedder by mode: ``create_embedder("backbone", "tiny", pretrained=False)``,
+    ``create_embedder("model", checkpoint_dir)`` (arguments as the class takes them)."""
+    if mode not in _REGISTRY:
+        from reelmatch.errors import InputError
+
+        raise InputError(f"unknown embedder {mode!r}; known embedders: {', '.join(list_embedders())}")
+    return _REGISTRY[mode](*args, **kwargs)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from reelmatch.config import fingerprint
 from reelmatch.index.backends import list_backends
 
+BACKENDS = tuple(list_backends())
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
 REFINES = ("none", "sq8", "flat")
 
@@ -52,8 +53,8 @@ class IndexConfig:
     def __post_init__(self):
         from reelmatch.errors import InputError
 
-        if self.backend not in list_backends():
-            raise InputError(f"index backend {self.backend!r} is not one of {', '.join(list_backends())}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"index backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.kind not in KINDS:
             raise InputError(f"index kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.exact_below < 0 or self.hnsw_m < 2 or self.ef_construction < 1 or self.ef_search < 1:
