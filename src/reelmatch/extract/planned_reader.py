@@ -9,7 +9,6 @@ one (exact). Instants it cannot place go to the general
 
 from __future__ import annotations
 
-import bisect
 import logging
 
 from reelmatch.extract.decode_reader import DecodingReader
@@ -53,15 +52,13 @@ class PlannedReader:
 
     def _session(self, t: float) -> list[float]:
         """``t`` and the following expected instants one seek should serve (no keyframe between them)."""
-        keyframes = self.cursor.keyframes
+        c = self.cursor
         run = [t]
         for u in (u for u in self.instants if u > t + EPS and u not in self._planned):
-            prev = run[-1]
-            if keyframes:
-                i = bisect.bisect_right(keyframes, u) - 1
-                if i >= 0 and keyframes[i] > prev + EPS:
+            if c.keyframes:
+                if c.keyframe_between(run[-1], u):
                     break
-            elif u - prev > SEEK_GAP:
+            elif u - run[-1] > SEEK_GAP:
                 break
             run.append(u)
         return run

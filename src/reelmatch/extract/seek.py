@@ -137,7 +137,3 @@ class StreamCursor:
         """Whether the index has a keyframe after ``after`` at or before ``t`` (False without an index)."""
         i = bisect.bisect_right(self.keyframes, t) - 1
         return i >= 0 and self.keyframes[i] > after + EPS
-
-    def set_skip(self, mode: str) -> None:
-        """``skip_frame`` of the decoder: ``"DEFAULT"`` or ``"NONREF"``."""
-        self.stream.codec_context.skip_frame = mode
