@@ -27,7 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
-from reelmatch.errors import ReelmatchError
+from reelmatch.errors import ItemFailure, ReelmatchError, failure_from_exception
+from reelmatch.runtime import default_workers, single_threaded
+
+#: kept importable from here (they moved to reelmatch.errors and reelmatch.runtime)
+__all__ = ["EngineError", "ItemFailure", "default_workers", "failure_from_exception", "run_items", "single_threaded"]
 
 log = logging.getLogger(__name__)
 
@@ -41,43 +45,6 @@ class EngineError(ReelmatchError):
     """The pool itself cannot work (e.g. worker processes die before starting)."""
 
 
-class ItemFailure(ReelmatchError):
-    """One item failed. ``kind`` is ``"error"``, ``"timeout"`` or ``"crash"``; ``str()`` is one line."""
-
-    def __init__(self, reason: str, kind: str = "error", error_type: str | None = None):
-        self.reason = " ".join(str(reason).split()) or "unknown error"
-        self.kind = kind
-        self.error_type = error_type
-        super().__init__(self.reason)
-
-    def __reduce__(self):
-        return (ItemFailure, (self.reason, self.kind, self.error_type))
-
-
-def default_workers() -> int:
-    """Worker processes to use when not told: the CPUs this process may run on."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
-def failure_from_exception(e: BaseException) -> ItemFailure:
-    """An :class:`ItemFailure` with a one-line reason for ``e``.
-
-    reelmatch errors keep their own message (it is written for users); other
-    exceptions are prefixed with their type so the reason stays meaningful.
-    """
-    if isinstance(e, ItemFailure):
-        return e
-    msg = " ".join(str(e).split())
-    if isinstance(e, ReelmatchError):
-        reason = msg or type(e).__name__
-    else:
-        reason = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
-    return ItemFailure(reason, "error", type(e).__name__)
-
-
 def _limit_memory(max_memory_mb: int | None) -> None:
     if not max_memory_mb:
         return
@@ -88,22 +55,6 @@ def _limit_memory(max_memory_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError) as e:  # pragma: no cover - platform dependent
         log.warning("could not set a memory limit of %s MB: %s", max_memory_mb, e)
-
-
-def single_threaded() -> None:
-    """One BLAS/OpenMP thread in this worker process, as in every engine's item workers.
-
-    Parallelism comes from items (one per core), so threads inside an item only
-    oversubscribe the cores; and a matrix product's rounding depends on its thread
-    count, so this also makes an item's result independent of the engine.
-    """
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # libraries loaded later
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a core dependency
-        return
-    threadpool_limits(1)  # libraries already loaded (numpy's BLAS in the fork server)
 
 
 def _worker_main(conn, fn, initializer, initargs, max_memory_mb) -> None:
