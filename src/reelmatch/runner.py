@@ -139,10 +139,10 @@ class StageResult:
     def total(self) -> int:
         return self.done + self.failed
 
-    def line(self) -> str:
-        """One line for people: ``name: status - summary (seconds)``."""
-        text = self.summary or f"{self.done} done, {self.failed} failed"
-        return f"{self.name}: {self.status} - {text} ({self.seconds:.1f} s)"
+    def line(self, label: str | None = None) -> str:
+        """One line for people: ``label: status - summary (seconds)`` (label: the stage name)."""
+        text = self.summary or (f"{self.done} done, {self.failed} failed" if self.total else "")
+        return f"{label or self.name}: {self.status}" + (f" - {text}" if text else "") + f" ({self.seconds:.1f} s)"
 
     def to_dict(self) -> dict:
         return {"stage": self.name, "status": self.status, "done": self.done, "failed": self.failed,

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from reelmatch.config import atomic_write_bytes, fingerprint, write_sidecar
+from reelmatch.config import StageConfig, atomic_write_bytes, fingerprint, write_sidecar
 from reelmatch.errors import NotFoundError
 from reelmatch.runner import LocalFirst, Stage
 
@@ -35,7 +35,7 @@ VERSION = 1
 
 
 @dataclass(frozen=True)
-class FeaturesConfig:
+class FeaturesConfig(StageConfig):
     """backbone: registry name; pretrained: its default weights; weights: a local weights file."""
 
     backbone: str = "efficientnet_lite0"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,14 @@ def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids) -> 
     return ws.dir("models") / f"run-{fp}"
 
 
-def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, retrain: bool = False,
-              progress: bool = False, devices: int = 1, num_nodes: int = 1, strategy: str = "auto",
-              accelerator: str = "cpu") -> Path:
+def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resume: bool = True,
+              retrain: bool = False, progress: bool = False, devices: int = 1, num_nodes: int = 1,
+              strategy: str = "auto", accelerator: str = "cpu") -> Path:
     """Train (or resume, or reuse a finished run) and return the best checkpoint directory.
 
     The checkpoint becomes the workspace's current model. Frozen-backbone phases
-    train from the feature cache (computed here when missing).
+    train from the feature cache (computed here when missing). ``clip_config``:
+    the clips to train on (None: the workspace's current clip config).
 
     Scale-out (Lightning DDP): ``devices`` processes per node (GPUs with
     ``accelerator="gpu"``), ``num_nodes`` nodes; ``strategy`` ``"auto"`` means
@@ -62,7 +64,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
 
     from reelmatch.dataset.store import ClipStore
     from reelmatch.evaluate.metrics import retrieval_metrics
-    from reelmatch.model import ModelConfig, TwoTower
+    from reelmatch.model import TwoTower
     from reelmatch.model.checkpoint import save, set_current_checkpoint
     from reelmatch.train.data import (BalancedBatchSampler, ClipDataset, FeatureDataset, collate_labelled,
                                       labelled_items)
@@ -70,7 +72,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     from reelmatch.train.module import TwoTowerModule, embed_batches, phase_at
 
     t0 = time.perf_counter()
-    store = ClipStore(ws)
+    store = ClipStore(ws, clip_config)
     clip_cfg = store.config
     splits = store.splits()
     train = labelled_items(ws, sorted(i for i, s in splits.items() if s == "train"))
@@ -98,7 +100,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
     cache = None
     if frozen:
-        rep = compute_features(ws, config=fcfg)
+        rep = compute_features(ws, config=fcfg, clip_config=clip_cfg)
         if rep["done"]:
             log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
         cache = FeatureCache(ws, fcfg, clip_cfg)
@@ -110,10 +112,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
             val_ids = [i for i in val_ids if i in cache]
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    model_cfg = ModelConfig(backbone=config.backbone, pretrained=config.pretrained, pooling=config.pooling,
-                            hidden=config.hidden, audio_dim=config.audio_dim, embed_dim=config.embed_dim,
-                            spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary),
-                            modality_dropout=config.modality_dropout, dropout=config.dropout)
+    model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary))
     model = TwoTower(model_cfg, backbone_weights=config.weights)
 
     train_feats = FeatureDataset(cache, train) if cache is not None else None
