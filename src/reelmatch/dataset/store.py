@@ -158,7 +158,7 @@ class ClipStore:
 
     def __init__(self, ws, config: ClipConfig | None = None):
         self.ws = ws
-        self.config = config if config is not None else current_config(ws)
+        self.config = config if config is not None else resolve_clip_config(ws)
         self.fingerprint = self.config.fingerprint
         self.root = clips_root(ws) / self.fingerprint
         self.shard_dir = self.root / "shards"

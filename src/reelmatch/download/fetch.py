@@ -368,7 +368,7 @@ def _positional_arity(fn) -> int:
         return -1
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return -1
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in params)
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def _record_done(ws, item: Item, res: DownloadResult, fp: str) -> None:

@@ -168,11 +168,11 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig(), *, clip_config=_UNSET)
         ckpt = current_checkpoint(ws) if current_checkpoint is not None else None
         if ckpt is not None:
             if clip_config is _UNSET:
-                from reelmatch.dataset.store import current_config
+                from reelmatch.dataset.store import resolve_clip_config
                 from reelmatch.errors import NotFoundError
 
                 try:
-                    clip_config = current_config(ws)
+                    clip_config = resolve_clip_config(ws)
                 except NotFoundError:
                     clip_config = None
             return ModelEmbedder(ckpt, clip_config)

@@ -203,9 +203,9 @@ def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_
     from reelmatch.runner import RunOptions, run_stage
 
     if clip_config is None:
-        from reelmatch.dataset.store import current_config
+        from reelmatch.dataset.store import resolve_clip_config
 
-        clip_config = current_config(ws)
+        clip_config = resolve_clip_config(ws)
     embedder = embedder or get_embedder(ws, config, clip_config=clip_config)
     if progress is not None:
         from reelmatch.train.features import _two_or_four

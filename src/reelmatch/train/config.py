@@ -128,6 +128,11 @@ class TrainConfig(StageConfig):
     @classmethod
     def from_dict(cls, doc: dict) -> "TrainConfig":
         """From the flat dict form (or with a nested ``"model"`` dict)."""
+        own = [f.name for f in fields(_TrainFields)]
+        unknown = sorted(set(doc) - set(own) - set(MODEL_FIELDS) - {"model"})
+        if unknown:
+            raise InputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join((*MODEL_FIELDS, *own))}")
         doc = dict(doc)
         flat = {k: doc.pop(k) for k in MODEL_FIELDS if k in doc}
         model = doc.pop("model", None)

@@ -65,11 +65,11 @@ class FeatureCache:
     """The cached features of one backbone for the workspace's current clips."""
 
     def __init__(self, ws, config: FeaturesConfig = FeaturesConfig(), clip_config=None):
-        from reelmatch.dataset.store import current_config
+        from reelmatch.dataset.store import resolve_clip_config
 
         self.ws = ws
         self.config = config
-        self.clip_config = clip_config if clip_config is not None else current_config(ws)
+        self.clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
         self.fingerprint = features_fingerprint(config, self.clip_config.fingerprint)
         self.root = ws.dir("features") / f"{config.backbone}-{self.fingerprint}"
 
@@ -225,9 +225,9 @@ def features_stage(ws, backbone_name: str = "efficientnet_lite0", *, config=None
 
     config = config or FeaturesConfig(backbone=backbone_name)
     if clip_config is None:
-        from reelmatch.dataset.store import current_config
+        from reelmatch.dataset.store import resolve_clip_config
 
-        clip_config = current_config(ws)
+        clip_config = resolve_clip_config(ws)
     res = run_stage(ws, FEATURES, (config, clip_config, batch_clips), engine, _two_or_four(progress),
                     RunOptions(retry_failed=retry_failed))
     c = res.counts
