@@ -183,18 +183,28 @@ def test_second_writer_of_a_stage_exits_naming_the_running_process(ws, tmp_path,
     assert ws.status()["stages"]["extract"]["done"] == 1
 
 
-def test_stage_lock_waits_when_asked(ws):
-    from reelmatch.errors import BusyError
+def test_stage_lock_is_per_stage_reentrant_and_threads_take_turns(ws):
+    import threading
+
     from reelmatch.runner import stage_lock
 
+    order = []
     with stage_lock(ws, "embed"):
-        with pytest.raises(BusyError, match="another 'embed'"):
-            with stage_lock(ws, "embed", wait=0.3):
-                pass
+        with stage_lock(ws, "embed"):  # the holder may take it again
+            order.append("nested")
         with stage_lock(ws, "extract"):  # a lock per stage
-            pass
-    with stage_lock(ws, "embed"):
-        pass
+            order.append("other stage")
+
+        def second():
+            with stage_lock(ws, "embed"):
+                order.append("second thread")
+
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first done")
+    t.join(10)
+    assert order == ["nested", "other stage", "first done", "second thread"]
 
 
 def test_corrupt_current_json_is_a_clear_error(ws, capsys):

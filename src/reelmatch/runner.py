@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -157,35 +158,61 @@ def _lock_path(ws, name: str):
     return d / f"{name}.lock"
 
 
+#: per lock file: (an RLock for the threads of this process, how deep this process holds it)
+_HELD: dict[str, list] = {}
+_HELD_GUARD = threading.Lock()
+
+
 @contextmanager
 def stage_lock(ws, name: str, *, wait: float = 0.0) -> Iterator[None]:
     """Hold the workspace lock of stage ``name`` (an OS file lock: released when the process dies).
 
-    A second writer waits up to ``wait`` seconds, then raises :class:`BusyError`
-    naming the process that holds it (pid, command, start time).
+    Another process waits up to ``wait`` seconds, then gets a :class:`BusyError`
+    naming the process that holds it (pid, command, start time). Threads of this
+    process take turns (a server adding two uploads), and a thread that holds the
+    lock may take it again.
     """
+    path = _lock_path(ws, name)
+    with _HELD_GUARD:
+        entry = _HELD.setdefault(str(path), [threading.RLock(), 0, None])
+    rlock = entry[0]
+    with rlock:
+        if entry[1]:  # this thread holds it already
+            entry[1] += 1
+            try:
+                yield
+            finally:
+                entry[1] -= 1
+            return
+        fd = _take_file_lock(path, name, ws, wait)
+        entry[1], entry[2] = 1, fd
+        try:
+            yield
+        finally:
+            entry[1], entry[2] = 0, None
+            os.close(fd)  # releases the lock
+
+
+def _take_file_lock(path, name: str, ws, wait: float) -> int:
     import fcntl
 
-    path = _lock_path(ws, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BusyError(_busy_message(path, name, ws)) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({
-            "pid": os.getpid(), "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise BusyError(_busy_message(path, name, ws)) from None
+            time.sleep(0.2)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({
+        "pid": os.getpid(), "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }).encode(), 0)
+    return fd
 
 
 def _busy_message(path, name: str, ws) -> str:
