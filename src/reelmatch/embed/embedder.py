@@ -153,8 +153,15 @@ class ModelEmbedder:
         return res
 
 
-def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
-    """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
+_UNSET = object()
+
+
+def get_embedder(ws, config: EmbedConfig = EmbedConfig(), *, clip_config=_UNSET):
+    """The embedder for ``ws``: its current trained model, else the pretrained backbone alone.
+
+    ``clip_config``: the clips it will embed (a checkpoint made for other clips is
+    refused); not given: the workspace's current clip config, if any.
+    """
     if config.use_model:
         try:
             from reelmatch.model.checkpoint import current_checkpoint
@@ -164,13 +171,14 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
             current_checkpoint = None
         ckpt = current_checkpoint(ws) if current_checkpoint is not None else None
         if ckpt is not None:
-            from reelmatch.dataset.store import current_config
-            from reelmatch.errors import NotFoundError
+            if clip_config is _UNSET:
+                from reelmatch.dataset.store import resolve_clip_config
+                from reelmatch.errors import NotFoundError
 
-            try:
-                clip_config = current_config(ws)
-            except NotFoundError:
-                clip_config = None
+                try:
+                    clip_config = resolve_clip_config(ws)
+                except NotFoundError:
+                    clip_config = None
             return ModelEmbedder(ckpt, clip_config)
     log.info(
         "no trained model in %s: embedding with the pretrained %s backbone alone "

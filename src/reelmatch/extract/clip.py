@@ -51,7 +51,7 @@ def extract_clip(
     import av
 
     if threads is None:
-        from reelmatch.engine.local import default_workers
+        from reelmatch.runtime import default_workers
 
         threads = min(4, default_workers())
     if decoder_threads is None:

@@ -50,12 +50,13 @@ class Searcher:
     (or made by another model) and ``NotFoundError`` when either is missing.
     """
 
-    def __init__(self, ws, name: str = "default"):
+    def __init__(self, ws, name: str = "default", *, clip_config=None):
         from reelmatch.embed.vectors import embeddings_path, load_embeddings
         from reelmatch.index import index_path, load_index
 
         self.ws = ws
         self.name = name
+        self._clip_config = clip_config
         self.emb = load_embeddings(ws, name)
         self.index = load_index(
             index_path(ws, name),
@@ -68,6 +69,15 @@ class Searcher:
     @property
     def mode(self) -> str | None:
         return self.emb.meta.get("mode")
+
+    @property
+    def clip_config(self):
+        """The clip config query files are sampled with: given, else the workspace's (resolved once)."""
+        if self._clip_config is None:
+            from reelmatch.dataset.store import resolve_clip_config
+
+            self._clip_config = resolve_clip_config(self.ws)
+        return self._clip_config
 
     def use_embedder(self, embedder) -> None:
         """Embed query files with ``embedder`` (e.g. one already loaded by a server).
@@ -157,17 +167,16 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
     same = ws.catalog.by_sha256(sha)
     if same is None and add:
         embedder = searcher.embedder()
-        same = _add_file(ws, path, embedder)
+        same = _add_file(ws, path, embedder, searcher.clip_config)
         searcher = searcher_for(ws, searcher.name)
         if embedder.fingerprint == searcher.emb.model_fingerprint:
             searcher.use_embedder(embedder)
     if same is not None and same.id in searcher.emb:
         log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
         return _item_target(searcher, same, {"path": str(path), "title": same.title, "id": same.id})
-    from reelmatch.dataset.store import ClipStore
     from reelmatch.extract import extract_clip
 
-    config = ClipStore(ws).config
+    config = searcher.clip_config
     if config.fingerprint != searcher.emb.clip_fingerprint:
         from reelmatch.errors import StaleArtifactError
 
@@ -180,7 +189,7 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
                   bool(clip.has_audio) and bool(np.any(out["audio"][0])))
 
 
-def _add_file(ws, path: Path, embedder):
+def _add_file(ws, path: Path, embedder, clip_config):
     """Add ``path`` to the catalogue and bring extract, embed (with ``embedder``, the one that
     made the embeddings) and index up to date for it."""
     from reelmatch.embed import EmbedConfig, run_embed
@@ -194,11 +203,9 @@ def _add_file(ws, path: Path, embedder):
     item = ws.catalog.by_sha256(sha256_file(path))
     if item is None:
         raise InputError(f"{path.name}: could not be added ({report.summary()})")
-    from reelmatch.dataset.store import ClipStore
-
-    run_extract(ws, ClipStore(ws).config)
+    run_extract(ws, clip_config)
     meta = load_embeddings(ws).meta
-    run_embed(ws, EmbedConfig(**meta.get("embed_config", {})), embedder=embedder)
+    run_embed(ws, EmbedConfig.from_dict(meta.get("embed_config", {})), embedder=embedder, clip_config=clip_config)
     from reelmatch.index import index_path, load_index
 
     run_index(ws, load_index(index_path(ws)).config)
