@@ -3,7 +3,9 @@
 Incremental by default: when the existing index was made from the same model
 and with the same config, ids that left the embeddings are removed, new ones
 added and changed vectors replaced, without rebuilding (FAISS). Another model,
-another config, or ``rebuild=True`` builds from scratch.
+another config, or ``rebuild=True`` builds from scratch. Beside the index it
+keeps the precomputed neighbour table (:mod:`reelmatch.index.neighbours`),
+refreshed incrementally with it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class IndexReport:
     removed: int
     rebuilt: bool
     structure: str
+    table_rows: int = 0  # neighbour-table rows searched (again)
 
     @property
     def summary(self) -> str:
@@ -63,21 +66,25 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
             log.warning("index: %s is unusable (%s): rebuilding", path.name, e)
         if index is not None:
             same = (
-                index.config == config
+                index.config.same_structure(config)
                 and index.meta.get("model_fingerprint") == emb.model_fingerprint
                 and index.dim == emb.vectors.shape[1]
             )
             if not same:
                 log.info("index: model or config changed: rebuilding")
                 index = None
-    if index is not None and index.meta.get("vectors_fingerprint") == meta["vectors_fingerprint"]:
+    previous = index.meta.get("vectors_fingerprint") if index is not None else None
+    if index is not None and previous == meta["vectors_fingerprint"]:
         log.info("index: up to date (%d vectors)", len(index))
-        return IndexReport(path, len(index), 0, 0, False, index.structure)
+        rows = _update_table(index, config.neighbours, previous, changed=set(), removed=set(), path=path)
+        return IndexReport(path, len(index), 0, 0, False, index.structure, rows)
 
     if index is None:
         index = build_index(emb.vectors, emb.ids, config, **meta)
         added, removed, rebuilt = len(emb), 0, True
+        changed, gone = set(emb.ids), []
     else:
+        index.config = config  # same structure; ``neighbours`` may differ
         wanted = set(emb.ids)
         gone = [i for i in index.ids if i not in wanted]
         removed = index.remove(gone)
@@ -86,11 +93,43 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
             if i not in index or not np.array_equal(index.vector(i), emb.vectors[r]):
                 new_rows.append(r)
         added = len(new_rows)
+        changed = {emb.ids[r] for r in new_rows}
         if new_rows:
             index.add(emb.vectors[new_rows], [emb.ids[r] for r in new_rows])
         index.meta.update(meta)
         rebuilt = False
     save_index(index, path)
-    report = IndexReport(path, len(index), added, removed, rebuilt, index.structure)
+    rows = _update_table(index, config.neighbours, None if rebuilt else previous, changed=changed,
+                         removed=set(gone), path=path)
+    report = IndexReport(path, len(index), added, removed, rebuilt, index.structure, rows)
     log.info("index: %s", report.summary)
     return report
+
+
+def _update_table(index, k: int, previous: str | None, *, changed: set, removed: set, path: Path) -> int:
+    """Write the neighbour table of ``index`` (K = ``k``; 0 removes it): refreshed from the
+    table of the ``previous`` vectors when there is one, else computed in full.
+    Written after the index, so a reader pairing them by fingerprint never mixes two."""
+    from reelmatch.errors import ReelmatchError
+    from reelmatch.index.neighbours import build_table, load_table, neighbours_path, refresh_table, save_table
+
+    tpath = neighbours_path(path)
+    if k == 0:
+        tpath.unlink(missing_ok=True)
+        return 0
+    old = None
+    if tpath.exists():
+        try:
+            old = load_table(tpath, mmap=False)
+        except ReelmatchError as e:
+            log.warning("index: neighbour table %s is unusable (%s): recomputing", tpath.name, e)
+    fp = index.meta.get("vectors_fingerprint")
+    if old is not None and old.k == k and old.vectors_fingerprint == fp and len(old) == len(index):
+        return 0  # up to date
+    if old is not None and old.k == k and previous is not None and old.vectors_fingerprint == previous:
+        table, rows = refresh_table(old, index, k, changed=changed, removed=removed)
+    else:
+        table, rows = build_table(index, k), len(index)
+    save_table(table, tpath)
+    log.info("index: neighbour table of %d items (K=%d), %d rows searched", len(table), k, rows)
+    return rows
