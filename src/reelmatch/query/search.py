@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from reelmatch.errors import InputError, NotFoundError
 from reelmatch.query.results import Neighbour, QueryResult
 
 log = logging.getLogger(__name__)
+_EMBEDDER_LOCK = threading.Lock()
 
 KINDS = ("trailer", "ad")
 VIDEO_SUFFIXES = {
@@ -110,9 +112,11 @@ class Searcher:
 
     def embedder(self):
         if self._embedder is None:
-            from reelmatch.embed.embedder import embedder_for
+            with _EMBEDDER_LOCK:  # two concurrent uploads load the model once
+                if self._embedder is None:
+                    from reelmatch.embed.embedder import embedder_for
 
-            self._embedder = embedder_for(self.ws, self.emb.meta)
+                    self._embedder = embedder_for(self.ws, self.emb.meta)
         return self._embedder
 
 

@@ -1,0 +1,215 @@
+"""What the server's requests share, without a global lock.
+
+* :class:`ReadCatalog`: read-only SQLite connections (``mode=ro``, the WAL
+  catalogue), one per thread, and a cache of item rows that is dropped as soon
+  as anyone commits to the catalogue (``PRAGMA data_version`` on a watcher
+  connection, checked once per request).
+* :class:`Artifacts`: the embeddings, index and neighbour table, loaded once,
+  read-only and shared by every thread (the table memory-mapped, so several
+  server processes share one copy). When their files change, the next request
+  starts a reload in the background and keeps answering from the loaded set;
+  the new set replaces it in one assignment once it has loaded and its files
+  agree (fingerprints), so no request sees a half-written or mismatched set.
+* :class:`ServedWorkspace`: the workspace as the query code sees it inside the
+  server: its ``catalog`` is the calling thread's read-only view, its searcher
+  the shared one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from reelmatch.catalog.db import Catalog
+from reelmatch.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=60, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only=ON")
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
+
+
+class ReadOnlyCatalog(Catalog):
+    """A :class:`Catalog` on a read-only connection (every write raises ``sqlite3.OperationalError``)."""
+
+    def __init__(self, path: Path):  # noqa: D107 - no create, no schema changes, no WAL switch
+        self.path = Path(path)
+        self._conn = _connect_ro(self.path)
+        self._check_schema()
+
+
+class _CachedView:
+    """One thread's read-only catalogue, with item lookups served from the shared cache."""
+
+    def __init__(self, reads: "ReadCatalog", catalog: ReadOnlyCatalog):
+        self._reads = reads
+        self._catalog = catalog
+
+    def maybe_get(self, item_id: str):
+        reads = self._reads
+        gen = reads.generation
+        try:
+            return reads.items[item_id]
+        except KeyError:
+            pass
+        item = self._catalog.maybe_get(item_id)
+        reads.remember(gen, item_id, item)
+        return item
+
+    def get(self, item_id: str):
+        from reelmatch.errors import NotFoundError
+
+        item = self.maybe_get(item_id)
+        if item is None:
+            raise NotFoundError(f"no item with id {item_id!r}")
+        return item
+
+    def __getattr__(self, name):
+        return getattr(self._catalog, name)
+
+
+class ReadCatalog:
+    """Per-thread read-only catalogue connections and a shared item cache (``cache`` rows at most)."""
+
+    def __init__(self, path: Path, *, cache: int = 200_000):
+        self.path = Path(path)
+        self.cache = cache
+        self.items: dict = {}
+        self.generation = 0
+        self._local = threading.local()
+        self._watch = _connect_ro(self.path)
+        self._watch_lock = threading.Lock()
+        self._version = self._data_version()
+        self._views: list[ReadOnlyCatalog] = []
+        self._views_lock = threading.Lock()
+
+    def _data_version(self) -> int:
+        return self._watch.execute("PRAGMA data_version").fetchone()[0]
+
+    def check(self) -> None:
+        """Drop the item cache when the catalogue changed since the last check (once per request)."""
+        with self._watch_lock:
+            v = self._data_version()
+            if v == self._version:
+                return
+            self._version = v
+            self.generation += 1
+            self.items = {}
+
+    def remember(self, generation: int, item_id: str, item) -> None:
+        # a row read before a change that a check has seen since is not kept
+        if generation == self.generation and len(self.items) < self.cache:
+            self.items[item_id] = item
+
+    def view(self) -> _CachedView:
+        """The calling thread's view (its own connection, opened on first use)."""
+        v = getattr(self._local, "view", None)
+        if v is None:
+            cat = ReadOnlyCatalog(self.path)
+            with self._views_lock:
+                self._views.append(cat)
+            v = self._local.view = _CachedView(self, cat)
+        return v
+
+    def close(self) -> None:
+        with self._views_lock:
+            for c in self._views:
+                c.close()
+            self._views.clear()
+        self._watch.close()
+
+
+class Artifacts:
+    """The shared :class:`reelmatch.query.Searcher` s (one per embeddings name), swapped atomically.
+
+    ``table=False`` serves without the neighbour table (the index answers every query).
+    """
+
+    #: seconds between reload attempts while the files on disk do not agree (mid-rebuild)
+    retry_after = 0.2
+
+    def __init__(self, ws: Workspace, *, table: bool = True):
+        self.ws = ws
+        self.table = table
+        self._current: dict = {}
+        self._lock = threading.Lock()
+        self._loading: set[str] = set()
+        self._failed_at: dict[str, float] = {}
+        self.reloads = 0
+
+    def _load(self, name: str):
+        from reelmatch.query.search import Searcher
+
+        s = Searcher(self.ws, name, table=self.table)
+        old = self._current.get(name) or self.ws.__dict__.get("_searchers", {}).get(name)
+        embedder = getattr(old, "_embedder", None)
+        if embedder is not None and embedder.fingerprint == s.emb.model_fingerprint:
+            s.use_embedder(embedder)  # a loaded model is kept across reloads of the same model's vectors
+        return s
+
+    def searcher(self, name: str = "default"):
+        """The loaded searcher; a changed set of files is loaded in the background meanwhile."""
+        from reelmatch.query.search import _stamp, artifact_paths
+
+        cur = self._current.get(name)
+        if cur is None:
+            with self._lock:
+                cur = self._current.get(name)
+                if cur is None:
+                    cur = self._current[name] = self._load(name)  # NotFoundError etc. -> the caller
+            return cur
+        if cur.stamp != _stamp(*artifact_paths(self.ws, name)):
+            self._reload_soon(name)
+        return cur
+
+    def _reload_soon(self, name: str) -> None:
+        with self._lock:
+            if name in self._loading or time.monotonic() - self._failed_at.get(name, -1e9) < self.retry_after:
+                return
+            self._loading.add(name)
+        threading.Thread(target=self._reload, args=(name,), name=f"reelmatch-reload-{name}", daemon=True).start()
+
+    def _reload(self, name: str) -> None:
+        from reelmatch.errors import ReelmatchError
+
+        try:
+            new = self._load(name)
+        except (ReelmatchError, OSError, ValueError) as e:  # files of two builds, or one being replaced
+            log.info("reload of %s deferred: %s", name, e)
+            self._failed_at[name] = time.monotonic()
+        except Exception:  # a bug: logged, the loaded set keeps answering
+            log.exception("reload of %s failed", name)
+            self._failed_at[name] = time.monotonic()
+        else:
+            self._current[name] = new  # one assignment: a request sees the old set or the new one
+            self.reloads += 1
+            log.info("loaded new embeddings/index %s (%d vectors)", name, len(new.emb))
+        finally:
+            with self._lock:
+                self._loading.discard(name)
+
+
+class ServedWorkspace(Workspace):
+    """``ws`` as the query code sees it in the server: per-thread read-only catalogue, shared searchers."""
+
+    def __init__(self, ws: Workspace, reads: ReadCatalog, artifacts: Artifacts):  # noqa: D107 - ws is open
+        self.root = ws.root
+        self._reads = reads
+        self.searcher_provider = artifacts.searcher
+
+    @property
+    def catalog(self):  # overrides Workspace.catalog (a cached writable connection)
+        return self._reads.view()
+
+    def close(self) -> None:
+        pass
