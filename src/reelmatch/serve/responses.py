@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency of the serve ex
     orjson = None
 
 #: bodies at least this long are gzipped when the client accepts it
-GZIP_MIN = 1024
+GZIP_MIN = 512
 
 
 def dumps(doc) -> bytes:
