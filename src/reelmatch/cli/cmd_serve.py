@@ -13,8 +13,9 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--query-timeout", type=float, default=120.0, metavar="S", help="time limit of matching an upload (default 120 s)"
     )
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="server processes on the one port, sharing the read-only artifacts (default 1)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="server processes on the one port, sharing the read-only artifacts"
+                        " (default: one per CPU, at most 4)")
     p.add_argument("--no-neighbour-table", action="store_true",
                    help="search the index for every similar query instead of reading the precomputed neighbour table")
 
@@ -35,6 +36,10 @@ def run(args) -> int:
         query_timeout=args.query_timeout,
         neighbour_table=not args.no_neighbour_table,
     )
+    if args.workers is None:
+        import os
+
+        args.workers = max(1, min(4, os.cpu_count() or 1))
     if args.workers < 1:
         from reelmatch.errors import InputError
 

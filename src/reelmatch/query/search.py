@@ -367,7 +367,9 @@ def similar(
         raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     searcher = searcher_for(ws, name)
     target = resolve_target(ws, searcher, ref, add=add)
-    searcher = searcher_for(ws, name)
+    if add:  # the file was added and indexed: its target comes from the new set
+        searcher = searcher_for(ws, name)
+    # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     if exclude_duplicates:  # copies of the query (reelmatch.dedupe descriptors) are not recommendations
         from reelmatch.dedupe import duplicates_of, duplicates_of_file
 
@@ -396,7 +398,9 @@ def match_ad(
     k = _check_k(k)
     searcher = searcher_for(ws, name)
     target = resolve_target(ws, searcher, ref, add=add)
-    searcher = searcher_for(ws, name)
+    if add:  # the file was added and indexed: its target comes from the new set
+        searcher = searcher_for(ws, name)
+    # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
                       exclude_same_title=False, per_modality=True)
     return QueryResult(target.query, res, searcher.mode)

@@ -45,9 +45,20 @@ def serve(
         warm(app)
         uvicorn.run(app, **options)
         return
+    from uvicorn.supervisors import Multiprocess
+
     os.environ[ENV_WORKSPACE] = str(ws.root)
     os.environ[ENV_CONFIG] = json.dumps(asdict(config))
-    uvicorn.run("reelmatch.serve.server:app_from_env", factory=True, workers=workers, **options)
+    uconfig = uvicorn.Config("reelmatch.serve.server:app_from_env", factory=True, workers=workers, **options)
+    sock = uconfig.bind_socket()  # logs the address (the real port when port=0)
+    # listening before the workers start: a client connecting early waits in the backlog, it is not refused
+    sock.listen(uconfig.backlog)
+    try:
+        Multiprocess(uconfig, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 def app_from_env():
