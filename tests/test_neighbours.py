@@ -75,12 +75,12 @@ def test_incremental_refresh_equals_a_full_rebuild():
 
 def test_run_index_writes_and_refreshes_the_table(ws):
     ids = synthetic_catalogue(ws, 120, d=32)
-    rep = run_index(ws, IndexConfig(neighbours=8))
+    rep = run_index(ws, neighbours=8)
     path = neighbours_path(rep.path)
     table = load_table(path)
     assert len(table) == 120 and table.k == 8 and rep.table_rows == 120
     # another K recomputes the table only
-    rep = run_index(ws, IndexConfig(neighbours=5))
+    rep = run_index(ws, neighbours=5)
     assert rep.rebuilt is False and rep.added == 0 and load_table(path).k == 5
     # an embedding removed: the index is updated and the table refreshed, not rebuilt
     from reelmatch.embed.config import EmbedConfig
@@ -88,17 +88,18 @@ def test_run_index_writes_and_refreshes_the_table(ws):
 
     emb = load_embeddings(ws)
     save_embeddings(emb.subset(ids[1:]), embeddings_path(ws), EmbedConfig(use_model=False))
-    rep = run_index(ws, IndexConfig(neighbours=5))
+    rep = run_index(ws, neighbours=5)
     assert rep.removed == 1 and 0 < rep.table_rows < 119
     table = load_table(path)
     assert ids[0] not in table and all(ids[0] not in table.row(i)[0] for i in ids[1:])
-    assert run_index(ws, IndexConfig(neighbours=0)).table_rows == 0 and not path.exists()
+    assert run_index(ws).table_rows == 0 and load_table(path).k == 5  # the table's K is kept
+    assert run_index(ws, neighbours=0).table_rows == 0 and not path.exists()
 
 
 def test_similar_from_the_table_is_similar_from_the_index(ws):
     """Every item, with and without filters, k below, at and above the table's K."""
     ids = synthetic_catalogue(ws, 200, d=32, seed=4)
-    run_index(ws, IndexConfig(neighbours=12))
+    run_index(ws, neighbours=12)
     from reelmatch.query import searcher_for
 
     assert searcher_for(ws).table is not None

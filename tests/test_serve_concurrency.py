@@ -186,12 +186,12 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
     (never a mix), and the new generation is served soon after it is written."""
     from reelmatch.embed.config import EmbedConfig
     from reelmatch.embed.vectors import embeddings_path, load_embeddings, save_embeddings
-    from reelmatch.index import IndexConfig, run_index
+    from reelmatch.index import run_index
     from reelmatch.index.synthetic import ClusteredDataset, synthetic_catalogue
     from reelmatch.workspace import Workspace
 
     ids = synthetic_catalogue(ws, 400, d=32, seed=0)
-    run_index(ws, IndexConfig(neighbours=10))
+    run_index(ws, neighbours=10)
     probe = ids[:12]
 
     def answers() -> dict[str, list[str]]:
@@ -243,7 +243,7 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
             other = ClusteredDataset(len(ids), nq=1, d=32, seed=seed).base
             emb.vectors = other
             save_embeddings(emb, embeddings_path(ws), EmbedConfig(use_model=False))
-            run_index(ws, IndexConfig(neighbours=10))
+            run_index(ws, neighbours=10)
             generations.append(answers())
         # the last generation is served by both processes within a few seconds
         final = generations[-1]

@@ -31,9 +31,6 @@ class IndexConfig:
         (pq_m * pq_nbits / 8 bytes per vector; pq_m divides the dimension);
         refine: re-rank ``refine_factor * k`` PQ candidates with ``"sq8"``
         (1 byte per dimension) or ``"flat"`` (exact, 4 bytes per dimension) codes.
-    neighbours: K of the precomputed neighbour table written beside the index
-        (each item's top-K, read by ``similar``; 0 = no table). Changing it
-        recomputes the table only, not the index.
     """
 
     backend: str = "faiss"
@@ -51,7 +48,6 @@ class IndexConfig:
     pq_nbits: int = 8
     refine: str = "none"
     refine_factor: int = 16
-    neighbours: int = 50
 
     def __post_init__(self):
         from reelmatch.errors import InputError
@@ -66,20 +62,12 @@ class IndexConfig:
             raise InputError(f"invalid index config: {self}")
         if self.refine not in REFINES:
             raise InputError(f"index refine {self.refine!r} is not one of {', '.join(REFINES)}")
-        if self.neighbours < 0:
-            raise InputError(f"index neighbours must be >= 0 (0 = no table), got {self.neighbours}")
         if self.ivf_nlist < 0 or self.nprobe < 1 or self.pq_m < 1 or not 1 <= self.pq_nbits <= 16 or self.refine_factor < 1:
             raise InputError(f"invalid index config: {self}")
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self)
-
-    def same_structure(self, other: "IndexConfig") -> bool:
-        """Equal apart from ``neighbours`` (which only changes the table)."""
-        from dataclasses import replace
-
-        return replace(self, neighbours=0) == replace(other, neighbours=0)
 
     def structure_for(self, n: int) -> str:
         """The FAISS structure used for ``n`` vectors: ``"flat"`` or ``"hnsw"``."""

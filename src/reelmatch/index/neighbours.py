@@ -213,6 +213,16 @@ def load_table(path: str | Path, *, vectors_fingerprint: str | None = None, mmap
     return table
 
 
+def table_k(path: str | Path) -> int | None:
+    """K of the table at ``path``, None when there is no readable table."""
+    from reelmatch.errors import ReelmatchError
+
+    try:
+        return load_table(path).k
+    except ReelmatchError:
+        return None
+
+
 def load_npz(path: str | Path, *, mmap: bool = True) -> dict[str, np.ndarray]:
     """Arrays of an ``np.savez`` file; members stored uncompressed are memory-mapped
     read-only when ``mmap`` (numpy's own ``mmap_mode`` ignores ``.npz``)."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from reelmatch.index.config import IndexConfig
 from reelmatch.index.io import build_index, load_index, save_index
+from reelmatch.index.neighbours import DEFAULT_K
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,18 @@ class IndexReport:
         return f"{self.structure} index of {self.count} vectors {how}"
 
 
-def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default", rebuild: bool = False) -> IndexReport:
-    """Build or update the index of the embeddings ``name``; returns what was done."""
+def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default", rebuild: bool = False,
+              neighbours: int | None = None) -> IndexReport:
+    """Build or update the index of the embeddings ``name`` and its neighbour table
+    (``neighbours`` = K per item; 0 = no table; None = the existing table's K, else
+    ``DEFAULT_K``); returns what was done.
+
+    K is not part of the index config (the index file does not depend on it):
+    another K recomputes the table only."""
+    if neighbours is not None and (isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 0):
+        from reelmatch.errors import InputError
+
+        raise InputError(f"neighbours must be an integer >= 0 (0 = no table), got {neighbours!r}")
     from reelmatch.embed.vectors import load_embeddings
 
     emb = load_embeddings(ws, name)
@@ -66,7 +77,7 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
             log.warning("index: %s is unusable (%s): rebuilding", path.name, e)
         if index is not None:
             same = (
-                index.config.same_structure(config)
+                index.config == config
                 and index.meta.get("model_fingerprint") == emb.model_fingerprint
                 and index.dim == emb.vectors.shape[1]
             )
@@ -76,7 +87,7 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
     previous = index.meta.get("vectors_fingerprint") if index is not None else None
     if index is not None and previous == meta["vectors_fingerprint"]:
         log.info("index: up to date (%d vectors)", len(index))
-        rows = _update_table(index, config.neighbours, previous, changed=set(), removed=set(), path=path)
+        rows = _update_table(index, neighbours, previous, changed=set(), removed=set(), path=path)
         return IndexReport(path, len(index), 0, 0, False, index.structure, rows)
 
     if index is None:
@@ -84,7 +95,6 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
         added, removed, rebuilt = len(emb), 0, True
         changed, gone = set(emb.ids), []
     else:
-        index.config = config  # same structure; ``neighbours`` may differ
         wanted = set(emb.ids)
         gone = [i for i in index.ids if i not in wanted]
         removed = index.remove(gone)
@@ -99,14 +109,14 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
         index.meta.update(meta)
         rebuilt = False
     save_index(index, path)
-    rows = _update_table(index, config.neighbours, None if rebuilt else previous, changed=changed,
+    rows = _update_table(index, neighbours, None if rebuilt else previous, changed=changed,
                          removed=set(gone), path=path)
     report = IndexReport(path, len(index), added, removed, rebuilt, index.structure, rows)
     log.info("index: %s", report.summary)
     return report
 
 
-def _update_table(index, k: int, previous: str | None, *, changed: set, removed: set, path: Path) -> int:
+def _update_table(index, k: int | None, previous: str | None, *, changed: set, removed: set, path: Path) -> int:
     """Write the neighbour table of ``index`` (K = ``k``; 0 removes it): refreshed from the
     table of the ``previous`` vectors when there is one, else computed in full.
     Written after the index, so a reader pairing them by fingerprint never mixes two."""
@@ -114,6 +124,10 @@ def _update_table(index, k: int, previous: str | None, *, changed: set, removed:
     from reelmatch.index.neighbours import build_table, load_table, neighbours_path, refresh_table, save_table
 
     tpath = neighbours_path(path)
+    if k is None:
+        from reelmatch.index.neighbours import table_k
+
+        k = table_k(tpath) or DEFAULT_K
     if k == 0:
         tpath.unlink(missing_ok=True)
         return 0
