@@ -286,6 +286,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     def health(request: Request):
         """Liveness, catalogue size, and what answers ``similar``: ``embeddings`` is
         ``{"mode": "model"|"backbone", "vectors": n}``, or null before ``embed``/``index``."""
+        state.fresh()
         doc = {"ok": True, "version": __version__, "items": state.catalog.count(), "writes": config.allow_writes,
                "embeddings": state.embeddings()}
         return json_response(request, doc, etag=False)
@@ -304,6 +305,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ):
         """Titles by name, paged; ``q`` is a case-insensitive substring of the title."""
+        state.fresh()
         catalog = state.catalog
         rows = catalog.search(q or None, genre=genre or None, kind=kind, limit=limit + 1, offset=offset)
         total = catalog.count() if not (q or genre or kind) else None

@@ -66,6 +66,14 @@ class _CachedView:
         reads.remember(gen, item_id, item)
         return item
 
+    def count(self) -> int:
+        reads = self._reads
+        gen = reads.generation
+        n = reads.counts.get(gen)
+        if n is None:
+            n = reads.counts[gen] = self._catalog.count()  # a full count: once per catalogue version
+        return n
+
     def get(self, item_id: str):
         from reelmatch.errors import NotFoundError
 
@@ -85,6 +93,7 @@ class ReadCatalog:
         self.path = Path(path)
         self.cache = cache
         self.items: dict = {}
+        self.counts: dict[int, int] = {}
         self.generation = 0
         self._local = threading.local()
         self._watch = _connect_ro(self.path)
@@ -103,8 +112,9 @@ class ReadCatalog:
             if v == self._version:
                 return
             self._version = v
-            self.generation += 1
             self.items = {}
+            self.counts = {}
+            self.generation += 1
 
     def remember(self, generation: int, item_id: str, item) -> None:
         # a row read before a change that a check has seen since is not kept
