@@ -40,7 +40,8 @@ def test_rows_are_the_exact_top_k_without_self(tmp_path):
         np.testing.assert_allclose(scores, [ds.base[n] @ ds.base[int(j[1:])] for j in got], atol=1e-5)
     save_table(table, tmp_path / "t.neighbours.npz")
     again = load_table(tmp_path / "t.neighbours.npz", vectors_fingerprint=None)
-    assert isinstance(again.neighbours, np.memmap) and not again.neighbours.flags.writeable  # shared, read-only
+    # memory-mapped (shared by processes through the page cache), read-only
+    assert isinstance(again.neighbours.base, np.memmap) and not again.neighbours.flags.writeable
     assert again.row(ds.ids[5]) == table.row(ds.ids[5])
 
 

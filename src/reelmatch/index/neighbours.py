@@ -61,8 +61,11 @@ class NeighbourTable:
         n = len(self.ids)
         if self.neighbours.shape != self.scores.shape or self.neighbours.ndim != 2 or self.neighbours.shape[0] != n:
             raise InputError(f"neighbour table: neighbours {self.neighbours.shape} and scores {self.scores.shape} for {n} ids")
-        self._row = {str(i): r for r, i in enumerate(self.ids.tolist())}
+        # plain views of the (memory-mapped) arrays: indexing a np.memmap costs a subclass per slice
+        self.neighbours, self.scores = np.asarray(self.neighbours), np.asarray(self.scores)
         self._ids_list = [str(i) for i in self.ids.tolist()]
+        self._row = {i: r for r, i in enumerate(self._ids_list)}
+        self._len = (self.neighbours >= 0).sum(axis=1).tolist() if n else []
 
     @property
     def k(self) -> int:
@@ -81,10 +84,9 @@ class NeighbourTable:
     def row(self, item_id: str) -> tuple[list[str], list[float]]:
         """``(ids, scores)`` of ``item_id``'s neighbours, best first (at most ``k``); ``KeyError`` if absent."""
         r = self._row[item_id]
-        nb = self.neighbours[r]
-        n = int(np.count_nonzero(nb >= 0))
+        n = self._len[r]
         ids = self._ids_list
-        return [ids[j] for j in nb[:n].tolist()], self.scores[r, :n].tolist()
+        return [ids[j] for j in self.neighbours[r, :n].tolist()], self.scores[r, :n].tolist()
 
     def full(self, item_id: str) -> bool:
         """True when the row holds ``k`` neighbours (so items beyond them may exist)."""

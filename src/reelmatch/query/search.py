@@ -155,6 +155,10 @@ def score(emb, query: np.ndarray, item_id: str) -> float:
     return float(np.dot(query, emb.vectors[emb.row(item_id)]))
 
 
+class NeedsIndexSearch(Exception):
+    """``similar(..., fallback=False)``: the neighbour table cannot answer this query alone."""
+
+
 def _check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise InputError(f"k must be a positive integer, got {k!r}")
@@ -306,7 +310,7 @@ def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
 
 
 def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
-                per_modality: bool, table: bool = True) -> list[Neighbour]:
+                per_modality: bool, table: bool = True, fallback: bool = True) -> list[Neighbour]:
     exclude = set(exclude_ids or ())
     if target.item_id:
         exclude.add(target.item_id)
@@ -317,6 +321,8 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
             and k <= searcher.table.k:
         picked = _from_table(ws, searcher.table, target, k, kind=kind, genre=genre, exclude=exclude)
     if picked is None:
+        if not fallback:
+            raise NeedsIndexSearch(target.item_id)
         picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude)
     emb = searcher.emb
     # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
@@ -351,13 +357,16 @@ def similar(
     name: str = "default",
     exclude_duplicates: bool = False,
     table: bool = True,
+    fallback: bool = True,
 ) -> QueryResult:
     """The ``k`` catalogue items most like ``ref`` (an id, a title or a video file).
 
     ``kind`` ("trailer"/"ad") and ``genre`` restrict the results; ``exclude_ids``
     drops given ids; ``exclude_duplicates`` drops the query's copies found by
     ``reelmatch.dedupe`` (items without copy descriptors are kept); ``table=False``
-    searches the index even where the neighbour table could answer. Raises
+    searches the index even where the neighbour table could answer; ``fallback=False``
+    raises :class:`NeedsIndexSearch` instead of searching the index (a caller that
+    must not block: the server's event loop). Raises
     ``NotFoundError`` (unknown id/title, ambiguous title with its candidates),
     ``InputError`` (k <= 0, a file that cannot be decoded) and
     ``StaleArtifactError`` (an index older than the embeddings).
@@ -376,7 +385,7 @@ def similar(
         dups = duplicates_of(ws, target.item_id) if target.item_id else duplicates_of_file(ws, target.query["path"])
         exclude_ids = set(exclude_ids) | dups
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=exclude_same_title, per_modality=False, table=table)
+                      exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback)
     return QueryResult(target.query, res, searcher.mode)
 
 

@@ -50,15 +50,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reelmatch import __version__
 from reelmatch.errors import InputError, NotFoundError, ReelmatchError
+from reelmatch.query.search import NeedsIndexSearch
 from reelmatch.serve import pictures
 from reelmatch.serve.config import ServeConfig
 from reelmatch.serve.files import VIDEO_TYPES, servable_media
 from reelmatch.serve.responses import dumps, etag_matches, json_response, picture_etag
-from reelmatch.serve.state import Artifacts, ReadCatalog, ServedWorkspace
+from reelmatch.serve.state import Artifacts, CacheMiss, ReadCatalog, ServedWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class _State:
         self.reads = ReadCatalog(ws.catalog_path)
         self.artifacts = Artifacts(ws, table=config.neighbour_table)
         self.served = ServedWorkspace(ws, self.reads, self.artifacts)
+        # what the event loop may answer inline: cached rows, loaded arrays, no SQLite, no index search
+        self.inline = ServedWorkspace(ws, self.reads, self.artifacts, cache_only=True)
         self.write_lock = threading.Lock()
         self.uploads = threading.BoundedSemaphore(config.max_concurrent_uploads)
         self.upload_pool = ThreadPoolExecutor(config.max_concurrent_uploads, thread_name_prefix="reelmatch-upload",
@@ -185,10 +189,9 @@ def _summary(item) -> dict:
 
 def _detail(catalog, item) -> dict:
     base = f"/api/items/{item.id}"
-    stages = {}
-    for stage in STAGES:
-        st = catalog.stage_of(item.id, stage)
-        stages[stage] = {"status": st["status"], "error": st["error"]} if st else {"status": "pending", "error": None}
+    recorded = catalog.stages_of(item.id)
+    pending = {"status": "pending", "error": None}
+    stages = {stage: recorded.get(stage, pending) for stage in STAGES}
     doc = _summary(item)
     doc.update(
         {
@@ -283,7 +286,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
     # ------------------------------------------------------------ catalogue
     @app.get("/api/health", tags=["catalogue"])
-    def health(request: Request):
+    async def health(request: Request):  # inline: counts are cached per catalogue version
         """Liveness, catalogue size, and what answers ``similar``: ``embeddings`` is
         ``{"mode": "model"|"backbone", "vectors": n}``, or null before ``embed``/``index``."""
         state.fresh()
@@ -351,21 +354,32 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         with state.write_lock:  # the one writable connection
             ws.catalog.get(item_id)
             ws.catalog.update_fields(item_id, **changes)
-            doc = _detail(ws.catalog, ws.catalog.get(item_id))
-        state.fresh()
-        return json_response(request, doc, etag=False)
+        state.fresh()  # the read views see the commit
+        return json_response(request, _detail(state.catalog, state.catalog.get(item_id)), etag=False)
 
     # -------------------------------------------------------------- queries
     def similar_doc(item_id: str, k: int, genre: str | None, kind: str | None) -> dict:
         item = state.catalog.get(item_id)  # an id from the catalogue, never a path
         return state.served.similar(item.id, k=k, genre=genre or None, kind=kind).to_dict()
 
+    def similar_inline(item_id: str, k: int, genre: str | None, kind: str | None) -> dict | None:
+        """The document when the neighbour table and the item cache answer it alone, else None."""
+        try:
+            item = state.inline.catalog.get(item_id)
+            return state.inline.similar(item.id, k=k, genre=genre or None, kind=kind, fallback=False).to_dict()
+        except (CacheMiss, NeedsIndexSearch):
+            return None
+
     @app.get("/api/items/{item_id}/similar", tags=["query"])
-    def similar(request: Request, item_id: ItemId, k: K = 10, genre: Annotated[str | None, Query(max_length=100)] = None,
-                kind: Kind | None = None):
+    async def similar(request: Request, item_id: ItemId, k: K = 10,
+                      genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None):
         """The items that look and sound most like this one (the ``similar`` JSON of DESIGN.md)."""
         state.fresh()
-        return json_response(request, similar_doc(item_id, k, genre, kind))
+        # answered on the event loop when the table and cached rows suffice (microseconds), else in a thread
+        doc = similar_inline(item_id, k, genre, kind)
+        if doc is None:
+            doc = await run_in_threadpool(similar_doc, item_id, k, genre, kind)
+        return json_response(request, doc)
 
     @app.post("/api/similar", tags=["query"])
     def similar_batch(request: Request, batch: SimilarBatch):

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -46,6 +47,11 @@ class ReadOnlyCatalog(Catalog):
         self.path = Path(path)
         self._conn = _connect_ro(self.path)
         self._check_schema()
+
+    def stages_of(self, item_id: str) -> dict[str, dict]:
+        """``{stage: {"status", "error"}}`` of the stages recorded for ``item_id`` (one query)."""
+        rows = self._conn.execute("SELECT stage, status, error FROM stages WHERE item_id=?", (item_id,)).fetchall()
+        return {r[0]: {"status": r[1], "error": r[2]} for r in rows}
 
 
 class _CachedView:
@@ -86,6 +92,34 @@ class _CachedView:
         return getattr(self._catalog, name)
 
 
+class CacheMiss(Exception):
+    """A cache-only view was asked for something it has not cached."""
+
+
+class _CacheOnlyView:
+    """Item lookups from the shared cache only (no SQLite): what the event loop may do inline."""
+
+    def __init__(self, reads: "ReadCatalog"):
+        self._reads = reads
+
+    def maybe_get(self, item_id: str):
+        try:
+            return self._reads.items[item_id]
+        except KeyError:
+            raise CacheMiss(item_id) from None
+
+    def get(self, item_id: str):
+        from reelmatch.errors import NotFoundError
+
+        item = self.maybe_get(item_id)
+        if item is None:
+            raise NotFoundError(f"no item with id {item_id!r}")
+        return item
+
+    def __getattr__(self, name):
+        raise CacheMiss(name)
+
+
 class ReadCatalog:
     """Per-thread read-only catalogue connections and a shared item cache (``cache`` rows at most)."""
 
@@ -101,6 +135,7 @@ class ReadCatalog:
         self._version = self._data_version()
         self._views: list[ReadOnlyCatalog] = []
         self._views_lock = threading.Lock()
+        self.cache_only = _CacheOnlyView(self)
 
     def _data_version(self) -> int:
         return self._watch.execute("PRAGMA data_version").fetchone()[0]
@@ -147,6 +182,8 @@ class Artifacts:
 
     #: seconds between reload attempts while the files on disk do not agree (mid-rebuild)
     retry_after = 0.2
+    #: seconds between looks at the files' modification times
+    check_every = 0.05
 
     def __init__(self, ws: Workspace, *, table: bool = True):
         self.ws = ws
@@ -155,6 +192,8 @@ class Artifacts:
         self._lock = threading.Lock()
         self._loading: set[str] = set()
         self._failed_at: dict[str, float] = {}
+        self._next_check: dict[str, float] = {}
+        self._paths: dict[str, tuple[str, ...]] = {}
         self.reloads = 0
 
     def _load(self, name: str):
@@ -169,8 +208,6 @@ class Artifacts:
 
     def searcher(self, name: str = "default"):
         """The loaded searcher; a changed set of files is loaded in the background meanwhile."""
-        from reelmatch.query.search import _stamp, artifact_paths
-
         cur = self._current.get(name)
         if cur is None:
             with self._lock:
@@ -178,9 +215,27 @@ class Artifacts:
                 if cur is None:
                     cur = self._current[name] = self._load(name)  # NotFoundError etc. -> the caller
             return cur
-        if cur.stamp != _stamp(*artifact_paths(self.ws, name)):
-            self._reload_soon(name)
+        now = time.monotonic()
+        if now >= self._next_check.get(name, 0.0):  # the files are looked at every check_every seconds
+            self._next_check[name] = now + self.check_every
+            if cur.stamp != self._stamp(name):
+                self._reload_soon(name)
         return cur
+
+    def _stamp(self, name: str) -> tuple:
+        """``Searcher.stamp`` of the files on disk now (modification times in ns, None when absent)."""
+        paths = self._paths.get(name)
+        if paths is None:
+            from reelmatch.query.search import artifact_paths
+
+            paths = self._paths[name] = tuple(str(p) for p in artifact_paths(self.ws, name))
+        out = []
+        for p in paths:
+            try:
+                out.append(os.stat(p).st_mtime_ns)
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
 
     def _reload_soon(self, name: str) -> None:
         with self._lock:
@@ -212,14 +267,16 @@ class Artifacts:
 class ServedWorkspace(Workspace):
     """``ws`` as the query code sees it in the server: per-thread read-only catalogue, shared searchers."""
 
-    def __init__(self, ws: Workspace, reads: ReadCatalog, artifacts: Artifacts):  # noqa: D107 - ws is open
+    def __init__(self, ws: Workspace, reads: ReadCatalog, artifacts: Artifacts, *, cache_only: bool = False):  # noqa: D107
         self.root = ws.root
         self._reads = reads
+        self._cache_only = cache_only
         self.searcher_provider = artifacts.searcher
 
     @property
     def catalog(self):  # overrides Workspace.catalog (a cached writable connection)
-        return self._reads.view()
+        """The calling thread's read-only view; with ``cache_only``, the cache alone (:class:`CacheMiss` otherwise)."""
+        return self._reads.cache_only if self._cache_only else self._reads.view()
 
     def close(self) -> None:
         pass
