@@ -7,6 +7,7 @@ real SQLite, real FAISS, real generated videos.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -72,12 +73,14 @@ def test_item_cache_follows_catalogue_commits(served_workspace):
     with TestClient(app) as c:
         first = c.get(f"/api/items/{item_id}")
         assert first.json()["year"] is None
-        ws.catalog.update_fields(item_id, year=1999)
+        assert c.get("/api/items", params={"q": "redux"}).json()["items"] == []  # a page, now cached
+        ws.catalog.update_fields(item_id, year=1999, title="Blue Harbour Redux")
         try:
             second = c.get(f"/api/items/{item_id}", headers={"If-None-Match": first.headers["etag"]})
             assert second.status_code == 200 and second.json()["year"] == 1999
+            assert [i["id"] for i in c.get("/api/items", params={"q": "redux"}).json()["items"]] == [item_id]
         finally:
-            ws.catalog.update_fields(item_id, year=None)
+            ws.catalog.update_fields(item_id, year=None, title="Blue Harbour")
         with pytest.raises(sqlite3.OperationalError):
             app.state.reelmatch.catalog.update_fields(item_id, year=1)
         assert ws.catalog.get(item_id).year is None
@@ -205,7 +208,7 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
     log = tmp_path / "serve.log"
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "reelmatch", "-w", str(ws.root), "serve", "--port", "0",
-                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=err)
+                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     seen: list[tuple[str, int, list[str] | None]] = []
@@ -258,8 +261,12 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
         stop.set()
         for th in threads:
             th.join(30)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        os.killpg(proc.pid, signal.SIGINT)  # the server and its two workers
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
     assert len(seen) > 100
     assert {s for _, s, _ in seen} == {200}
     for item, _, got in seen:

@@ -60,7 +60,7 @@ class Searcher:
     (or made by another model) and ``NotFoundError`` when either is missing.
     """
 
-    def __init__(self, ws, name: str = "default", *, table: bool = True):
+    def __init__(self, ws, name: str = "default", *, table: bool = True, mmap: bool = False):
         from reelmatch.embed.vectors import embeddings_path, load_embeddings
         from reelmatch.index import index_path, load_index
 
@@ -68,7 +68,7 @@ class Searcher:
         self.name = name
         # stat before reading: a file replaced meanwhile makes the stamp stale, never the contents
         self.stamp = _stamp(*artifact_paths(ws, name))
-        self.emb = load_embeddings(ws, name)
+        self.emb = load_embeddings(ws, name, mmap=mmap)  # mmap: read-only, shared by processes
         self.index = load_index(
             index_path(ws, name),
             vectors_fingerprint=self.emb.vectors_fingerprint,
@@ -216,20 +216,40 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
     if same is not None and same.id in searcher.emb:
         log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
         return _item_target(searcher, same, {"path": str(path), "title": same.title, "id": same.id})
+    # a server embeds uploads in other processes (``ws.embed_file``); the vectors are the same
+    embed = getattr(ws, "embed_file", None)
+    v = embed(path, searcher.emb.meta) if embed is not None else file_vectors(ws, searcher.emb.meta, path,
+                                                                               searcher.embedder())
+    title = same.title if same is not None else path.stem
+    return Target({"path": str(path), "title": title}, same.id if same else None, title,
+                  tuple(same.genres) if same else (), v["fused"], v["visual"], v["audio"], v["has_audio"])
+
+
+def file_vectors(ws, meta: dict, path: Path, embedder=None) -> dict:
+    """Extract and embed the video ``path`` the way the embeddings with ``meta`` were made:
+    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool}``.
+
+    ``embedder`` defaults to the one rebuilt from ``meta`` (``StaleArtifactError``
+    when it is gone or gives another fingerprint); ``InputError`` when the file
+    cannot be decoded.
+    """
     from reelmatch.dataset.store import ClipStore
+    from reelmatch.errors import StaleArtifactError
     from reelmatch.extract import extract_clip
 
     config = ClipStore(ws).config
-    if config.fingerprint != searcher.emb.clip_fingerprint:
-        from reelmatch.errors import StaleArtifactError
-
+    if config.fingerprint != meta.get("clip_fingerprint"):
         raise StaleArtifactError("the embeddings were made from another clip config: run 'reelmatch embed'")
-    clip = extract_clip(path, config, item_id="query", title=path.stem)  # InputError if it cannot be decoded
-    out = searcher.embedder().embed([clip])
-    title = same.title if same is not None else path.stem
-    return Target({"path": str(path), "title": title}, same.id if same else None, title,
-                  tuple(same.genres) if same else (), out["fused"][0], out["visual"][0], out["audio"][0],
-                  bool(clip.has_audio) and bool(np.any(out["audio"][0])))
+    if embedder is None:
+        from reelmatch.embed.embedder import embedder_for
+
+        embedder = embedder_for(ws, meta)
+    elif embedder.fingerprint != meta.get("model_fingerprint"):
+        raise StaleArtifactError(f"embedder {embedder.fingerprint} did not make these embeddings")
+    clip = extract_clip(Path(path), config, item_id="query", title=Path(path).stem)  # InputError if undecodable
+    out = embedder.embed([clip])
+    return {"fused": out["fused"][0], "visual": out["visual"][0], "audio": out["audio"][0],
+            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0]))}
 
 
 def _add_file(ws, path: Path, embedder):

@@ -33,7 +33,6 @@ with an ETag (304 on ``If-None-Match``) and gzip when accepted
 # endpoints below at runtime, and their limits come from the config in a closure.
 import asyncio
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -61,6 +60,7 @@ from reelmatch.serve.config import ServeConfig
 from reelmatch.serve.files import VIDEO_TYPES, servable_media
 from reelmatch.serve.responses import dumps, etag_matches, json_response, picture_etag
 from reelmatch.serve.state import Artifacts, CacheMiss, ReadCatalog, ServedWorkspace
+from reelmatch.serve.uploads import UploadEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,10 @@ class _State:
         self.inline = ServedWorkspace(ws, self.reads, self.artifacts, cache_only=True)
         self.write_lock = threading.Lock()
         self.uploads = threading.BoundedSemaphore(config.max_concurrent_uploads)
-        self.upload_pool = ThreadPoolExecutor(config.max_concurrent_uploads, thread_name_prefix="reelmatch-upload",
-                                              initializer=_lower_priority)
+        # upload jobs (save, probe, search) run on these threads; decoding and embedding in upload processes
+        self.upload_pool = ThreadPoolExecutor(config.max_concurrent_uploads, thread_name_prefix="reelmatch-upload")
+        self.upload_embedder = UploadEmbedder(ws.root, config.max_concurrent_uploads)
+        self.served.embed_file = self.upload_embedder
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stores = threading.local()
@@ -163,15 +165,6 @@ class _State:
                 while len(self._cache) > self.config.thumbnail_cache:
                     self._cache.popitem(last=False)
         return data
-
-
-def _lower_priority() -> None:
-    """Upload threads run at a lower CPU priority than reads (Linux: nice is per thread;
-    the decoder's and torch's threads they start inherit it)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):  # not Linux, or not permitted: same priority
-        pass
 
 
 def _summary(item) -> dict:

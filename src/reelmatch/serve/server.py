@@ -72,13 +72,15 @@ def app_from_env():
 
 
 def warm(app) -> None:
-    """Load the artifacts before the first request (nothing to load yet is fine)."""
+    """Load the artifacts and start the upload processes before the first request (nothing to load yet is fine)."""
     from reelmatch.errors import ReelmatchError
 
+    state = app.state.reelmatch
     try:
-        app.state.reelmatch.artifacts.searcher()
+        state.artifacts.searcher()
     except ReelmatchError as e:
         log.info("nothing to search yet: %s", e)
+    state.upload_embedder.start()
 
 
 def _one_thread_per_search() -> None:

@@ -3,7 +3,7 @@
 * :class:`ReadCatalog`: read-only SQLite connections (``mode=ro``, the WAL
   catalogue), one per thread, and a cache of item rows that is dropped as soon
   as anyone commits to the catalogue (``PRAGMA data_version`` on a watcher
-  connection, checked once per request).
+  connection, checked once per request); catalogue pages and counts likewise.
 * :class:`Artifacts`: the embeddings, index and neighbour table, loaded once,
   read-only and shared by every thread (the table memory-mapped, so several
   server processes share one copy). When their files change, the next request
@@ -72,6 +72,21 @@ class _CachedView:
         reads.remember(gen, item_id, item)
         return item
 
+    def search(self, text=None, *, genre=None, kind=None, limit=None, offset=0):
+        """A catalogue page (:meth:`Catalog.search`); pages (``limit`` given) are kept until the catalogue changes."""
+        reads = self._reads
+        gen = reads.generation
+        key = (text, genre, kind, limit, offset)
+        hit = reads.pages.get(key) if limit is not None else None
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        rows = self._catalog.search(text, genre=genre, kind=kind, limit=limit, offset=offset)
+        if limit is not None and limit <= 1000 and gen == reads.generation:
+            if len(reads.pages) >= reads.max_pages:
+                reads.pages = {}
+            reads.pages[key] = (gen, rows)
+        return rows
+
     def count(self) -> int:
         reads = self._reads
         gen = reads.generation
@@ -128,6 +143,8 @@ class ReadCatalog:
         self.cache = cache
         self.items: dict = {}
         self.counts: dict[int, int] = {}
+        self.pages: dict[tuple, tuple] = {}  # search key -> (generation, rows)
+        self.max_pages = 2048
         self.generation = 0
         self._local = threading.local()
         self._watch = _connect_ro(self.path)
@@ -149,6 +166,7 @@ class ReadCatalog:
             self._version = v
             self.items = {}
             self.counts = {}
+            self.pages = {}
             self.generation += 1
 
     def remember(self, generation: int, item_id: str, item) -> None:
@@ -199,7 +217,7 @@ class Artifacts:
     def _load(self, name: str):
         from reelmatch.query.search import Searcher
 
-        s = Searcher(self.ws, name, table=self.table)
+        s = Searcher(self.ws, name, table=self.table, mmap=True)
         old = self._current.get(name) or self.ws.__dict__.get("_searchers", {}).get(name)
         embedder = getattr(old, "_embedder", None)
         if embedder is not None and embedder.fingerprint == s.emb.model_fingerprint:
