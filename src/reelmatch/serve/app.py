@@ -23,8 +23,9 @@ too large 413, not a video 415, busy 503, too slow 504; an unexpected bug is a
 500 with a one-line message (the traceback goes to the server log only).
 Reads take no global lock (see :mod:`reelmatch.serve.state`): per-thread
 read-only catalogue connections, shared embeddings/index/neighbour table swapped
-atomically when rebuilt. Uploads are decoded and embedded on their own bounded
-executor, so they never hold up reads. JSON is serialised once with orjson,
+atomically when rebuilt. Uploads are decoded and embedded in their own bounded
+pool of processes (:mod:`reelmatch.serve.uploads`), so they never hold up reads.
+JSON is serialised once with orjson,
 with an ETag (304 on ``If-None-Match``) and gzip when accepted
 (:mod:`reelmatch.serve.responses`).
 """
@@ -47,8 +48,8 @@ from fastapi import Body, FastAPI, File, HTTPException, Path as PathParam, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
