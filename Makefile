@@ -20,11 +20,13 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,test]'
 
 # Debian packages used only by tests/benchmarks: chromium (browser test),
-# ffmpeg (the recipe-comparison benchmark and reference checks).
+# ffmpeg (the recipe-comparison benchmark and reference checks), wrk and hey
+# (HTTP load generators of benchmarks/serve.py).
+SYSTEM_DEPS := chromium ffmpeg wrk hey
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; fi; \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; fi; \
 	fi
 
 demo: install

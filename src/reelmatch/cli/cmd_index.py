@@ -18,6 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("--pq-bytes", type=int, default=32, metavar="M", help="ivfpq: bytes per vector code (divides the dimension)")
     p.add_argument("--refine", choices=("none", "sq8", "flat"), default="none",
                    help="ivfpq: re-rank candidates with 8-bit (sq8) or exact (flat) vectors")
+    p.add_argument("--neighbours", type=int, default=None, metavar="K",
+                   help="precomputed neighbours per item, read by similar (default: the current table's K,"
+                        " else 50; 0 = no table)")
     p.add_argument("--rebuild", action="store_true", help="build from scratch instead of updating")
 
 
@@ -30,6 +33,6 @@ def run(args) -> int:
         backend=args.backend, kind=args.kind, exact_below=args.exact_below, ef_search=args.ef_search,
         annoy_trees=args.annoy_trees, nprobe=args.nprobe, pq_m=args.pq_bytes, refine=args.refine,
     )
-    report = run_index(ws, config, rebuild=args.rebuild)
+    report = run_index(ws, config, rebuild=args.rebuild, neighbours=args.neighbours)
     info(f"{report.summary}: {report.path}")
     return 0
