@@ -255,7 +255,7 @@ def compare(got, want, path: str = "") -> list[str]:
             return [f"{path}: {len(got)} entries, golden has {len(want)}: {got!r:.300} vs {want!r:.300}"]
         return [d for i, (g, w) in enumerate(zip(got, want)) for d in compare(g, w, f"{path}[{i}]")]
     if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
-        return [] if abs(got - want) <= max(1e-4, 1e-3 * abs(want)) else [f"{path}: {got} != golden {want}"]
+        return [] if got == want or abs(got - want) <= max(1e-4, 1e-3 * abs(want)) else [f"{path}: {got} != golden {want}"]
     return [] if got == want else [f"{path}: {got!r:.200} != golden {want!r:.200}"]
 
 
