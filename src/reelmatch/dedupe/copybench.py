@@ -53,7 +53,7 @@ class CopyBenchConfig:
     cache_dir: Path = DEFAULT_CACHE
     dedupe: DedupeConfig = DedupeConfig()
     threshold: float | None = None  # None: the shipped DEFAULT_THRESHOLD
-    methods: tuple[str, ...] = ("reelmatch", "chamfer_v1", "mean_pooled", "video_hash")
+    methods: tuple[str, ...] = ("reelmatch", "whitened", "chamfer_v1", "mean_pooled", "video_hash")
 
 
 @dataclass
@@ -202,7 +202,7 @@ class BenchDescriber:
         rm = f + g
         rm /= np.linalg.norm(rm, axis=1, keepdims=True) + 1e-12
         out = {"desc": rm.astype(np.float32), "plain": f.astype(np.float32), "hash": dhash(frames), "times": times.astype(np.float32),
-               "blank": np.array([frames.reshape(len(frames), -1).std(axis=1).max() < 6.0])}  # fmt: skip
+               "blank": np.array([len(frames) == 0])}  # fmt: skip
         np.savez(c, **out)
         return out
 
@@ -215,18 +215,19 @@ def score_all(items: list[Item], descs: dict[str, dict], method: str, ctx: dict)
 
     names = [it.name for it in items if it.name in descs]
     a_l, b_l, s_l, extra = [], [], [], {}
-    scorer = ctx.get("scorer")
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             x, y = descs[names[i]], descs[names[j]]
-            if method == "chamfer_v1":
+            if len(x["desc"]) == 0 or len(y["desc"]) == 0:  # no evidence (all frames blank): no match
+                s = 0.0
+            elif method == "chamfer_v1":
                 s = copy_score(x["desc"], y["desc"]) if len(x["desc"]) and len(y["desc"]) else 0.0
             elif method == "mean_pooled":
                 s = mean_pooled_score(x["plain"], y["plain"])
             elif method == "video_hash":
                 s = hash_score(x["hash"], y["hash"])
             else:
-                s, ex = scorer(names[i], names[j])
+                s, ex = ctx[method](names[i], names[j])
                 if ex is not None:
                     extra[(names[i], names[j])] = ex
             a_l.append(names[i])
@@ -291,18 +292,24 @@ def evaluate(items: list[Item], a, b, s, threshold: float | None) -> dict:
     return out
 
 
-def calibrate_threshold(items, a, b, s, *, precision: float = 0.998) -> float:
-    """The lowest threshold (most recall) whose groups keep pair precision >= ``precision`` and merge no hard negative."""
+def calibrate_threshold(items, a, b, s, *, precision: float = 0.998, step: float = 0.005) -> float:
+    """The lowest threshold on a ``step`` grid (most recall) whose groups keep pair precision >= ``precision``
+    and merge no hard-negative pair, scanning down from 1 and stopping at the first failure."""
     by = {it.name: it for it in items}
-    cands = np.unique(np.round(s[s > 0.3], 3))
-    best = float(cands.max()) if len(cands) else 1.0
-    for t in cands[::-1]:
-        r = evaluate(items, a, b, s, float(t))
-        if (r["precision"] or 1.0) >= precision and r["hard_negatives_merged"] == 0:
-            best = float(t)
-        else:
+    root = {it.name: it.root for it in items}
+    names = [it.name for it in items]
+    true = np.array([root[x] == root[y] for x, y in zip(a, b)], bool)
+    hn = np.array([_hn_pair(by[x], by[y]) is not None for x, y in zip(a, b)], bool)
+    keep = s >= 0.2  # pairs below never link at the thresholds scanned
+    links = [(x, y, v) for x, y, v, k in zip(a, b, s, keep) if k]
+    best = 1.0
+    for t in np.arange(1.0, 0.2, -step):
+        gid = groups_from_pairs(names, links, float(t))
+        pred, _ = group_pair_counts(a, b, gid, root)
+        tp, fp = int((pred & true).sum()), int((pred & ~true).sum())
+        if (tp + fp and tp / (tp + fp) < precision) or (pred & hn).any():
             break
-    del by
+        best = float(round(t, 4))
     return best
 
 
@@ -319,7 +326,7 @@ def localisation(items: list[Item], extra: dict) -> dict:
             errs.append({"copy": it.name, "error": None})
             continue
         seg = max(ex["segments"], key=lambda g: g["a_end"] - g["a_start"])
-        src_is_a = key[0] == it.source
+        src_is_a = ex.get("a", key[0]) == it.source
         s0, s1 = (seg["a_start"], seg["a_end"]) if src_is_a else (seg["b_start"], seg["b_end"])
         c0, c1 = (seg["b_start"], seg["b_end"]) if src_is_a else (seg["a_start"], seg["a_end"])
         # the copy [c0, c1] should map to the source [offset + c0, offset + c1]
@@ -334,7 +341,7 @@ def localisation(items: list[Item], extra: dict) -> dict:
 
 
 def run_copybench(video_dir: str | Path, cfg: CopyBenchConfig = CopyBenchConfig(), *, progress=None) -> dict:
-    from reelmatch.dedupe.scoring import CopyScorer
+    from reelmatch.dedupe.scoring import CopyScorer, PairScorer
 
     video_dir = Path(video_dir)
     if not video_dir.is_dir():
@@ -359,13 +366,20 @@ def run_copybench(video_dir: str | Path, cfg: CopyBenchConfig = CopyBenchConfig(
            "seconds_build_describe": round(t_build, 1)}  # fmt: skip
     for split in ("calibration", "heldout"):
         sub = [it for it in items if it.split == split]
-        scorer = CopyScorer.fit({it.name: (descs[it.name]["desc"], descs[it.name]["times"], bool(descs[it.name]["blank"][0])) for it in sub})
+        whitened = CopyScorer.fit({it.name: (descs[it.name]["desc"], descs[it.name]["times"], bool(descs[it.name]["blank"][0])) for it in sub})
+        pairer = PairScorer({it.name: descs[it.name]["desc"] for it in sub}, {it.name: descs[it.name]["times"] for it in sub})
+
+        def shipped_score(x, y, pairer=pairer):
+            s_ = pairer(x, y)
+            return s_, (pairer.explain(x, y) if s_ >= 0.5 else None)
+
+        ctx = {"reelmatch": shipped_score, "whitened": whitened.pair_by_name}
         res = {}
         for m in cfg.methods:
-            a, b, s, extra = score_all(sub, descs, m, {"scorer": scorer.pair_by_name})
+            a, b, s, extra = score_all(sub, descs, m, ctx)
             thr = shipped if m == "reelmatch" else (DEFAULT_THRESHOLD_V1 if m == "chamfer_v1" else None)
             r = evaluate(sub, a, b, s, thr)
-            r["calibrated_threshold"] = calibrate_threshold(sub, a, b, s) if m in ("reelmatch", "chamfer_v1") else None
+            r["calibrated_threshold"] = calibrate_threshold(sub, a, b, s) if m in ("reelmatch", "whitened", "chamfer_v1") else None
             if m == "reelmatch":
                 r["localisation"] = localisation(sub, extra)
             res[m] = r

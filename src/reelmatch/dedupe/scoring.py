@@ -14,6 +14,12 @@
    flat colour) has no descriptor to match with and never joins a group.
 
 ``pair(a, b)`` returns ``(score, {"segments", "best"})``.
+
+Measured on ``bench ndvr --augly`` (docs/dedupe.md): whitening learned from a
+catalogue in which copies are many (each source with ~10 copies) learns the
+copies' own directions and suppresses them, so the dedupe stage ships
+:class:`PairScorer` (alignment on the unwhitened descriptors); the whitened
+variant stays in the benchmark as a measured alternative.
 """
 
 from __future__ import annotations
@@ -78,3 +84,53 @@ class CopyScorer:
         (da, ta), (db, tb) = self.w[a], self.w[b]
         r = align(da, db, ta, tb)
         return r.score, {"segments": r.segments, "best": r.best}
+
+
+def frame_url(item_id: str, t: float) -> str:
+    """The serve API's thumbnail of ``item_id`` at ``t`` seconds (``GET /api/items/{id}/frame?t=``)."""
+    from urllib.parse import quote
+
+    return f"/api/items/{quote(str(item_id), safe='')}/frame?t={t:.2f}"
+
+
+class PairScorer:
+    """The dedupe stage's copy score: ``scorer(a, b) -> float`` over stored descriptors and times.
+
+    Each scored pair's alignment is kept, so :meth:`explain` can give its
+    matching segments and best matching frame pair without scoring it again.
+    ``descs``: id -> float32 [T, D]; ``times``: id -> float32 [T] seconds.
+    """
+
+    def __init__(self, descs: dict[str, np.ndarray], times: dict[str, np.ndarray]):
+        self.descs = descs
+        self.times = times
+        self.alignments: dict[tuple[str, str], object] = {}
+
+    def __call__(self, a: str, b: str) -> float:
+        key = (a, b) if a < b else (b, a)
+        if key not in self.alignments:
+            x, y = key
+            dx, dy = self.descs[x], self.descs[y]
+            if len(dx) == 0 or len(dy) == 0:
+                return 0.0
+            self.alignments[key] = align(dx, dy, self.times[x], self.times[y])
+        return self.alignments[key].score
+
+    def explain(self, a: str, b: str) -> dict:
+        """``{"a", "b", "score", "segments": [{"a_start", "a_end", "b_start", "b_end", "score"}],
+        "best_match": {"a_time", "b_time", "similarity", "a_thumbnail", "b_thumbnail"}}`` (seconds)."""
+        key = (a, b) if a < b else (b, a)
+        self(a, b)
+        r = self.alignments.get(key)
+        out = {"a": key[0], "b": key[1], "score": round(float(r.score), 4) if r else 0.0, "segments": r.segments if r else []}
+        if r is not None and r.best is not None:
+            ta, tb, sim = r.best
+            out["best_match"] = {"a_time": round(ta, 2), "b_time": round(tb, 2), "similarity": round(sim, 4),
+                                 "a_thumbnail": frame_url(key[0], ta), "b_thumbnail": frame_url(key[1], tb)}  # fmt: skip
+        return out
+
+    def explain_group(self, members: list[str], scores: dict[tuple[str, str], float], threshold: float) -> list[dict]:
+        """The links of a group: its member pairs scoring at or above ``threshold``, best first."""
+        ms = set(members)
+        links = [(s, k) for k, s in scores.items() if s >= threshold and k[0] in ms and k[1] in ms]
+        return [self.explain(*k) for _s, k in sorted(links, key=lambda x: -x[0])]

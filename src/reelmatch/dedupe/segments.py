@@ -24,6 +24,8 @@ import numpy as np
 
 #: speeds tried (copy time per source time): speed-ups and slow-downs as in VSC22 / AugLy
 SPEEDS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.15, 1.3, 1.5, 1.75, 2.0)
+#: votes for a speed other than 1 are weighted by this (near-static footage fits any speed)
+SPEED_PRIOR = 0.8
 
 
 @dataclass
@@ -91,6 +93,8 @@ def align(
         offs = np.round(tb[cols] - ta[rows] * s).astype(np.int64)
         u, inv = np.unique(offs, return_inverse=True)
         acc = np.bincount(inv, weights=w)
+        if s != 1.0:  # a speed change must explain clearly more matches than none
+            acc = acc * SPEED_PRIOR
         for o, v in zip(u[acc >= acc.max() * 0.5], acc[acc >= acc.max() * 0.5]):
             votes[(s, int(o))] = float(v)
     peaks = _peaks(votes, max_segments)

@@ -54,6 +54,14 @@ class DescriptorStore:
         with np.load(p) as z:
             return z["desc"]
 
+    def times(self, item_id: str) -> np.ndarray | None:
+        """Frame times float32 [T] (seconds) of ``item_id``'s descriptor, or None."""
+        p = self.path(item_id)
+        if not p.exists():
+            return None
+        with np.load(p) as z:
+            return z["times"]
+
     def load_all(self, ids: list[str]) -> dict[str, np.ndarray]:
         out = {}
         for i in ids:
