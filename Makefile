@@ -18,11 +18,12 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,test]'
 
 # Debian packages used only by tests/benchmarks: chromium (browser test),
-# ffmpeg (the recipe-comparison benchmark and reference checks).
+# ffmpeg (the recipe-comparison benchmark, reference checks, AugLy's video edits),
+# libmagic1 (python-magic, which AugLy imports).
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; fi; \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! ldconfig -p | grep -q libmagic.so.1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg libmagic1 >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg libmagic1 >/dev/null; fi; \
 	fi
 
 demo: install

@@ -136,3 +136,24 @@ def test_server_copies_and_frame(ws, trailer):
         assert c.get("/api/items/trailer/frame?t=-1").status_code == 422
         page = c.get("/static/copies.js")
         assert page.status_code == 200 and "showCopies" in page.text
+
+
+def test_augly_plans_are_seeded_and_a_real_copy_is_made(tmp_path):
+    from reelmatch.dedupe.augly_suite import COMPOUNDABLE, SINGLE, make_copy, plan
+    from reelmatch.dedupe.frames import sample_frames
+    from reelmatch.errors import InputError
+    from reelmatch.samples.media import write_video
+
+    assert plan("blur", 3) == plan("blur", 3) and plan("blur", 3) != plan("blur", 4)
+    for seed in range(20):
+        edits = plan("compound", seed)
+        assert 2 <= len(edits) <= 3 and all(e.family in COMPOUNDABLE for e in edits)
+    assert {e.family for s in range(5) for f in SINGLE for e in plan(f, s)} == set(SINGLE)
+    with pytest.raises(InputError, match="unknown AugLy family"):
+        plan("sharpen", 0)
+    src = write_video(tmp_path / "src.mp4", seconds=2, width=96, height=64, fps=10)
+    out, edits = make_copy(src, "grayscale", 1, distractors=[], cache_dir=tmp_path / "cache")
+    frames, _ = sample_frames(out, fps=2)
+    assert edits[0].fn == "grayscale" and np.abs(frames[..., 0].astype(int) - frames[..., 2]).max() <= 12
+    again, _ = make_copy(src, "grayscale", 1, distractors=[], cache_dir=tmp_path / "cache")
+    assert again == out  # cached

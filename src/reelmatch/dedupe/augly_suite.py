@@ -7,10 +7,11 @@ draws its parameters from a seeded generator, so a (source, family, seed)
 triple always makes the same copy; copies are cached on disk (``cache_dir``,
 by default ``/tmp/reelmatch-augly``) so reruns of the benchmark are cheap.
 
-Install: ``pip install augly==1.0.0 --no-deps`` plus ``iopath python-magic
-regex opencv-python-headless colorlog "vidgear<0.3" ffmpeg-python``
-(``augly[video]`` pins Pillow<9 and pulls librosa/torchaudio; vidgear 0.3
-renamed the WriteGear argument AugLy 1.0 uses). ``make test`` does this.
+Install: ``pip install 'reelmatch[bench]'`` (``make test`` does): ``augly==1.0.0``
+without its ``[video]`` extra (which pins Pillow<9 and pulls librosa/torchaudio)
+plus the video stack it uses, ``opencv-python-headless colorlog "vidgear<0.3"
+ffmpeg-python python-magic`` (vidgear 0.3 renamed the WriteGear argument AugLy
+1.0 passes), and the Debian packages ``ffmpeg libmagic1``.
 
 AugLy's ``augly.video`` imports its audio package (librosa, torchaudio's
 ``sox_effects``, which current torchaudio no longer has) at import time even
@@ -100,8 +101,7 @@ def augly_video():
         return importlib.import_module("augly.video")
     except ImportError as e:
         raise InputError(
-            f"the AugLy suite needs augly ({e}); install: pip install 'augly==1.0.0' --no-deps iopath python-magic "
-            "regex opencv-python-headless colorlog 'vidgear<0.3' ffmpeg-python (or pip install 'reelmatch[bench]')"
+            f"the AugLy suite needs augly and its video stack ({e}); install: pip install 'reelmatch[bench]'"
         ) from e
 
 

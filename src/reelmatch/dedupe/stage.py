@@ -120,17 +120,28 @@ def candidate_pairs(
     faiss_index, owner, ids = index
     k = max(1, min(k, int(faiss_index.ntotal)))
     scores: dict[tuple[str, str], float] = {}
-    queries = [only] if only is not None else ids
-    for a in queries:
-        if a not in descs:
+    queries = [q for q in ([only] if only is not None else ids) if q in descs and len(descs[q])]
+    # one search for many query frames at a time (FAISS is slow on many tiny batches)
+    chunk, batch = [], 0
+    for n, a in enumerate(queries):
+        chunk.append(a)
+        batch += len(descs[a])
+        if batch < 8192 and n + 1 < len(queries):
             continue
-        sims, rows = faiss_index.search(np.ascontiguousarray(descs[a], dtype=np.float32), k)
-        cands = {ids[owner[r]] for s_row, r_row in zip(sims, rows) for s, r in zip(s_row, r_row) if r >= 0 and s >= threshold}
-        cands.discard(a)
-        for b in cands:
-            key = (a, b) if a < b else (b, a)
-            if key not in scores and b in descs:
-                scores[key] = score(a, b) if score is not None else copy_score(descs[a], descs[b])
+        x = np.ascontiguousarray(np.concatenate([descs[q] for q in chunk]), dtype=np.float32)
+        sims, rows = faiss_index.search(x, k)
+        start = 0
+        for q in chunk:
+            s_q, r_q = sims[start : start + len(descs[q])], rows[start : start + len(descs[q])]
+            start += len(descs[q])
+            hit = (r_q >= 0) & (s_q >= threshold)
+            cands = {ids[o] for o in set(owner[r_q[hit]].tolist())}
+            cands.discard(q)
+            for b in cands:
+                key = (q, b) if q < b else (b, q)
+                if key not in scores and b in descs:
+                    scores[key] = score(q, b) if score is not None else copy_score(descs[q], descs[b])
+        chunk, batch = [], 0
     return scores
 
 
