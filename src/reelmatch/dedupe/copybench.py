@@ -364,6 +364,8 @@ def run_copybench(video_dir: str | Path, cfg: CopyBenchConfig = CopyBenchConfig(
            "hard_negatives": sum(it.role == "hard_negative" for it in items), "skipped": skipped,
            "families": sorted({it.family for it in items if it.role == "copy"}), "threshold": shipped, "splits": {},
            "seconds_build_describe": round(t_build, 1)}  # fmt: skip
+    doc["cuts"] = cut_localisation(items, describe, cfg)
+    tick("cuts located")
     for split in ("calibration", "heldout"):
         sub = [it for it in items if it.split == split]
         whitened = CopyScorer.fit({it.name: (descs[it.name]["desc"], descs[it.name]["times"], bool(descs[it.name]["blank"][0])) for it in sub})
@@ -386,6 +388,41 @@ def run_copybench(video_dir: str | Path, cfg: CopyBenchConfig = CopyBenchConfig(
             tick(f"{split}: {m} µAP {r['micro_ap']}")
         doc["splits"][split] = {"items": len(sub), "methods": res}
     return doc
+
+
+def cut_localisation(items: list[Item], describe, cfg: CopyBenchConfig, *, length: float = 5.0) -> list[dict]:
+    """For every original of at least 20 s: a ``length``-second cut at a seeded start, located in it.
+
+    Returns per original the true start, the located segment on each side and
+    the error (s) of the segment's ends (``error`` <= 1 is the target).
+    """
+    from reelmatch.dedupe.segments import align
+
+    out = []
+    for it in items:
+        if it.role != "original":
+            continue
+        d = describe(it.path)
+        if len(d["times"]) < 20:
+            continue
+        try:
+            win, start, got = _window(it.path, _h(cfg.seed, it.name, "cut"), length, Path(cfg.cache_dir))
+            c = describe(win)
+        except Exception as e:  # noqa: BLE001 - reported, never stops the benchmark
+            out.append({"original": it.name, "error": None, "failed": str(e)[:200]})
+            continue
+        if len(c["desc"]) == 0 or len(d["desc"]) == 0:
+            continue
+        r = align(c["desc"], d["desc"], c["times"], d["times"])
+        if not r.segments:
+            out.append({"original": it.name, "start": round(start, 2), "error": None})
+            continue
+        seg = max(r.segments, key=lambda g: g["a_end"] - g["a_start"])
+        err = max(abs(seg["b_start"] - (start + seg["a_start"])), abs(seg["b_end"] - (start + seg["a_end"])),
+                  abs(seg["a_start"]), abs(seg["a_end"] - got))  # fmt: skip
+        out.append({"original": it.name, "start": round(start, 2), "length": round(got, 2), "segment": seg,
+                    "score": round(r.score, 4), "error": round(float(err), 2)})  # fmt: skip
+    return out
 
 
 #: the threshold shipped with the order-free chamfer score (before issue 17), for the baseline row
@@ -425,6 +462,14 @@ def format_report(doc: dict) -> str:
             lines.append(f"localisation: {loc['within_1s']}/{loc['checked']} time-preserving copies within 1 s (median error {loc['median_error']} s)")
         if ms["reelmatch"].get("merged_examples"):
             lines.append("false merges: " + "; ".join(f"{x} ~ {y} ({v})" for x, y, v in ms["reelmatch"]["merged_examples"]))
+    cuts = doc.get("cuts") or []
+    if cuts:
+        ok = [c for c in cuts if c.get("error") is not None and c["error"] <= 1.0]
+        lines.append(f"\n5 s cuts of the originals of 20 s or more: {len(ok)}/{len(cuts)} located within 1 s")
+        for c in cuts:
+            seg = c.get("segment")
+            where = f"found {seg['b_start']:.1f}-{seg['b_end']:.1f} s" if seg else "not found"
+            lines.append(f"  {c['original']:34s} cut at {c.get('start', 0):6.1f} s: {where} (error {c.get('error')})")
     for s_ in doc.get("skipped", []):
         lines.append(f"skipped {s_['path']}: {s_['error']}")
     return "\n".join(lines)
