@@ -1,11 +1,13 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   install everything, then run the demo (the main job)
 #   make test   install everything, then run the test suite
+# and one for the inner loop:
+#   make test-fast   the suite without the slow, Ray and browser tests (installs once)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install system-deps
+.PHONY: demo test test-fast install system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,11 +21,13 @@ install: $(BIN)/python
 
 # Debian packages used only by tests/benchmarks: chromium (browser test),
 # ffmpeg (the recipe-comparison benchmark, reference checks, AugLy's video edits),
-# libmagic1 (python-magic, which AugLy imports).
+# libmagic1 (python-magic, which AugLy imports), wrk and hey (HTTP load
+# generators of benchmarks/serve.py).
+SYSTEM_DEPS := chromium ffmpeg libmagic1 wrk hey
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! ldconfig -p | grep -q libmagic.so.1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg libmagic1 >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg libmagic1 >/dev/null; fi; \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null || ! ldconfig -p | grep -q libmagic.so.1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; fi; \
 	fi
 
 demo: install
@@ -31,3 +35,11 @@ demo: install
 
 test: install system-deps
 	$(BIN)/python -m pytest -q
+
+# the inner loop: no reinstall unless pyproject.toml changed; CI runs `make test`
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(MAKE) install
+	touch $@
+
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not browser"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("REELMATCH_TEST", "1")
 
 
 @pytest.fixture
@@ -29,6 +28,58 @@ def media_dir(tmp_path_factory) -> Path:
     write_video(d / "red box.mp4", frames=moving_box_frames(64, 64, color=(230, 40, 40)), audio=tone(440))
     write_video(d / "blue box.webm", frames=moving_box_frames(64, 64, color=(40, 40, 230)), audio=tone(660))
     write_video(d / "silent.mkv", frames=moving_box_frames(64, 64, color=(40, 230, 40)), audio=False)
+    return d
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory) -> dict:
+    """Hostile and odd media: name -> (path, "clip" | "fail" | "either"), see tests/media_cases.py."""
+    from media_cases import hostile_files
+
+    return hostile_files(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Run ``reelmatch`` in this process (``main(argv)``): returns CompletedProcess (text).
+
+    For CLI tests where a separate process is not the point (use ``run_cli``
+    for those where it is: imports, signals, servers, Scrapy's reactor).
+    ``env`` is set for the call only.
+    """
+    import contextlib
+    import io
+    import subprocess
+
+    from reelmatch.cli.main import main
+
+    def run(*args, check=False, env=None):
+        argv = [str(a) for a in args]
+        out, err = io.StringIO(), io.StringIO()
+        with monkeypatch.context() as m:
+            for k, v in (env or {}).items():
+                m.setenv(k, v)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(argv)
+                except SystemExit as e:  # argparse: --help, usage errors
+                    code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        r = subprocess.CompletedProcess(["reelmatch", *argv], code, out.getvalue(), err.getvalue())
+        if check:
+            r.check_returncode()
+        return r
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def devdata() -> Path:
+    """The shared real-footage folder (``$REELMATCH_DEVDATA``, else ``<repo>/../shared/devdata``); skips without it."""
+    from reelmatch.demo import default_devdata_dir
+
+    d = default_devdata_dir()
+    if d is None:
+        pytest.skip("shared devdata not present (set REELMATCH_DEVDATA)")
     return d
 
 

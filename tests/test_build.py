@@ -120,9 +120,9 @@ def test_build_with_dedupe_adds_only_that_stage(built):
     assert run_build(ws, tiny_build_config(dedupe=True)).by_name("dedupe").status == "up to date"
 
 
-def test_evaluate_json_contract_and_files(built, run_cli):
+def test_evaluate_json_contract_and_files(built, cli):
     ws, _, _ = built
-    r = run_cli("-w", ws.root, "evaluate", "--json", "--split", "test")
+    r = cli("-w", ws.root, "evaluate", "--json", "--split", "test")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["split"] == "test"
@@ -141,8 +141,8 @@ def test_evaluate_json_contract_and_files(built, run_cli):
     assert "report:" in r.stderr
 
 
-def test_evaluate_without_a_model_is_one_clear_line(tmp_path, run_cli):
+def test_evaluate_without_a_model_is_one_clear_line(tmp_path, cli):
     Workspace.init(tmp_path / "w").close()
-    r = run_cli("-w", tmp_path / "w", "evaluate")
+    r = cli("-w", tmp_path / "w", "evaluate")
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "evaluate: error:" in r.stderr

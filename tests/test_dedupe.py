@@ -141,16 +141,16 @@ def test_copies_group_and_distinct_videos_do_not(ws, corpus):
     assert describe_catalogue(ws, config, workers=1) == {"done": 0, "failed": 0, "failures": []}
 
 
-def test_cli_dedupe_json(ws, corpus, run_cli):
+def test_cli_dedupe_json(ws, corpus, cli):
     ws.catalog.upsert(Item(id="scenes", title="Scenes", media_path=str(corpus["scenes"])))
     ws.catalog.upsert(Item(id="copy", title="Scenes copy", media_path=str(corpus["scenes_copy"])))
     ws.catalog.upsert(Item(id="bad", title="Bad", media_path=str(corpus["hostile"])))
-    r = run_cli("-w", ws.root, "dedupe", "--json", "--workers", "1")
+    r = cli("-w", ws.root, "dedupe", "--json", "--workers", "1")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [sorted(i["id"] for i in g["items"]) for g in doc["groups"]] == [["copy", "scenes"]]
     assert "bad" in r.stderr and "hostile.mp4" in r.stderr
-    r = run_cli("-w", ws.root, "dedupe", "--threshold", "7")
+    r = cli("-w", ws.root, "dedupe", "--threshold", "7")
     assert r.returncode == 2 and "threshold" in r.stderr
 
 

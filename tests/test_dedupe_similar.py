@@ -22,7 +22,7 @@ def dws(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_exclude_duplicates_drops_the_copy(dws, run_cli):
+def test_exclude_duplicates_drops_the_copy(dws, cli):
     ws, media = dws
     ids = {it.title: it.id for it in ws.catalog.items()}
     plain = [n.id for n in ws.similar(ids["Red Film"], k=3).results]
@@ -32,6 +32,6 @@ def test_exclude_duplicates_drops_the_copy(dws, run_cli):
     # a query by file (not in the catalogue) is described on the fly
     res = [n.id for n in ws.similar(str(media / "new" / "red variant.mp4"), k=3, exclude_duplicates=True).results]
     assert ids["Red Film"] not in res and ids["Red Film copy"] not in res
-    r = run_cli("-w", ws.root, "similar", ids["Red Film"], "-k", "3", "--exclude-duplicates", "--json")
+    r = cli("-w", ws.root, "similar", ids["Red Film"], "-k", "3", "--exclude-duplicates", "--json")
     assert r.returncode == 0, r.stderr
     assert ids["Red Film copy"] not in [x["id"] for x in json.loads(r.stdout)["results"]]

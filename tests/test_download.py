@@ -211,13 +211,13 @@ def test_config_and_rate_parsing():
     assert DownloadConfig(max_height=480).fingerprint() != c.fingerprint()
 
 
-def test_cli_download(ws, server, run_cli):
+def test_cli_download(ws, server, cli):
     _add_urls(ws, server, ["good.mp4", "missing.mp4"])
-    r = run_cli("-w", ws.root, "download", "--workers", "2", "--max-height", "480", "--rate-limit", "50M", "--retries", "0")
+    r = cli("-w", ws.root, "download", "--workers", "2", "--max-height", "480", "--rate-limit", "50M", "--retries", "0")
     assert r.returncode == 1, r.stderr  # one failure
     assert "1 downloaded, 1 failed" in r.stderr
     assert "404" in r.stderr
-    r = run_cli("-w", ws.root, "status", "--json")
+    r = cli("-w", ws.root, "status", "--json")
     doc = json.loads(r.stdout)
     assert doc["stages"]["download"] == {"done": 1, "failed": 1, "pending": 0}
 

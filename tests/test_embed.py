@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from reelmatch.embed.embedder import list_embedders
 from test_query import CLIP, tiny_embedder
 
 
@@ -186,6 +187,56 @@ def test_no_clips_and_no_vectors_are_clear_errors(tmp_path):
     ws.close()
 
 
+def _embedder_args(mode, tmp_path):
+    """Constructor arguments of each registered embedder, with test-sized weights."""
+    if mode == "backbone":
+        return ("tiny",), {"pretrained": False}
+    if mode == "model":
+        import torch
+
+        from reelmatch.model import TwoTower
+        from reelmatch.model.checkpoint import save
+        from reelmatch.model.config import ModelConfig
+
+        torch.manual_seed(0)
+        model = TwoTower(ModelConfig(backbone="tiny", pretrained=False, pooling="mean", hidden=16, audio_dim=8, embed_dim=12))
+        return (save(model, tmp_path / "ck"),), {}
+    raise AssertionError(f"embedder {mode!r} has no test arguments: add them here")
+
+
+@pytest.mark.parametrize("mode", list_embedders())
+def test_every_embedder_embeds_and_is_rebuilt_from_its_metadata(tmp_path, mode):
+    from reelmatch.dataset.clip import Clip
+    from reelmatch.embed.embedder import create_embedder, embedder_for
+
+    args, kwargs = _embedder_args(mode, tmp_path)
+    emb = create_embedder(mode, *args, **kwargs)
+    assert emb.mode == mode and emb.describe()["mode"] == mode
+    rng = np.random.default_rng(0)
+    k, s, mels, steps = CLIP["num_frames"], CLIP["size"], CLIP["n_mels"], CLIP["spec_frames"]
+    clips = [Clip(id=f"c{i}", frames=rng.integers(0, 256, (k, s, s, 3), dtype=np.uint8), mask=np.arange(k) < 3,
+                  timestamps=np.arange(k, dtype=np.float32), spectrogram=rng.random((mels, steps), np.float32),
+                  has_audio=i != 1) for i in range(3)]
+    out = emb.embed(clips)
+    for key in ("fused", "visual", "audio"):
+        assert out[key].shape[0] == 3 and out[key].dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out["fused"], axis=1), 1.0, atol=1e-5)
+    again = embedder_for(None, {**emb.describe(), "model_fingerprint": emb.fingerprint})
+    assert type(again) is type(emb) and again.fingerprint == emb.fingerprint
+    np.testing.assert_allclose(again.embed(clips)["fused"], out["fused"], atol=1e-6)
+
+
+def test_unknown_embedder_lists_the_known_ones():
+    from reelmatch.embed.embedder import create_embedder, embedder_for, list_embedders
+    from reelmatch.errors import InputError, StaleArtifactError
+
+    with pytest.raises(InputError) as e:
+        create_embedder("clip-vit")
+    assert all(m in str(e.value) for m in list_embedders())
+    with pytest.raises(StaleArtifactError, match="unknown embedder 'clip-vit'"):
+        embedder_for(None, {"mode": "clip-vit"})
+
+
 def test_a_trained_model_replaces_the_backbone_vectors(ews):
     """Last in this file: makes a (tiny, untrained) checkpoint the workspace's current model."""
     import torch
@@ -217,3 +268,4 @@ def test_a_trained_model_replaces_the_backbone_vectors(ews):
     # a new file is embedded by the same checkpoint
     res = ews.match_ad(str(ews.media / "later" / "film3.mp4"), k=1)
     assert res.results[0].scores["visual"] is not None
+

@@ -24,39 +24,39 @@ def add_items(ws, d, n, seconds=1.0):
         ws.catalog.upsert(Item(id=f"m{i}", title=f"Movie {i}", media_path=str(p)))
 
 
-def test_cli_extract_then_show(ws, tmp_path, run_cli):
+def test_cli_extract_then_show(ws, tmp_path, cli):
     add_items(ws, tmp_path, 2)
-    r = run_cli("-w", ws.root, "extract", "--workers", "1", "--frames", "3", "--interval", "0.3", "--start", "0",
+    r = cli("-w", ws.root, "extract", "--workers", "1", "--frames", "3", "--interval", "0.3", "--start", "0",
                 "--window", "1", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "2 done, 0 failed" in r.stderr
     out = tmp_path / "sheet.png"
-    r = run_cli("-w", ws.root, "show", "Movie 1", "-o", out)
+    r = cli("-w", ws.root, "show", "Movie 1", "-o", out)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(out)
     from PIL import Image
 
     img = np.asarray(Image.open(out))
     assert img.shape[2] == 3 and img.shape[0] > 224 and img.std() > 10
-    r = run_cli("-w", ws.root, "show", "m0")
+    r = cli("-w", ws.root, "show", "m0")
     assert r.returncode == 0 and (ws.root / "reports" / "clips" / "m0.png").exists()
-    r = run_cli("-w", ws.root, "show", "No Such Movie")
+    r = cli("-w", ws.root, "show", "No Such Movie")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("-w", ws.root, "extract", "--recipe", "--frames", "2", "--interval", "0.4", "--start", "0", "--no-progress")
+    r = cli("-w", ws.root, "extract", "--recipe", "--frames", "2", "--interval", "0.4", "--start", "0", "--no-progress")
     assert r.returncode == 0 and "recipe" in r.stderr and "2 done" in r.stderr
-    r = run_cli("-w", ws.root, "show", "m0", "-o", tmp_path / "recipe.png")
+    r = cli("-w", ws.root, "show", "m0", "-o", tmp_path / "recipe.png")
     assert r.returncode == 0, r.stderr
     # without config flags a later run keeps the workspace's config: only the new item is done
     p = write_video(tmp_path / "late.mp4", seconds=1.0, fps=8, width=48, height=32)
     ws.catalog.upsert(Item(id="late", title="Late", media_path=str(p)))
-    r = run_cli("-w", ws.root, "extract", "--no-progress")
+    r = cli("-w", ws.root, "extract", "--no-progress")
     assert r.returncode == 0 and "1 done" in r.stderr and "2 already done" in r.stderr, r.stderr
     from reelmatch.dataset.store import ClipStore
 
     assert ClipStore(ws).config.geometry == "recipe" and ClipStore(ws).config.num_frames == 2
-    r = run_cli("-w", ws.root, "extract", "--fit", "--no-progress")
+    r = cli("-w", ws.root, "extract", "--fit", "--no-progress")
     assert r.returncode == 0 and "3 done" in r.stderr and "fit geometry" in r.stderr
-    r = run_cli("-w", ws.root, "extract", "--sampling", "keyframe", "--no-progress")
+    r = cli("-w", ws.root, "extract", "--sampling", "keyframe", "--no-progress")
     assert r.returncode == 0 and "3 done" in r.stderr and "keyframe sampling" in r.stderr, r.stderr
     assert ClipStore(ws).config.sampling == "keyframe" and ClipStore(ws).config.geometry == "fit"
 

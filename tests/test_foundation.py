@@ -30,19 +30,32 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path, argv):
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"heavy imports: {out.stdout}"
 
 
-def test_every_command_has_help_with_example(run_cli):
-    from reelmatch.cli.main import COMMAND_MODULES
+def test_every_command_has_help_with_an_example_that_parses(cli):
+    import importlib
+    import re
+    import shlex
 
-    for name in COMMAND_MODULES:
-        r = run_cli(name.replace("_", "-"), "--help")
+    from reelmatch.cli.main import COMMAND_MODULES, build_parser
+
+    parser = build_parser()
+    for modname in COMMAND_MODULES:
+        name = importlib.import_module(f"reelmatch.cli.cmd_{modname}").NAME
+        r = cli(name, "--help")
         assert r.returncode == 0, r.stderr
-        assert "Example:" in r.stdout
+        example = r.stdout.split("Example:", 1)[1].lstrip("\n").splitlines()[0].split("#")[0]
+        # every invocation in the example is a reelmatch command line this parser accepts
+        runs = [shlex.split(part) for part in re.split(r"&&|\|", example) if part.strip()]
+        assert runs and all(argv[0] == "reelmatch" for argv in runs), (name, example)
+        assert any(name in argv for argv in runs), (name, example)
+        for argv in runs:
+            args = parser.parse_args(argv[1:])
+            assert args.command in [importlib.import_module(f"reelmatch.cli.cmd_{m}").NAME for m in COMMAND_MODULES]
 
 
-def test_init_status_json_contract(tmp_path, run_cli):
+def test_init_status_json_contract(tmp_path, cli):
     w = tmp_path / "ws"
-    assert run_cli("-w", w, "init").returncode == 0
-    r = run_cli("-w", w, "status", "--json")
+    assert cli("-w", w, "init").returncode == 0
+    r = cli("-w", w, "status", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["items"] == 0
@@ -52,14 +65,14 @@ def test_init_status_json_contract(tmp_path, run_cli):
     assert doc["failures"] == []
 
 
-def test_env_var_selects_workspace(tmp_path, run_cli):
+def test_env_var_selects_workspace(tmp_path, run_cli):  # a subprocess: the parser reads the variable at start
     w = tmp_path / "envws"
     assert run_cli("init", env={"REELMATCH_WORKSPACE": str(w)}).returncode == 0
     assert (w / "catalog.db").exists()
 
 
-def test_status_without_workspace_is_one_line_error(tmp_path, run_cli):
-    r = run_cli("-w", tmp_path / "nothing", "status")
+def test_status_without_workspace_is_one_line_error(tmp_path, cli):
+    r = cli("-w", tmp_path / "nothing", "status")
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1
     assert "init" in r.stderr and "not a reelmatch workspace" in r.stderr

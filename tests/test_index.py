@@ -9,6 +9,7 @@ import pytest
 
 from reelmatch.errors import InputError, NotFoundError, StaleArtifactError
 from reelmatch.index import IndexConfig, build_index, load_index, save_index
+from reelmatch.index.backends import backend_class, list_backends
 from reelmatch.index.synthetic import ClusteredDataset, recall_at_k
 
 
@@ -26,6 +27,29 @@ CONFIGS = {
     "hnsw": IndexConfig(kind="hnsw", hnsw_m=16, ef_construction=80, ef_search=64),
     "annoy": IndexConfig(backend="annoy", annoy_trees=20),
 }
+
+
+@pytest.mark.parametrize("backend", list_backends())
+def test_every_backend_searches_saves_and_loads(ds, tmp_path, backend):
+    """Every registered backend, against exact search, through a save/load round trip."""
+    cls = backend_class(backend)
+    index = build_index(ds.base, ds.ids, IndexConfig(backend=backend, annoy_trees=20))
+    assert type(index) is cls and index.backend == backend
+    ids, scores = index.search(ds.queries, 10)
+    assert ids.shape == scores.shape == (100, 10) and (np.diff(scores, axis=1) <= 1e-6).all()
+    assert recall_at_k(labels_of(ids), ds.ground_truth(10)) >= 0.8
+    save_index(index, tmp_path / "i.npz")
+    again = load_index(tmp_path / "i.npz")
+    assert type(again) is cls and (again.search(ds.queries, 10)[0] == ids).all()
+
+
+def test_unknown_backend_lists_the_known_ones():
+    names = list_backends()
+    assert names[0] == IndexConfig().backend and {"faiss", "annoy"} <= set(names)
+    for bad in (lambda: IndexConfig(backend="hnswlib"), lambda: backend_class("hnswlib")):
+        with pytest.raises(InputError) as e:
+            bad()
+        assert "hnswlib" in str(e.value) and all(n in str(e.value) for n in names)
 
 
 def test_flat_equals_numpy_brute_force(ds):

@@ -13,7 +13,6 @@ from reelmatch.errors import InputError
 from reelmatch.ingest import add_paths, import_manifest, import_movielens, sha256_file
 from reelmatch.ingest.fields import normalise_url, parse_year, split_movielens_title, title_from_filename
 
-DEVDATA = Path(__file__).resolve().parents[1].parent / "shared" / "devdata"
 
 
 @pytest.fixture
@@ -296,28 +295,27 @@ def test_movielens_no_genres_and_missing_files(ws, tmp_path):
 
 
 # ------------------------------------------------------------------ CLI
-def test_cli_add_import_status(ws, folder, tmp_path, run_cli):
-    r = run_cli("-w", ws.root, "add", folder, "--genre", "Drama", "--genre", "Comedy")
+def test_cli_add_import_status(ws, folder, tmp_path, cli):
+    r = cli("-w", ws.root, "add", folder, "--genre", "Drama", "--genre", "Comedy")
     assert r.returncode == 0, r.stderr
     assert "3 inserted" in r.stderr and "README.md: not a video" in r.stderr
     d = _movielens(tmp_path / "ml")
-    r = run_cli("-w", ws.root, "import", "--movielens", d)
+    r = cli("-w", ws.root, "import", "--movielens", d)
     assert r.returncode == 0, r.stderr
     assert "ml-youtube.csv:4: youtubeId:" in r.stderr and "5 inserted" in r.stderr and "7 skipped" in r.stderr
     bad = _write_csv(tmp_path / "bad.csv", "title,kind,url\n,trailer,https://x.org/a\nX,movie,https://x.org/b\n")
-    r = run_cli("-w", ws.root, "import", bad)
+    r = cli("-w", ws.root, "import", bad)
     assert r.returncode == 1 and "bad.csv:2: title" in r.stderr and "bad.csv:3: kind" in r.stderr
-    r = run_cli("-w", ws.root, "import", bad, "--movielens", d)
+    r = cli("-w", ws.root, "import", bad, "--movielens", d)
     assert r.returncode != 0 and "exactly one" in r.stderr
-    r = run_cli("-w", ws.root, "status", "--json")
+    r = cli("-w", ws.root, "status", "--json")
     doc = json.loads(r.stdout)
     assert doc["items"] == 8
     assert doc["stages"]["download"]["pending"] == 5
     assert doc["stages"]["extract"]["pending"] == 8
 
 
-@pytest.mark.skipif(not DEVDATA.is_dir(), reason="shared devdata not present")
-def test_add_devdata(ws):
-    rep = add_paths(ws, [DEVDATA])
+def test_add_devdata(ws, devdata):
+    rep = add_paths(ws, [devdata])
     assert rep.inserted == 29
     assert sorted(Path(e.source).name for e in rep.errors) == ["MANIFEST.tsv", "README.md"]

@@ -11,6 +11,8 @@ from reelmatch.dataset.torch import collate
 from reelmatch.errors import StaleArtifactError
 from reelmatch.model import ModelConfig, TwoTower
 from reelmatch.model.checkpoint import load, model_fingerprint, save
+from reelmatch.model.config import POOLINGS
+from reelmatch.model.pooling import POOLING_CLASSES
 
 torch.set_num_threads(2)
 
@@ -30,8 +32,9 @@ def _model(pooling="lstm", **kw):
     return TwoTower(ModelConfig(backbone="tiny", pretrained=False, pooling=pooling, embed_dim=32, hidden=24, audio_dim=16, **kw)).eval()
 
 
-@pytest.mark.parametrize("pooling", ["lstm", "attention", "mean"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_towers_are_normalised_and_padding_is_ignored(pooling):
+    assert set(POOLINGS) == set(POOLING_CLASSES)  # every name the config accepts has a module
     m = _model(pooling)
     clips = [_clip(0), _clip(1, valid=1), _clip(2, audio=False)]
     batch = collate(clips)
@@ -46,10 +49,12 @@ def test_towers_are_normalised_and_padding_is_ignored(pooling):
         batch2["frames"][0, 3] = 255
         batch2["frames"][1, 1:] = 77
         assert torch.allclose(m.encode(batch2), m.encode(batch), atol=1e-5)
-        # encode == fused; the frames path equals the features path
+        # encode == fused; the frames path equals the cached-features path (what training uses)
         assert torch.allclose(m.encode(batch), t["fused"], atol=1e-6)
         feats = m.frame_features(batch["frames"], batch["mask"])
-        assert torch.allclose(m.encode_frame_features(feats, batch["mask"]), t["visual"], atol=1e-5)
+        from_feats = m.encode_towers({**batch, "features": feats})
+        for key in ("visual", "audio", "fused"):
+            assert torch.allclose(from_feats[key], t[key], atol=1e-5)
 
 
 def test_missing_audio_ignores_the_spectrogram():

@@ -38,7 +38,7 @@ def test_every_transformation_makes_a_valid_source():
     assert len(SUITE["segment"](src).frames) == 20  # 40 % of 3 s is under the 2 s minimum
 
 
-def test_small_ndvr_run(tmp_path, run_cli):
+def test_small_ndvr_run(tmp_path, cli):
     from reelmatch.samples.media import moving_box_frames, write_video
 
     d = tmp_path / "videos"
@@ -48,8 +48,8 @@ def test_small_ndvr_run(tmp_path, run_cli):
         frames=moving_box_frames(96, 64, color=(40, 40, 230), background=(120, 10, 10), speed=2.5),
     )  # fmt: skip
     (d / "broken.mkv").write_bytes(b"not a video at all" * 20)
-    r = run_cli("bench", "ndvr", d, "--backbone", "tiny", "--seconds", "3", "--transforms", "reencode,hflip,segment",
-                "--json", "--out", tmp_path / "copies")  # fmt: skip
+    r = cli("bench", "ndvr", d, "--backbone", "tiny", "--seconds", "3", "--transforms", "reencode,hflip,segment",
+            "--json", "--out", tmp_path / "copies")  # fmt: skip
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["videos"] == 2 and doc["transforms"] == ["reencode", "hflip", "segment"]

@@ -217,14 +217,14 @@ def test_index_older_than_vectors_is_refused(qws, tmp_path, capsys):
     ws.close()
 
 
-def test_cli_similar_and_match_ad_json(qws, run_cli):
+def test_cli_similar_and_match_ad_json(qws, cli):
     t = ids_by_title(qws)
-    r = run_cli("-w", qws.root, "similar", "Blue Film", "-k", "2", "--kind", "trailer", "--json")
+    r = cli("-w", qws.root, "similar", "Blue Film", "-k", "2", "--kind", "trailer", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["results"][0]["id"] == t["Blue Film copy"] and len(doc["results"]) == 2
     assert "pretrained backbone alone" in r.stderr  # says it has no trained model yet
-    r = run_cli("-w", qws.root, "match-ad", "Tone Ad", "-k", "3")
+    r = cli("-w", qws.root, "match-ad", "Tone Ad", "-k", "3")
     assert r.returncode == 0, r.stderr
     assert "visual" in r.stdout and "Tone Ad" in r.stdout.splitlines()[0]
 

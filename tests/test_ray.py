@@ -242,3 +242,39 @@ def test_engine_flags_on_the_stage_commands(run_cli):
         get_engine("dask")
     eng = get_engine("ray", address="ray://head:10001")
     assert eng.name == "ray" and eng.address == "ray://head:10001"  # connects lazily, on first use
+
+
+@pytest.mark.slow
+def test_ray_build_with_dedupe_matches_local_and_the_golden_files(ray_instance, tmp_path):
+    """``build --dedupe`` on Ray writes what the local engine writes, artifact by artifact: the golden files."""
+    import json
+
+    import _golden
+
+    from reelmatch.embed import EmbedConfig
+    from reelmatch.ingest import import_manifest
+    from reelmatch.pipeline import BuildConfig, run_build
+    from reelmatch.samples.corpus import generate_corpus
+
+    manifest = generate_corpus(tmp_path / "corpus", n_items=12, seconds=1.0, size=32, seed=7, genre_look=0.8)
+    docs = {}
+    for name in ("local", "ray"):
+        ws = Workspace.init(tmp_path / name / "ws")
+        import_manifest(ws, manifest)
+        config = BuildConfig(clip=_golden.clip_config(), train=_golden.train_config(), embed=EmbedConfig(batch_size=4),
+                             dedupe=True, dedupe_config=_golden.dedupe_config(), evaluate=False, workers=2, engine=name)
+        with _golden.one_torch_thread():  # as the golden files were made
+            report = run_build(ws, config)
+        assert {s.name: s.status for s in report.stages} == {
+            "extract": "ran", "features": "ran", "train": "ran", "embed": "ran", "index": "ran", "dedupe": "ran",
+            "evaluate": "skipped"}, [(s.name, s.status, s.summary) for s in report.stages]
+        assert report.by_name("dedupe").done == 12 and report.by_name("extract").failed == 0
+        docs[name] = _golden.without_offsets(_golden.describe(ws))
+        # resumable on either engine: a second build does nothing
+        assert not run_build(ws, config).did_work
+        ws.close()
+    diffs = _golden.compare(docs["ray"], docs["local"])
+    assert not diffs, "\n".join(diffs[:30])
+    golden = _golden.without_offsets(json.loads(_golden.MANIFEST.read_text()))
+    diffs = _golden.compare(docs["ray"], golden)
+    assert not diffs, "\n".join(diffs[:30])

@@ -99,22 +99,27 @@ def test_match_errors(served_workspace, tmp_path):
 
 
 def test_match_time_limit_and_busy(served_workspace):
-    """A match slower than the limit answers 504 (the work finishes in its thread); all slots busy is 503."""
+    """A match slower than the limit answers 504 (the work goes on in its thread and frees its slot);
+    all upload slots busy is 503 for uploads only: reads still answer."""
     import threading
 
     ws, upload = served_workspace
-    app = create_app(ws, ServeConfig(query_timeout=0.05, max_concurrent_uploads=1))
+    app = create_app(ws, ServeConfig(query_timeout=0.2, max_concurrent_uploads=1))
     state = app.state.reelmatch
+    busy = threading.Event()
     with TestClient(app) as c:
-        state.lock.acquire()  # the workspace is busy: the match waits past its time limit
+        state.upload_pool.submit(busy.wait, 30)  # the upload executor is busy: the match waits past its limit
         try:
             r = c.post("/api/match", files={"file": ("Lemon Ad.mp4", upload.read_bytes())})
-            assert r.status_code == 504 and "0.05 s" in r.json()["error"]
-            # its thread still holds the only upload slot
+            assert r.status_code == 504 and "0.2 s" in r.json()["error"]
+            # its job still holds the only upload slot
             r = c.post("/api/match", files={"file": ("Lemon Ad.mp4", upload.read_bytes())})
-            assert r.status_code == 503
+            assert r.status_code == 503 and r.json()["error"]
+            item = ws.catalog.items()[0]
+            assert c.get(f"/api/items/{item.id}/similar").status_code == 200  # reads never wait for uploads
+            assert c.get("/api/health").status_code == 200
         finally:
-            state.lock.release()
+            busy.set()
         done = threading.Event()
 
         def slot_free():

@@ -147,15 +147,15 @@ def test_feature_cache_matches_backbone_and_is_incremental(corpus_ws):
 
 
 @pytest.mark.slow
-def test_cli_features_and_train(corpus_ws, run_cli):
+def test_cli_features_and_train(corpus_ws, cli):
     ws = corpus_ws
-    r = run_cli("-w", ws.root, "features", "--backbone", "tiny", "--no-progress")
+    r = cli("-w", ws.root, "features", "--backbone", "tiny", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "features (tiny" in r.stderr
-    r = run_cli("-w", ws.root, "train", "--backbone", "tiny", "--epochs", "2", "--no-progress", "--seed", "5")
+    r = cli("-w", ws.root, "train", "--backbone", "tiny", "--epochs", "2", "--no-progress", "--seed", "5")
     assert r.returncode == 0, r.stderr
     assert "train: model" in r.stderr
-    r = run_cli("-w", ws.root, "train", "--backbone", "nope", "--epochs", "2")
+    r = cli("-w", ws.root, "train", "--backbone", "nope", "--epochs", "2")
     assert r.returncode != 0 and "known backbones" in r.stderr
 
 

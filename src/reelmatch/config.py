@@ -19,9 +19,11 @@ from typing import Any
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples and paths to plain JSON values."""
+    """Dataclasses (their ``to_dict()`` when they have one), tuples and paths to plain JSON values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if isinstance(obj, StageConfig):
+            return obj.to_dict()
+        return _fields_jsonable(obj)
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -29,6 +31,83 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def _fields_jsonable(obj) -> dict:
+    return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+
+
+class StageConfig:
+    """Base of the frozen stage-config dataclasses: fingerprint, dict form, field errors.
+
+    ``config.fingerprint``: short hash of the canonical JSON form (see :func:`fingerprint`);
+    ``config.to_dict()``: that JSON form (nested configs as dicts, tuples as lists);
+    ``Config.from_dict(doc)``: the config back, nested configs and tuples rebuilt
+    from the field types, an unknown field an ``InputError`` naming it;
+    ``self.invalid(field, why)``: the ``InputError`` for a bad field, naming the
+    config, the field and its value (for ``__post_init__`` checks).
+    """
+
+    #: fields left out of the fingerprint while they hold their default (added after artifacts existed)
+    FINGERPRINT_OMIT_DEFAULTS: tuple[str, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self)
+
+    def to_dict(self) -> dict:
+        return _fields_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict):
+        from reelmatch.errors import InputError
+
+        if not isinstance(doc, dict):
+            raise InputError(f"{cls.__name__}: expected a JSON object, got {type(doc).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(doc) - set(known))
+        if unknown:
+            raise InputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        hints = _type_hints(cls)
+        return cls(**{k: _from_json(v, hints.get(k)) for k, v in doc.items()})
+
+    def invalid(self, name: str, why: str):
+        """The ``InputError`` to raise for field ``name``: ``ClipConfig.size = 4: must be at least 8``."""
+        from reelmatch.errors import InputError
+
+        return InputError(f"{type(self).__name__}.{name} = {getattr(self, name)!r}: {why}")
+
+
+def _type_hints(cls) -> dict:
+    import typing
+
+    try:  # a config whose field types are imported lazily names them in ``_hint_namespace()``
+        return typing.get_type_hints(cls, localns=getattr(cls, "_hint_namespace", dict)())
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: values are taken as they are
+        return {}
+
+
+def _from_json(value: Any, hint: Any) -> Any:
+    """``value`` (from JSON) as the type ``hint`` says: nested StageConfigs and tuples rebuilt."""
+    import typing
+
+    if hint is None or value is None:
+        return value
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        for arg in typing.get_args(hint):
+            if arg is type(None):
+                continue
+            if isinstance(arg, type) and issubclass(arg, StageConfig) and isinstance(value, dict):
+                return arg.from_dict(value)
+        return value
+    if isinstance(hint, type) and issubclass(hint, StageConfig) and isinstance(value, dict):
+        return hint.from_dict(value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        args = typing.get_args(hint)
+        inner = args[0] if args else None
+        return tuple(_from_json(v, inner) for v in value)
+    return value
 
 
 def fingerprint(config: Any, length: int = 16) -> str:

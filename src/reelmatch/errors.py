@@ -33,6 +33,43 @@ class NotBuiltError(ReelmatchError):
     """A command whose stage is not implemented yet."""
 
 
+class BusyError(ReelmatchError):
+    """Another process is writing the same stage of this workspace."""
+
+
+class ItemFailure(ReelmatchError):
+    """One item failed. ``kind`` is ``"error"``, ``"timeout"`` or ``"crash"``; ``str()`` is one line.
+
+    Engines yield it in place of a result (never raise it); stages record its
+    ``reason`` in the catalogue.
+    """
+
+    def __init__(self, reason: str, kind: str = "error", error_type: str | None = None):
+        self.reason = " ".join(str(reason).split()) or "unknown error"
+        self.kind = kind
+        self.error_type = error_type
+        super().__init__(self.reason)
+
+    def __reduce__(self):
+        return (ItemFailure, (self.reason, self.kind, self.error_type))
+
+
+def failure_from_exception(e: BaseException) -> ItemFailure:
+    """An :class:`ItemFailure` with a one-line reason for ``e``.
+
+    reelmatch errors keep their own message (it is written for users); other
+    exceptions are prefixed with their type so the reason stays meaningful.
+    """
+    if isinstance(e, ItemFailure):
+        return e
+    msg = " ".join(str(e).split())
+    if isinstance(e, ReelmatchError):
+        reason = msg or type(e).__name__
+    else:
+        reason = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    return ItemFailure(reason, "error", type(e).__name__)
+
+
 def one_line(e: BaseException, *, with_type: bool = False, limit: int | None = None) -> str:
     """One line describing ``e``: FFmpeg (and OS) errors by their message alone,
     without errno and file path; whitespace collapsed; the type name when the

@@ -14,59 +14,90 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from reelmatch.config import StageConfig
 from reelmatch.extract.config import ClipConfig
+from reelmatch.runner import StageResult
+
+if TYPE_CHECKING:  # the configs' modules are light, but only the stages that run need them
+    from reelmatch.dedupe.config import DedupeConfig
+    from reelmatch.embed.config import EmbedConfig
+    from reelmatch.evaluate.config import EvalConfig
+    from reelmatch.index.config import IndexConfig
+    from reelmatch.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-#: stage names in build order
-BUILD_STAGES = ("extract", "features", "train", "embed", "index", "dedupe", "evaluate")
+#: one stage's outcome in a build: the runner's result type (kept under its older name)
+StageReport = StageResult
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(StageConfig):
     """Defaults for every stage of ``build``.
 
     clip: sampling of frames and audio; None = the workspace's current clip
         config (what it was last extracted with), else the recipe's values.
-    train: a ``reelmatch.train.TrainConfig``; None = the current model's
-        training config (so a build after ``demo`` resumes it), else the defaults.
-    embed / index / eval: an ``EmbedConfig`` / ``IndexConfig`` / ``EvalConfig``; None = defaults.
+    train: how the model is fitted; None = the current model's training config
+        (so a build after ``demo`` resumes it), else the defaults.
+    embed / index / eval / dedupe_config: each stage's config; None = defaults.
     workers: worker processes for per-item stages (None = CPU count).
+    engine / address: where per-item stages run (``local`` process pool, ``ray``) and
+        the Ray cluster address; the artifacts are the same on every engine.
     dedupe: also compute copy-detection descriptors.
     evaluate: write metrics, plots and the HTML report at the end.
     retry_failed: retry items that failed a stage before.
     """
 
     clip: ClipConfig | None = None
-    train: Any = None
-    embed: Any = None
-    index: Any = None
-    eval: Any = None
+    train: TrainConfig | None = None
+    embed: EmbedConfig | None = None
+    index: IndexConfig | None = None
+    eval: EvalConfig | None = None
+    dedupe_config: DedupeConfig | None = None
     workers: int | None = None
+    engine: str | None = None
+    address: str | None = None
     dedupe: bool = False
     evaluate: bool = True
     retry_failed: bool = False
 
+    def __post_init__(self):
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise self.invalid("workers", "must be a whole number >= 0 (0: in this process)")
+        hints = _hint_namespace()
+        for name, cls in (("clip", "ClipConfig"), ("train", "TrainConfig"), ("embed", "EmbedConfig"),
+                          ("index", "IndexConfig"), ("eval", "EvalConfig"), ("dedupe_config", "DedupeConfig")):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, hints[cls]):
+                raise self.invalid(name, f"must be a {cls} (or None for the default)")
 
-@dataclass
-class StageReport:
-    """One stage's outcome: ``ran`` (work done), ``skipped`` (reason) and a summary line."""
+    @staticmethod
+    def _hint_namespace() -> dict:
+        return _hint_namespace()
 
-    name: str
-    status: str  # "ran" | "skipped" | "up to date" | "failed"
-    summary: str = ""
-    seconds: float = 0.0
-    result: Any = None
+
+def _hint_namespace() -> dict:
+    """The config classes BuildConfig's fields are typed with (their modules are light)."""
+    from reelmatch.dedupe.config import DedupeConfig
+    from reelmatch.embed.config import EmbedConfig
+    from reelmatch.evaluate.config import EvalConfig
+    from reelmatch.index.config import IndexConfig
+    from reelmatch.train.config import TrainConfig
+
+    return {"ClipConfig": ClipConfig, "TrainConfig": TrainConfig, "EmbedConfig": EmbedConfig,
+            "IndexConfig": IndexConfig, "EvalConfig": EvalConfig, "DedupeConfig": DedupeConfig}
 
 
 @dataclass
 class BuildReport:
-    stages: list[StageReport] = field(default_factory=list)
+    stages: list[StageResult] = field(default_factory=list)
 
-    def by_name(self, name: str) -> StageReport | None:
+    def by_name(self, name: str) -> StageResult | None:
         return next((s for s in self.stages if s.name == name), None)
 
     @property
@@ -78,7 +109,8 @@ class BuildProgress:
     """Callbacks ``run_build`` calls; the CLI turns them into one progress display.
 
     ``stage(name, i, n)`` when stage ``i`` of ``n`` starts, ``message(text)`` for
-    a status line, ``items(done, total)`` for per-item progress inside a stage.
+    a status line, ``items(done, total)`` for per-item progress inside a stage,
+    ``stage_done(result)`` with the stage's :class:`~reelmatch.runner.StageResult`.
     The default does nothing (library use).
     """
 
@@ -91,8 +123,17 @@ class BuildProgress:
     def items(self, done: int, total: int) -> None:
         pass
 
-    def stage_done(self, report: StageReport) -> None:
+    def stage_done(self, report: StageResult) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class PipelineStage:
+    """One row of the pipeline: ``run(ws, config, engine, progress) -> StageResult`` when ``applies(config)``."""
+
+    name: str
+    run: Callable[..., StageResult]
+    applies: Callable[[BuildConfig], bool] = lambda config: True
 
 
 def has_genre_labels(ws) -> bool:
@@ -101,39 +142,45 @@ def has_genre_labels(ws) -> bool:
 
 
 def run_build(ws, config: BuildConfig = BuildConfig(), *, progress: BuildProgress | None = None) -> BuildReport:
-    """Run every applicable stage in order; returns what each did.
+    """Run every applicable stage of :data:`PIPELINE` in order; returns what each did.
 
     A stage that fails as a whole (not per item: bad items are recorded in the
     catalogue and the batch goes on) raises, after earlier stages' work is kept.
     """
+    from reelmatch.engine import get_engine
+    from reelmatch.runtime import check_workers
+
     progress = progress or BuildProgress()
+    if config.workers is not None:
+        check_workers(config.workers)
     config = resolve_defaults(ws, config)
+    engine = get_engine(config.engine, address=config.address)
     report = BuildReport()
-    stages = [s for s in BUILD_STAGES if s != "dedupe" or config.dedupe]
-    for i, name in enumerate(stages):
-        progress.stage(name, i, len(stages))
+    stages = [s for s in PIPELINE if s.applies(config)]
+    for i, stage in enumerate(stages):
+        progress.stage(stage.name, i, len(stages))
         t0 = time.perf_counter()
-        stage_fn = globals()[f"_stage_{name}"]
-        rep = stage_fn(ws, config, progress)
+        rep = stage.run(ws, config, engine, progress)
         rep.seconds = time.perf_counter() - t0
-        log.info("build: %s %s in %.1f s: %s", name, rep.status, rep.seconds, rep.summary)
+        log.info("build: %s %s in %.1f s: %s", stage.name, rep.status, rep.seconds, rep.summary)
         report.stages.append(rep)
         progress.stage_done(rep)
     return report
 
 
 def resolve_defaults(ws, config: BuildConfig) -> BuildConfig:
-    """Fill ``clip`` and ``train`` left as None from what the workspace was built with."""
+    """Fill ``clip`` and ``train`` left as None from what the workspace was built with.
+
+    The clip config is resolved here once (:func:`reelmatch.dataset.store.resolve_clip_config`)
+    and passed to every stage.
+    """
     import dataclasses
+
+    from reelmatch.dataset.store import resolve_clip_config
 
     clip, train = config.clip, config.train
     if clip is None:
-        try:
-            from reelmatch.dataset.store import current_config
-
-            clip = current_config(ws)
-        except Exception:  # never extracted (or unreadable): the recipe's sampling
-            clip = ClipConfig()
+        clip = resolve_clip_config(ws, default=ClipConfig())  # never extracted: the recipe's sampling
     if train is None:
         train = _current_train_config(ws)
     return dataclasses.replace(config, clip=clip, train=train)
@@ -141,49 +188,46 @@ def resolve_defaults(ws, config: BuildConfig) -> BuildConfig:
 
 def _current_train_config(ws):
     """The TrainConfig that made the current model, else the defaults."""
-    from reelmatch.train import Phase, TrainConfig
+    from reelmatch.train import TrainConfig
 
     try:
         from reelmatch.model.checkpoint import current_checkpoint, read_config
 
         ckpt = current_checkpoint(ws)
         if ckpt is not None:
-            fields = dict(read_config(ckpt)["train_config"])
-            fields["phases"] = tuple(Phase(**ph) for ph in fields.get("phases", ()))
-            fields["val_splits"] = tuple(fields.get("val_splits", ("val",)))
-            return TrainConfig(**fields)
+            return TrainConfig.from_dict(read_config(ckpt)["train_config"])
     except Exception as e:  # an older or foreign checkpoint: start from the defaults
         log.info("build: current model's training config not reusable (%s): defaults", e)
     return TrainConfig()
 
 
 # --------------------------------------------------------------------- stages
-# Each returns a StageReport. They call the stage modules' public entry points.
+# Each returns a StageResult. They call the stage modules' public entry points.
 
 
-def _stage_extract(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    from reelmatch.extract import run_extract
-
-    res = run_extract(
-        ws, config.clip, workers=config.workers, retry_failed=config.retry_failed,
-        progress=lambda done, total, *_: progress.items(done, total),
-    )
-    if res["total"] == 0:
-        return StageReport("extract", "up to date", f"{res['clips']} clips", result=res)
-    summary = f"{res['done']} extracted, {res['failed']} failed, {res['clips']} clips in the store"
-    return StageReport("extract", "ran", summary, result=res)
+def _items(progress: BuildProgress):
+    return lambda done, total, *_: progress.items(done, total)
 
 
-def _stage_features(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    from reelmatch.train.features import FeaturesConfig, compute_features
+def _stage_extract(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from reelmatch.extract.run import extract_stage
+
+    return extract_stage(ws, config.clip, workers=config.workers, retry_failed=config.retry_failed,
+                         progress=_items(progress), engine=engine)
+
+
+def _features_config(config: BuildConfig):
+    from reelmatch.train.features import FeaturesConfig
 
     train = _train_config(config)
-    fcfg = FeaturesConfig(backbone=train.backbone, pretrained=train.pretrained, weights=train.weights)
-    res = compute_features(ws, config=fcfg, retry_failed=config.retry_failed, progress=progress.items)
-    if res["done"] == 0 and res["failed"] == 0:
-        return StageReport("features", "up to date", f"{res['already_done']} clips cached", result=res)
-    summary = f"{train.backbone} features of {res['done']} clips cached, {res['failed']} failed"
-    return StageReport("features", "ran", summary, result=res)
+    return FeaturesConfig(backbone=train.backbone, pretrained=train.pretrained, weights=train.weights)
+
+
+def _stage_features(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from reelmatch.train.features import features_stage
+
+    return features_stage(ws, config=_features_config(config), clip_config=config.clip,
+                          retry_failed=config.retry_failed, progress=_items(progress), engine=engine)
 
 
 def _train_config(config: BuildConfig):
@@ -192,27 +236,26 @@ def _train_config(config: BuildConfig):
     return config.train if config.train is not None else TrainConfig()
 
 
-def _stage_train(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+def _stage_train(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
     from reelmatch.errors import InputError
     from reelmatch.train import run_train
 
     if not has_genre_labels(ws):
-        return StageReport(
+        return StageResult(
             "train", "skipped",
-            "no trailer has genre labels: nothing to learn from, so embed uses the pretrained backbone alone "
+            summary="no trailer has genre labels: nothing to learn from, so embed uses the pretrained backbone alone "
             "(import a manifest with genres, or 'add --genre', to train)",
         )
     progress.message("fitting the model (phases: warm-up, triplets)")
     t_start = time.time()
     try:
-        best = run_train(ws, _train_config(config))
+        best = run_train(ws, _train_config(config), clip_config=config.clip)
     except InputError as e:  # too few labelled trailers or genres: say so, go on with the backbone
-        return StageReport("train", "skipped", f"{e}; embed uses the pretrained backbone alone")
+        return StageResult("train", "skipped", summary=f"{e}; embed uses the pretrained backbone alone")
     done = best.parent / "done.json"
     summary = _train_summary(best)
-    if done.exists() and done.stat().st_mtime < t_start:
-        return StageReport("train", "up to date", summary, result=best)
-    return StageReport("train", "ran", summary, result=best)
+    status = "up to date" if done.exists() and done.stat().st_mtime < t_start else "ran"
+    return StageResult("train", status, summary=summary, artifact=str(best), result=best)
 
 
 def _train_summary(best) -> str:
@@ -225,23 +268,20 @@ def _train_summary(best) -> str:
         return str(best)
 
 
-def _stage_embed(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    from reelmatch.embed import EmbedConfig, embeddings_path, load_embeddings, run_embed
+def _stage_embed(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from pathlib import Path
+
+    from reelmatch.embed import EmbedConfig, load_embeddings
+    from reelmatch.embed.run import embed_stage
 
     cfg = config.embed or EmbedConfig()
     before = _vectors_fp(ws, cfg.name)
-    computed = [0]
-
-    def on_items(done, total):
-        computed[0] = total
-        progress.items(done, total)
-
-    path = run_embed(ws, cfg, progress=on_items, retry_failed=config.retry_failed)
+    res = embed_stage(ws, cfg, clip_config=config.clip, progress=_items(progress),
+                      retry_failed=config.retry_failed, engine=engine)
     emb = load_embeddings(ws, cfg.name)
-    mode = emb.meta.get("mode", "?")
-    summary = f"{len(emb.ids)} vectors ({'trained model' if mode == 'model' else 'pretrained backbone alone'})"
-    status = "up to date" if before is not None and before == emb.vectors_fingerprint else "ran"
-    return StageReport("embed", status, summary, result=embeddings_path(ws, cfg.name) if path is None else path)
+    res.status = "up to date" if before is not None and before == emb.vectors_fingerprint else "ran"
+    res.result = Path(res.artifact)
+    return res
 
 
 def _vectors_fp(ws, name: str) -> str | None:
@@ -255,53 +295,65 @@ def _vectors_fp(ws, name: str) -> str | None:
         return None
 
 
-def _stage_index(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    from reelmatch.index import IndexConfig, run_index
+def _stage_index(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from reelmatch.index import IndexConfig, index_path, run_index
 
-    rep = run_index(ws, config.index or IndexConfig())
+    cfg = config.index or IndexConfig()
+    rep = run_index(ws, cfg)
     status = "ran" if (rep.rebuilt or rep.added or rep.removed) else "up to date"
-    return StageReport("index", status, rep.summary, result=rep)
+    return StageResult("index", status, summary=rep.summary, artifact=str(index_path(ws)), result=rep)
 
 
-def _stage_dedupe(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
-    from reelmatch.dedupe import DedupeConfig, describe_catalogue, find_duplicates
+def _stage_dedupe(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from reelmatch.dedupe import DedupeConfig, find_duplicates
+    from reelmatch.dedupe.stage import dedupe_stage
 
-    cfg = DedupeConfig()
-    todo = len(ws.catalog.todo("dedupe", cfg.fingerprint, retry_failed=config.retry_failed))
-    done = [0]
-
-    def on_item(item_id, error):
-        done[0] += 1
-        progress.items(done[0], todo)
-
-    rep = {"done": 0, "failed": 0}
-    if todo:
-        rep = describe_catalogue(ws, cfg, workers=config.workers, retry_failed=config.retry_failed, on_item=on_item)
+    cfg = config.dedupe_config or DedupeConfig()
+    res = dedupe_stage(ws, cfg, workers=config.workers, retry_failed=config.retry_failed, progress=_items(progress),
+                       engine=engine)
     doc = find_duplicates(ws, config=cfg)
-    summary = f"{len(doc['groups'])} group(s) of copies ({rep['done']} described, {rep['failed']} failed)"
-    return StageReport("dedupe", "ran" if todo else "up to date", summary, result=doc)
+    res.summary = f"{len(doc['groups'])} group(s) of copies ({res.done} described, {res.failed} failed)"
+    res.result = doc
+    return res
 
 
-def _stage_evaluate(ws, config: BuildConfig, progress: BuildProgress) -> StageReport:
+def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
     if not config.evaluate:
-        return StageReport("evaluate", "skipped", "not asked (--no-evaluate)")
+        return StageResult("evaluate", "skipped", summary="not asked (--no-evaluate)")
     from reelmatch.evaluate.config import EvalConfig
     from reelmatch.evaluate.embeddings import current_model_info
     from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate
 
     cfg = config.eval or EvalConfig()
     if current_model_info(ws) is None:
-        return StageReport("evaluate", "skipped", "no trained model to evaluate")
-    ids, _ = held_out(ws, cfg.split)
+        return StageResult("evaluate", "skipped", summary="no trained model to evaluate")
+    ids, _ = held_out(ws, cfg.split, clip_config=config.clip)
     if len(ids) < 2:
-        return StageReport(
-            "evaluate", "skipped", f"the {cfg.split} split has {len(ids)} labelled trailer(s); at least 2 are needed"
+        return StageResult(
+            "evaluate", "skipped",
+            summary=f"the {cfg.split} split has {len(ids)} labelled trailer(s); at least 2 are needed",
         )
-    if evaluation_is_current(ws, cfg):
-        return StageReport("evaluate", "up to date", str(ws.dir("reports") / "report.html"))
-    res = run_evaluate(ws, cfg, progress=progress.message)
+    report = ws.dir("reports") / "report.html"
+    if evaluation_is_current(ws, cfg, clip_config=config.clip):
+        return StageResult("evaluate", "up to date", summary=str(report), artifact=str(report))
+    res = run_evaluate(ws, cfg, clip_config=config.clip, progress=progress.message)
     m = res.doc["metrics"]
-    return StageReport(
-        "evaluate", "ran", f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
-        result=res,
+    return StageResult(
+        "evaluate", "ran", summary=f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
+        artifact=str(res.report_path), result=res,
     )
+
+
+#: the pipeline, in order: ``build`` runs each row that applies to its config
+PIPELINE = (
+    PipelineStage("extract", _stage_extract),
+    PipelineStage("features", _stage_features),
+    PipelineStage("train", _stage_train),
+    PipelineStage("embed", _stage_embed),
+    PipelineStage("index", _stage_index),
+    PipelineStage("dedupe", _stage_dedupe, applies=lambda config: config.dedupe),
+    PipelineStage("evaluate", _stage_evaluate),
+)
+
+#: stage names in build order
+BUILD_STAGES = tuple(s.name for s in PIPELINE)

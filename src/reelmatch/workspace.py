@@ -34,10 +34,6 @@ SUBDIRS = ("media", "clips", "features", "models", "embeddings", "index", "dedup
 ENV_VAR = "REELMATCH_WORKSPACE"
 
 
-def default_workspace_path() -> Path:
-    return Path(os.environ.get(ENV_VAR) or "workspace")
-
-
 class Workspace:
     """An initialised workspace directory.
 

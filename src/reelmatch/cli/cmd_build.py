@@ -4,9 +4,10 @@ EXAMPLE = "reelmatch -w ws build --workers 4"
 
 
 def add_arguments(p) -> None:
-    from reelmatch.cli.common import add_workers_flag
+    from reelmatch.cli.common import add_engine_flags, add_workers_flag
 
     add_workers_flag(p)
+    add_engine_flags(p)
     p.add_argument("--dedupe", action="store_true", help="also compute copy-detection descriptors and groups")
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report at the end")
     p.add_argument("--retry-failed", action="store_true", help="retry items that failed a stage before")
@@ -44,7 +45,9 @@ class StageProgress:
         from reelmatch.cli.common import info
 
         self.close()
-        info(f"{self.label}: {rep.status}" + (f" - {rep.summary}" if rep.summary else "") + f" ({rep.seconds:.1f} s)")
+        info(rep.line(self.label))
+        for f in rep.failures[:10]:
+            info(f"  failed {f['id']} ({f.get('title')}): {f['error']}")
 
     def close(self):
         if self.bar is not None:
@@ -63,7 +66,7 @@ def run(args) -> int:
         train = TrainConfig(epochs=args.epochs)
     config = BuildConfig(
         workers=args.workers, dedupe=args.dedupe, evaluate=not args.no_evaluate,
-        retry_failed=args.retry_failed, train=train,
+        retry_failed=args.retry_failed, train=train, engine=args.engine, address=args.address,
     )
     progress = StageProgress()
     try:

@@ -4,7 +4,7 @@ EXAMPLE = "reelmatch -w ws dedupe --threshold 0.75 --json"
 
 
 def add_arguments(p) -> None:
-    from reelmatch.cli.common import add_json_flag, add_workers_flag
+    from reelmatch.cli.common import add_engine_flags, add_json_flag, add_workers_flag
 
     p.add_argument(
         "--threshold", type=float, default=None, metavar="T",
@@ -14,11 +14,12 @@ def add_arguments(p) -> None:
     p.add_argument("--fps", type=float, default=1.0, help="frames described per second (default 1)")
     p.add_argument("--retry-failed", action="store_true", help="retry items whose media failed before")
     add_workers_flag(p)
+    add_engine_flags(p)
     add_json_flag(p)
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import emit_json, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, emit_json, engine_from_args, info, open_workspace
     from reelmatch.dedupe import DEFAULT_THRESHOLD, DedupeConfig, describe_catalogue, find_duplicates
     from reelmatch.errors import InputError
 
@@ -27,15 +28,11 @@ def run(args) -> int:
         raise InputError(f"--threshold {threshold} is not in [-1, 1]")
     config = DedupeConfig(backbone=args.backbone, fps=args.fps)
     with open_workspace(args) as ws:
-        todo = len(ws.catalog.todo("dedupe", config.fingerprint, retry_failed=args.retry_failed))
-        if todo:
-            bar = progress_bar(todo, "copy descriptors")
-            rep = describe_catalogue(
-                ws, config, workers=args.workers, retry_failed=args.retry_failed, on_item=lambda i, e: bar.update(1)
-            )
-            bar.close()
-            for f in rep["failures"]:
-                info(f"dedupe: {f['id']} ({f['title']}): {f['error']}")
+        with StageProgress("copy descriptors") as progress:
+            rep = describe_catalogue(ws, config, workers=args.workers, retry_failed=args.retry_failed,
+                                     progress=progress, engine=engine_from_args(args))
+        for f in rep["failures"]:
+            info(f"dedupe: {f['id']} ({f['title']}): {f['error']}")
         doc = find_duplicates(ws, threshold, config)
     if args.json:
         emit_json(doc)

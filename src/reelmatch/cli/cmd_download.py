@@ -6,10 +6,10 @@ EXAMPLE = "reelmatch -w ws download --workers 4 --max-height 720 --rate-limit 2M
 def add_arguments(p) -> None:
     from reelmatch.download.config import DownloadConfig
 
-    from reelmatch.cli.common import add_engine_flags
+    from reelmatch.cli.common import add_engine_flags, add_workers_flag
 
     d = DownloadConfig()
-    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+    add_workers_flag(p, default=4, help="parallel downloads (default 4)")
     p.add_argument("--retry-failed", action="store_true", help="try items that failed before again")
     p.add_argument("--max-height", type=int, default=d.max_height, metavar="PX", help=f"highest resolution (default {d.max_height})")
     p.add_argument("--rate-limit", default=None, metavar="RATE", help="total bandwidth over all workers, e.g. 500K, 2M (default: none)")
@@ -26,9 +26,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import sys
-
-    from reelmatch.cli.common import emit_json, engine_from_args, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, emit_json, engine_from_args, info, open_workspace
     from reelmatch.download import DownloadConfig, download_all, parse_rate
     from reelmatch.errors import InputError
 
@@ -39,19 +37,9 @@ def run(args) -> int:
     except ValueError as e:
         raise InputError(str(e)) from None
     ws = open_workspace(args)
-    total = sum(1 for it in ws.catalog.todo("download", config.fingerprint(), retry_failed=args.retry_failed) if it.is_url)
-    bar = progress_bar(total, "download", disable=total == 0)
-
-    def progress(item, res):
-        bar.update(1)
-        if not res.ok:
-            bar.write(f"failed {item.id} {item.title}: {res.error}", file=sys.stderr)
-
-    try:
+    with StageProgress("download") as progress:
         report = download_all(ws, config, workers=args.workers, retry_failed=args.retry_failed, progress=progress,
                               engine=engine_from_args(args))
-    finally:
-        bar.close()
     info(f"download: {report.summary()}")
     if args.json:
         emit_json(report.to_dict())

@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import engine_from_args, info, open_workspace, progress_bar
+    from reelmatch.cli.common import StageProgress, clip_config_of, engine_from_args, info, open_workspace
     from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
 
     ws = open_workspace(args)
@@ -26,17 +26,9 @@ def run(args) -> int:
         batch_size=args.batch_size, use_model=not args.backbone_only, backbone=args.backbone,
         audio_weight=args.audio_weight,
     )
-    bar = progress_bar(None, "embed")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        path = run_embed(ws, config, progress=progress, retry_failed=args.retry_failed, engine=engine_from_args(args))
-    finally:
-        bar.close()
+    with StageProgress("embed") as progress:
+        path = run_embed(ws, config, clip_config=clip_config_of(ws), progress=progress, retry_failed=args.retry_failed,
+                         engine=engine_from_args(args))
     emb = load_embeddings(ws, config.name)
     if emb.meta.get("mode") == "backbone":
         info(f"note: no trained model yet: vectors come from the pretrained {emb.meta.get('backbone')} backbone alone")

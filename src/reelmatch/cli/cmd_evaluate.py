@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import emit_json, info, open_workspace
+    from reelmatch.cli.common import clip_config_of, emit_json, info, open_workspace
     from reelmatch.evaluate.config import BASELINES, EvalConfig
     from reelmatch.evaluate.run import run_evaluate
 
@@ -31,7 +31,7 @@ def run(args) -> int:
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     config = EvalConfig(split=args.split, baselines=baselines, projection=args.projection, seed=args.seed)
     with open_workspace(args) as ws:
-        res = run_evaluate(ws, config, progress=lambda m: info(f"evaluate: {m}"))
+        res = run_evaluate(ws, config, clip_config=clip_config_of(ws), progress=lambda m: info(f"evaluate: {m}"))
     if args.json:
         emit_json(res.doc)
     else:

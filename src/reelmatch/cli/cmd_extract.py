@@ -30,8 +30,7 @@ def config_from_args(args, ws):
     one (the last extract's) so a later run only does new items; flags override fields."""
     import dataclasses
 
-    from reelmatch.dataset.store import current_config
-    from reelmatch.errors import NotFoundError
+    from reelmatch.dataset.store import resolve_clip_config
     from reelmatch.extract.config import ClipConfig
 
     overrides = {
@@ -45,10 +44,7 @@ def config_from_args(args, ws):
     elif args.fit:
         base = ClipConfig()
     else:
-        try:
-            base = current_config(ws)
-        except NotFoundError:
-            base = ClipConfig()
+        base = resolve_clip_config(ws, default=ClipConfig())
     return dataclasses.replace(base, **overrides)
 
 

@@ -15,13 +15,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import StageProgress, engine_from_args, info, open_workspace
+    from reelmatch.cli.common import StageProgress, clip_config_of, engine_from_args, info, open_workspace
     from reelmatch.train.features import FeaturesConfig, compute_features
 
     ws = open_workspace(args)
     config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
     with StageProgress("features", disable=args.no_progress) as progress:
-        rep = compute_features(ws, config=config, retry_failed=args.retry_failed, progress=progress,
+        rep = compute_features(ws, config=config, clip_config=clip_config_of(ws), retry_failed=args.retry_failed,
+                               progress=progress,
                                engine=engine_from_args(args))
     info(f"features ({args.backbone}, {rep['fingerprint']}): {rep['done']} done, {rep['failed']} failed,"
          f" {rep['already_done']} already done in {rep['seconds']:.1f} s -> {rep['dir']}")

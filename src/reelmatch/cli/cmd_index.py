@@ -4,7 +4,9 @@ EXAMPLE = "reelmatch -w ws index --kind auto --exact-below 50000"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--backend", choices=("faiss", "annoy"), default="faiss",
+    from reelmatch.index.backends import list_backends
+
+    p.add_argument("--backend", choices=list_backends(), default=list_backends()[0],
                    help="faiss (default; incremental add/remove) or annoy (the recipe's; rebuilt on change)")
     p.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivfpq"), default="auto",
                    help="FAISS structure: exact flat, HNSW, auto = exact below --exact-below vectors,"
@@ -16,6 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("--pq-bytes", type=int, default=32, metavar="M", help="ivfpq: bytes per vector code (divides the dimension)")
     p.add_argument("--refine", choices=("none", "sq8", "flat"), default="none",
                    help="ivfpq: re-rank candidates with 8-bit (sq8) or exact (flat) vectors")
+    p.add_argument("--neighbours", type=int, default=None, metavar="K",
+                   help="precomputed neighbours per item, read by similar (default: the current table's K,"
+                        " else 50; 0 = no table)")
     p.add_argument("--rebuild", action="store_true", help="build from scratch instead of updating")
 
 
@@ -28,6 +33,6 @@ def run(args) -> int:
         backend=args.backend, kind=args.kind, exact_below=args.exact_below, ef_search=args.ef_search,
         annoy_trees=args.annoy_trees, nprobe=args.nprobe, pq_m=args.pq_bytes, refine=args.refine,
     )
-    report = run_index(ws, config, rebuild=args.rebuild)
+    report = run_index(ws, config, rebuild=args.rebuild, neighbours=args.neighbours)
     info(f"{report.summary}: {report.path}")
     return 0

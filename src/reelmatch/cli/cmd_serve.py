@@ -1,6 +1,6 @@
 NAME = "serve"
 HELP = "HTTP API + web page"
-EXAMPLE = "reelmatch -w ws serve --port 8000   # then open http://127.0.0.1:8000/ (API docs at /docs)"
+EXAMPLE = "reelmatch -w ws serve --port 8000 --workers 2   # then open http://127.0.0.1:8000/ (API docs at /docs)"
 
 
 def add_arguments(p) -> None:
@@ -13,6 +13,11 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--query-timeout", type=float, default=120.0, metavar="S", help="time limit of matching an upload (default 120 s)"
     )
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="server processes on the one port, sharing the read-only artifacts"
+                        " (default: one per CPU, at most 4)")
+    p.add_argument("--no-neighbour-table", action="store_true",
+                   help="search the index for every similar query instead of reading the precomputed neighbour table")
 
 
 def run(args) -> int:
@@ -29,9 +34,21 @@ def run(args) -> int:
         allow_writes=args.allow_writes,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         query_timeout=args.query_timeout,
+        neighbour_table=not args.no_neighbour_table,
     )
+    if args.workers is None:
+        import os
+
+        args.workers = max(1, min(4, os.cpu_count() or 1))
+    if args.workers < 1:
+        from reelmatch.errors import InputError
+
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         info(f"warning: binding {args.host} exposes the server beyond this machine")
-    info(f"serving {ws.root} ({'read-write' if args.allow_writes else 'read-only'}); the page is at /, API docs at /docs")
-    serve(ws, config, host=args.host, port=args.port, log_level="info", access_log=args.verbose > 0)
+    procs = f", {args.workers} processes" if args.workers > 1 else ""
+    info(f"serving {ws.root} ({'read-write' if args.allow_writes else 'read-only'}{procs});"
+         " the page is at /, API docs at /docs")
+    serve(ws, config, host=args.host, port=args.port, log_level="info", access_log=args.verbose > 0,
+          workers=args.workers)
     return 0

@@ -36,13 +36,13 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import info, open_workspace
+    from reelmatch.cli.common import clip_config_of, info, open_workspace
     from reelmatch.train import run_train
     from reelmatch.train.run import read_run_summary
 
     ws = open_workspace(args)
     config = config_from_args(args)
-    best = run_train(ws, config, resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress,
+    best = run_train(ws, config, clip_config=clip_config_of(ws), resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress,
                      devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator)
     s = read_run_summary(best)
     score = s.get("best_map_at_r")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 
 def open_workspace(args):
@@ -27,10 +26,77 @@ def info(msg: str) -> None:
 
 
 def progress_bar(total: int | None, desc: str, disable: bool = False):
-    """A tqdm progress bar on stderr."""
+    """A progress bar on stderr: tqdm on a terminal, else a :class:`LineProgress` (a log gets lines, not a bar)."""
+    if not disable and not _is_tty(sys.stderr):
+        return LineProgress(total, desc)
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="item", file=sys.stderr, disable=disable, dynamic_ncols=True)
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class LineProgress:
+    """The part of tqdm's interface the CLI uses, written as whole lines for logs.
+
+    A line ``desc: done/total (pct%)`` at most every ``every`` seconds or each 10 %
+    of the total, and one at the end: no carriage-return updates.
+    """
+
+    def __init__(self, total: int | None, desc: str, *, every: float = 5.0, file=None):
+        import time
+
+        self.total, self.desc, self.every = total, desc, every
+        self.file = file or sys.stderr
+        self.n = 0
+        self.postfix = ""
+        self._clock = time.monotonic
+        self._last_time = self._clock()
+        self._last_step = 0
+        self._printed_n = None
+        self.closed = False
+
+    def _line(self) -> str:
+        if self.total:
+            text = f"{self.desc}: {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%)"
+        else:
+            text = f"{self.desc}: {self.n}"
+        return text + (f" {self.postfix}" if self.postfix else "")
+
+    def _emit(self) -> None:
+        print(self._line(), file=self.file, flush=True)
+        self._last_time, self._printed_n = self._clock(), self.n
+        if self.total:
+            self._last_step = 10 * self.n // self.total
+
+    def refresh(self) -> None:
+        if self.closed or self.n == self._printed_n:
+            return
+        step = 10 * self.n // self.total if self.total else 0
+        if step > self._last_step or self._clock() - self._last_time >= self.every:
+            self._emit()
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.refresh()
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+        if refresh and self._clock() - self._last_time >= self.every:
+            self._emit()
+
+    def write(self, text: str, file=None) -> None:
+        print(text, file=file or self.file, flush=True)
+
+    def close(self) -> None:
+        if not self.closed and self.n and self.n != self._printed_n:
+            self._emit()
+        self.closed = True
 
 
 class StageProgress:
@@ -74,23 +140,28 @@ def add_json_flag(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def add_workers_flag(p, default: int | None = None) -> None:
-    p.add_argument(
-        "--workers", type=int, default=default, metavar="N", help="parallel worker processes (default: CPU count)"
-    )
-
-
-def existing_path(s: str) -> Path:
-    return Path(s).expanduser()
+def add_workers_flag(p, default: int | None = None, help: str = "parallel worker processes (default: CPU count)") -> None:
+    """``--workers N``; the value is checked by ``main`` (:func:`reelmatch.runtime.check_workers`),
+    so a bad one is a one-line ``InputError`` like every other bad input."""
+    p.add_argument("--workers", default=default, metavar="N", help=help)
 
 
 def add_engine_flags(p) -> None:
     """``--engine {local,ray}`` and ``--address ADDR`` (Ray cluster) for the per-item stages."""
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
+    from reelmatch.engine import list_engines
+
+    p.add_argument("--engine", choices=tuple(list_engines()), default="local",
                    help="where per-item work runs: local process pool (default) or a Ray cluster (Ray Data)")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster address with --engine ray, e.g. auto or ray://head:10001"
                         " (default: $RAY_ADDRESS, else a local Ray instance)")
+
+
+def clip_config_of(ws):
+    """The workspace's clip config, resolved once at the CLI edge and passed to the stages."""
+    from reelmatch.dataset.store import resolve_clip_config
+
+    return resolve_clip_config(ws)
 
 
 def engine_from_args(args):

@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     from reelmatch.errors import ReelmatchError
 
     try:
+        if getattr(args, "workers", None) is not None:
+            from reelmatch.runtime import check_workers
+
+            args.workers = check_workers(args.workers)
         return int(args._run(args) or 0)
     except ReelmatchError as e:
         if args.traceback:

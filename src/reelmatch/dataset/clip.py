@@ -1,10 +1,16 @@
-"""The clip record: what extraction makes and every later stage reads."""
+"""The clip record and its sampling config: what extraction makes and every later stage reads.
+
+Both live here, below ``extract`` (which makes clips) and ``dataset.store``
+(which stores them), so neither imports the other for them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from reelmatch.config import StageConfig
 
 
 @dataclass
@@ -42,3 +48,64 @@ class Clip:
     @property
     def num_valid(self) -> int:
         return int(self.mask.sum())
+
+
+# ----------------------------------------------------------------- the config
+GEOMETRIES = ("fit", "recipe")
+SPECTROGRAMS = ("logmel", "recipe")
+SAMPLINGS = ("exact", "keyframe")
+
+
+@dataclass(frozen=True)
+class ClipConfig(StageConfig):
+    """How a clip is sampled from a video.
+
+    geometry: ``"recipe"`` = scale to width 560 then centre-crop 224x224 (the
+        recipe, exact); ``"fit"`` (default) = works for every aspect ratio
+        (see reelmatch.extract docs).
+    spectrogram: ``"logmel"`` (default) = float32 [n_mels, spec_frames] log-mel;
+        ``"recipe"`` = uint8 [224, 224, 3] picture like ffmpeg ``showspectrumpic``.
+    sampling: ``"exact"`` (default) = for each instant the last frame shown
+        before it, the recipe's frame; ``"keyframe"`` = the last *keyframe*
+        shown before it (decodes one frame per instant: about 3x faster on
+        trailers, frames on average a GOP's half earlier; the clip records the
+        times actually taken).
+    """
+
+    start: float = 5.0
+    window: float = 125.0
+    num_frames: int = 10
+    interval: float = 12.0
+    size: int = 224
+    geometry: str = "fit"
+    sample_rate: int = 16000
+    spectrogram: str = "logmel"
+    n_mels: int = 128
+    spec_frames: int = 512
+    sampling: str = "exact"
+
+    def __post_init__(self):
+        for name, choices in (("geometry", GEOMETRIES), ("spectrogram", SPECTROGRAMS), ("sampling", SAMPLINGS)):
+            if getattr(self, name) not in choices:
+                raise self.invalid(name, f"is not one of {', '.join(choices)}")
+        for name, ok, why in (("num_frames", self.num_frames >= 1, "must be at least 1"),
+                              ("interval", self.interval > 0, "must be > 0 seconds"),
+                              ("window", self.window > 0, "must be > 0 seconds"),
+                              ("start", self.start >= 0, "must be >= 0 seconds"),
+                              ("size", self.size >= 8, "must be at least 8 pixels")):
+            if not ok:
+                raise self.invalid(name, why)
+
+    @classmethod
+    def recipe(cls, **overrides) -> "ClipConfig":
+        """The published recipe exactly (geometry and spectrogram picture)."""
+        return cls(**{"geometry": "recipe", "spectrogram": "recipe", **overrides})
+
+    #: fields added after the first clip stores were written count only when not at
+    #: their default, so those stores keep their fingerprint
+    FINGERPRINT_OMIT_DEFAULTS = ("sampling",)
+
+    def spectrogram_shape(self) -> tuple[int, ...]:
+        if self.spectrogram == "recipe":
+            return (self.size, self.size, 3)
+        return (self.n_mels, self.spec_frames)

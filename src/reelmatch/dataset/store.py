@@ -38,9 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from reelmatch.config import atomic_write_json, read_sidecar, sidecar_path, write_sidecar
-from reelmatch.dataset.clip import Clip
-from reelmatch.errors import NotFoundError, StaleArtifactError
-from reelmatch.extract.config import ClipConfig
+from reelmatch.dataset.clip import Clip, ClipConfig
+from reelmatch.errors import InputError, NotFoundError, StaleArtifactError, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +67,38 @@ def clips_root(ws) -> Path:
     return ws.dir("clips")
 
 
-def current_config(ws) -> ClipConfig:
-    """The clip config recorded by the last ``extract`` of ``ws`` (``NotFoundError`` if none)."""
+_NO_DEFAULT = object()
+
+
+def resolve_clip_config(ws, *, default=_NO_DEFAULT) -> ClipConfig:
+    """The workspace's clip config: the one its last ``extract`` recorded in ``clips/current.json``.
+
+    This is the only reader of ``current.json``: the CLI and the Workspace API
+    resolve the config once and pass it to the stages. When nothing was extracted
+    yet, ``default`` is returned if given, else ``NotFoundError``; a corrupt file is
+    a ``WorkspaceError`` naming it (never silently the default).
+    """
     p = clips_root(ws) / "current.json"
     if not p.exists():
+        if default is not _NO_DEFAULT:
+            return default
         raise NotFoundError(f"no clips in {ws.root}: run 'reelmatch extract' first")
-    doc = json.loads(p.read_text())
-    return ClipConfig(**doc["config"])
+    try:
+        doc = json.loads(p.read_text())
+        return ClipConfig.from_dict(doc["config"])
+    except (OSError, ValueError, KeyError, TypeError, InputError) as e:
+        reason = f"missing field {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise WorkspaceError(
+            f"{p} is corrupt ({reason}): run 'reelmatch extract' with the clip options you want to rewrite it"
+        ) from None
+
+
+def current_config(ws) -> ClipConfig:
+    """The clip config recorded by the last ``extract`` of ``ws`` (``NotFoundError`` if none).
+
+    Same as :func:`resolve_clip_config` (kept for callers of the older name).
+    """
+    return resolve_clip_config(ws)
 
 
 def set_current_config(ws, config: ClipConfig) -> None:
@@ -134,7 +158,7 @@ class ClipStore:
 
     def __init__(self, ws, config: ClipConfig | None = None):
         self.ws = ws
-        self.config = config if config is not None else current_config(ws)
+        self.config = config if config is not None else resolve_clip_config(ws)
         self.fingerprint = self.config.fingerprint
         self.root = clips_root(ws) / self.fingerprint
         self.shard_dir = self.root / "shards"

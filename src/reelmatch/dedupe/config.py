@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
 
 #: Copy-score threshold, calibrated on the calibration half of ``bench ndvr --augly`` (docs/dedupe.md).
 DEFAULT_THRESHOLD = 0.75
@@ -14,7 +14,7 @@ FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
-class DedupeConfig:
+class DedupeConfig(StageConfig):
     """How copy descriptors are made.
 
     fps:         frames described per second of video.
@@ -36,11 +36,8 @@ class DedupeConfig:
     format: int = FORMAT_VERSION
 
     def __post_init__(self):
-        from reelmatch.errors import InputError
-
-        if self.fps <= 0 or self.size < 16 or self.max_seconds <= 0 or self.decode_side < 16:
-            raise InputError(f"invalid dedupe config: {self}")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+        for name, ok, why in (("fps", self.fps > 0, "must be > 0"), ("size", self.size >= 16, "must be at least 16"),
+                              ("max_seconds", self.max_seconds > 0, "must be > 0"),
+                              ("decode_side", self.decode_side >= 16, "must be at least 16")):
+            if not ok:
+                raise self.invalid(name, why)

@@ -44,19 +44,18 @@ def sample_frames(
     """
     import av
 
-    from reelmatch.ingest.probe import header_duration
+    from reelmatch import media
 
     path = Path(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"{path}: cannot open as a video ({type(e).__name__}: {e})") from e
+        container = media.open_media(path)
+    except media.MediaError as e:
+        cause = e.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else e.reason
+        raise InputError(f"{path}: cannot open as a video ({detail})") from e
     with container:
-        if not container.streams.video:
-            raise InputError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = header_duration(container, stream)
+        stream = media.decodable_video(container, str(path), thread_type="AUTO")
+        duration = media.duration(container, stream)
         step = 1.0 / fps
         if duration is not None and duration > 0 and duration < min_frames * step:
             step = duration / min_frames

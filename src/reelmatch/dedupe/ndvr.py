@@ -58,6 +58,7 @@ def load_source(path: Path, cfg: NdvrConfig) -> Source:
     import av
 
     from reelmatch.dedupe.frames import sample_frames
+    from reelmatch.media import audio_stream, open_media
 
     frames, times = sample_frames(path, fps=cfg.max_fps, max_side=cfg.max_side, max_seconds=cfg.max_seconds)
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
@@ -67,18 +68,19 @@ def load_source(path: Path, cfg: NdvrConfig) -> Source:
         fps = 1.0
     audio = None
     try:
-        with av.open(str(path), metadata_errors="ignore") as c:
-            if c.streams.audio:
+        with open_media(path, check=False) as c:
+            astream = audio_stream(c)
+            if astream is not None:
                 res = av.AudioResampler(format="flt", layout="mono", rate=16000)
                 chunks = []
-                for fr in c.decode(c.streams.audio[0]):
+                for fr in c.decode(astream):
                     for o in res.resample(fr):
                         chunks.append(o.to_ndarray().reshape(-1))
                     if sum(len(x) for x in chunks) > cfg.max_seconds * 16000:
                         break
                 if chunks:
                     audio = np.concatenate(chunks)[: int(cfg.max_seconds * 16000)].astype(np.float32)
-    except (av.FFmpegError, ValueError) as e:
+    except (av.FFmpegError, ValueError, InputError) as e:
         log.warning("%s: audio not decodable (%s); copies get no audio", path, e)
     return Source(frames=np.ascontiguousarray(frames), fps=float(fps), audio=audio)
 

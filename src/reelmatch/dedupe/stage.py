@@ -12,7 +12,8 @@ from reelmatch.dedupe.groups import connected_groups
 from reelmatch.dedupe.scoring import PairScorer
 from reelmatch.dedupe.similarity import copy_score
 from reelmatch.dedupe.store import DescriptorStore
-from reelmatch.errors import NotBuiltError, NotFoundError, ReelmatchError
+from reelmatch.errors import NotBuiltError, NotFoundError
+from reelmatch.runner import Progress, RunOptions, Stage, StageResult, run_stage
 
 log = logging.getLogger(__name__)
 STAGE = "dedupe"
@@ -26,6 +27,61 @@ def _prepare_task(task):
     return prepare_frames(path, config)
 
 
+def _prepare_or_missing(task):
+    """Worker function: frames of a task; a task without media is passed through (its item fails)."""
+    return None if task[1] is None else _prepare_task(task)
+
+
+class _DedupeJob:
+    """Items not described with the config: frames decoded by the engine's workers, described here."""
+
+    fn = staticmethod(_prepare_or_missing)
+    marks_done = False
+
+    def __init__(self, ws, config: DedupeConfig, options):
+        self.ws, self.config = ws, config
+        self.fingerprint = config.fingerprint
+        self.store = DescriptorStore(ws, config)
+        self.tasks, self.missing = [], {}
+        for item in ws.catalog.todo(STAGE, self.fingerprint, retry_failed=options.retry_failed):
+            try:
+                self.tasks.append((item.id, str(ws.media_file(item)), config))
+            except NotFoundError as e:  # no media: the item fails, the batch goes on
+                self.missing[item.id] = str(e)
+        self.tasks += [(item_id, None, config) for item_id in self.missing]
+        self.total = len(self.tasks)
+        self._describer = None
+
+    @property
+    def describer(self):
+        if self._describer is None:
+            from reelmatch.dedupe.descriptor import FrameDescriber
+
+            self._describer = FrameDescriber(self.config)
+        return self._describer
+
+    def write(self, task, result, error):
+        item_id, path = task[0], task[1]
+        if item_id in self.missing:
+            return {item_id: self.missing[item_id]}
+        if error is not None:
+            return {item_id: error}
+        frames, times = result
+        try:
+            desc = self.describer.describe(frames)
+        except Exception as e:  # a frame the backbone cannot take: that item fails, not the batch
+            return {item_id: f"{path}: {type(e).__name__}: {e}"}
+        self.store.put(item_id, desc, times, source=path)
+        return {item_id: None}
+
+    def close(self) -> dict:
+        return {"artifact": self.store.root}
+
+
+#: the dedupe descriptor stage, for :func:`reelmatch.runner.run_stage`
+DEDUPE = Stage(STAGE, plan=_DedupeJob, timeout=600.0)
+
+
 def describe_catalogue(
     ws,
     config: DedupeConfig = DedupeConfig(),
@@ -33,62 +89,33 @@ def describe_catalogue(
     workers: int | None = None,
     retry_failed: bool = False,
     timeout: float | None = 600.0,
+    progress: Progress | None = None,
     on_item: Callable[[str, str | None], None] | None = None,
+    engine=None,
 ) -> dict:
     """Compute copy descriptors of every catalogue item not done with ``config``.
 
-    Decoding runs in a process pool (``reelmatch.engine.local.run_items``); the
-    backbone runs in this process. A file that does not decode is marked failed
-    in the catalogue with a one-line reason and the batch goes on.
-    ``on_item(id, error or None)`` is called after each item. Returns
-    ``{"done": n, "failed": n, "failures": [{"id", "title", "error"}]}``.
+    Decoding runs on ``engine`` (the :data:`DEDUPE` stage run by
+    :func:`reelmatch.runner.run_stage`; local process pool by default, or Ray);
+    the backbone runs in this process. A file that does not decode is marked
+    failed in the catalogue with a one-line reason and the batch goes on.
+    ``progress(done, total, id, error)`` (or the older ``on_item(id, error or None)``)
+    is called after each item. Returns ``{"done": n, "failed": n, "failures":
+    [{"id", "title", "error"}]}``.
     """
-    from reelmatch.dedupe.descriptor import FrameDescriber
-    from reelmatch.engine.local import ItemFailure, run_items
-
-    fp = config.fingerprint
-    store = DescriptorStore(ws, config)
-    todo = ws.catalog.todo(STAGE, fp, retry_failed=retry_failed)
-    report = {"done": 0, "failed": 0, "failures": []}
-    if not todo:
-        return report
-    tasks, titles = [], {}
-    for item in todo:
-        titles[item.id] = item.title
-        try:
-            path = ws.media_file(item)
-        except NotFoundError as e:
-            _fail(ws, report, item.id, item.title, str(e), fp, on_item)
-            continue
-        tasks.append((item.id, str(path), config))
-    describer = FrameDescriber(config) if tasks else None
-    for task, result in run_items(_prepare_task, tasks, workers=workers, timeout=timeout):
-        item_id, path = task[0], task[1]
-        if isinstance(result, (ItemFailure, ReelmatchError, Exception)):
-            _fail(ws, report, item_id, titles[item_id], str(result), fp, on_item)
-            continue
-        frames, times = result
-        try:
-            desc = describer.describe(frames)
-        except Exception as e:  # a frame the backbone cannot take: that item fails, not the batch
-            _fail(ws, report, item_id, titles[item_id], f"{path}: {type(e).__name__}: {e}", fp, on_item)
-            continue
-        store.put(item_id, desc, times, source=path)
-        ws.catalog.mark_done(item_id, STAGE, fp)
-        report["done"] += 1
-        if on_item:
-            on_item(item_id, None)
-    return report
+    return dedupe_stage(ws, config, workers=workers, retry_failed=retry_failed, timeout=timeout, progress=progress,
+                        on_item=on_item, engine=engine).result
 
 
-def _fail(ws, report, item_id, title, error, fp, on_item) -> None:
-    line = " ".join(str(error).split())[:500]
-    log.warning("dedupe: %s (%s) failed: %s", item_id, title, line)
-    ws.catalog.mark_failed(item_id, STAGE, line, fp)
-    report["failed"] += 1
-    report["failures"].append({"id": item_id, "title": title, "error": line})
-    if on_item:
-        on_item(item_id, line)
+def dedupe_stage(ws, config: DedupeConfig = DedupeConfig(), *, workers=None, retry_failed=False, timeout=600.0,
+                 progress=None, on_item=None, engine=None) -> StageResult:
+    """:func:`describe_catalogue` returning the :class:`~reelmatch.runner.StageResult`."""
+    if on_item is not None and progress is None:
+        progress = lambda done, total, item_id, error: on_item(item_id, error)  # noqa: E731
+    res = run_stage(ws, DEDUPE, config, engine, progress,
+                    RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed))
+    res.result = {"done": res.done, "failed": res.failed, "failures": res.failures}
+    return res
 
 
 def _done_ids(ws, config: DedupeConfig) -> list[str]:

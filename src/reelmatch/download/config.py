@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig, fingerprint
 
 
 @dataclass(frozen=True)
-class DownloadConfig:
+class DownloadConfig(StageConfig):
     """How ``reelmatch download`` fetches URL items.
 
     ``max_height``: highest resolution asked for (pixels; trailers need no more

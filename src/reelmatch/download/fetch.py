@@ -7,8 +7,9 @@ Transient failures are retried with exponential backoff; permanent ones (404,
 unsupported URL, video removed) are recorded at once. Every failure is stored
 with a one-line reason (``reelmatch status``).
 
-Workers are threads (the work waits on the network); only the calling thread
-writes to the catalogue.
+The :data:`DOWNLOAD` stage runs on any engine (:func:`reelmatch.runner.run_stage`):
+on the local one its workers are threads (the work waits on the network); only
+the calling thread writes to the catalogue.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from reelmatch.catalog.db import Item
 from reelmatch.download.config import DownloadConfig
-from reelmatch.errors import InputError
+from reelmatch.errors import InputError, ItemFailure
+from reelmatch.runner import Stage
 from reelmatch.ingest.store import MEDIA_EXTRA_KEYS, save_item
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def ffmpeg_available() -> bool:
 
 
 class _Pacer:
-    """At most one download start per ``interval`` seconds over all threads."""
+    """At most one download start per ``interval`` seconds over all threads of this process."""
 
     def __init__(self, interval: float):
         self.interval = interval
@@ -102,6 +104,40 @@ class _Pacer:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class _FilePacer:
+    """At most one download start per ``interval`` seconds over every thread and process sharing ``path``.
+
+    The next allowed start (wall-clock time) is kept in ``path`` under an OS file
+    lock; where the file cannot be locked, each process paces itself.
+    """
+
+    def __init__(self, path: str, interval: float):
+        self.path, self.interval = path, interval
+        self._fallback = _Pacer(interval)
+
+    def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        import fcntl
+
+        try:
+            with open(self.path, "a+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                f.seek(0)
+                text = f.read().strip()
+                now = time.time()
+                start = max(now, float(text) if text else 0.0)
+                f.seek(0)
+                f.truncate()
+                f.write(repr(start + self.interval))
+                f.flush()
+        except (OSError, ValueError):
+            self._fallback.wait()
+            return
         if start > now:
             time.sleep(start - now)
 
@@ -210,13 +246,9 @@ def download_one(item: Item, media_dir: Path, config: DownloadConfig, *, can_mer
     return DownloadResult(item.id, False, error=error, attempts=attempts)
 
 
-_PROCESS_PACERS: dict[float, _Pacer] = {}
-
-
-def _download_paced(item: Item, *, interval: float, **kwargs) -> DownloadResult:
-    """``download_one`` in an engine's worker process, paced by that process's own pacer."""
-    pacer = _PROCESS_PACERS.setdefault(interval, _Pacer(interval))
-    return download_one(item, pacer=pacer, **kwargs)
+def _download_paced(item: Item, *, pace_file: str, interval: float, **kwargs) -> DownloadResult:
+    """``download_one`` in an engine's worker (thread or process), paced with every other worker."""
+    return download_one(item, pacer=_FilePacer(pace_file, interval), **kwargs)
 
 
 def _downloaded_path(ydl, info: dict) -> Path | None:
@@ -227,100 +259,120 @@ def _downloaded_path(ydl, info: dict) -> Path | None:
     return Path(name) if name else None
 
 
+class _DownloadJob:
+    """URL items not downloaded with the config; files fetched by the engine's workers, recorded here."""
+
+    marks_done = False
+
+    def __init__(self, ws, config: DownloadConfig, options, on_result=None):
+        self.ws, self.config, self.on_result = ws, config, on_result
+        self.fingerprint = fp = config.fingerprint()
+        cat = ws.catalog
+        media_dir = ws.dir("media")
+        self.already = 0
+        self.stale: set[str] = set()
+        todo: list[Item] = []
+        for item in cat.todo(STAGE, fp, retry_failed=options.retry_failed):
+            if not item.is_url:
+                continue
+            if item.media_path:
+                f = ws.media_file(item)
+                if not ws.owns(f) and f.is_file():
+                    cat.mark_done(item.id, STAGE, fp)  # the user gave the file
+                    self.already += 1
+                    continue
+                prior = cat.stage_of(item.id, STAGE)
+                if prior and prior["status"] == "done" and ws.owns(f):
+                    f.unlink(missing_ok=True)  # made with another config: fetch again
+                    self.stale.add(item.id)
+            todo.append(item)
+        self.tasks, self.total = todo, len(todo)
+        self.fn = None
+        if todo:
+            can_merge = ffmpeg_available() if config.merge is None else config.merge
+            if not can_merge:
+                log.info("no ffmpeg binary: choosing formats that need no merging")
+            n_workers = min(options.workers or 4, len(todo))
+            rate = None if config.rate_limit is None else max(config.rate_limit // n_workers, 1024)
+            # one pace for all workers, threads or processes: a lock file next to the media
+            self.fn = partial(_download_paced, media_dir=media_dir, config=config, can_merge=can_merge, rate=rate,
+                              pace_file=str(media_dir / ".download-pace"), interval=config.min_interval)
+
+    def write(self, item: Item, res, error):
+        if not isinstance(res, DownloadResult):
+            res = DownloadResult(item.id, False, error=error or "no result")
+        if res.ok:
+            _record_done(self.ws, item, res, self.fingerprint)
+        elif item.id in self.stale:  # its old file is gone: so is the work made from it
+            _forget_media(self.ws, item.id)
+        if self.on_result is not None:
+            self.on_result(item, res)
+        return {item.id: None if res.ok else res.error}
+
+    def close(self) -> dict:
+        return {"already": self.already, "artifact": self.ws.dir("media")}
+
+
+def _download_failed(res) -> str | None:
+    if isinstance(res, ItemFailure):
+        return res.reason
+    return None if res.ok else res.error
+
+
+#: the download stage, for :func:`reelmatch.runner.run_stage` (network-bound: threads on the local engine)
+DOWNLOAD = Stage(STAGE, plan=_DownloadJob, failed=_download_failed, io_bound=True, min_workers=1)
+
+
 def download_all(
     ws,
     config: DownloadConfig | None = None,
     *,
     workers: int = 4,
     retry_failed: bool = False,
-    progress: Callable[[Item, DownloadResult], None] | None = None,
+    progress: Callable | None = None,
     engine=None,
 ) -> DownloadReport:
     """Download every URL item not yet done with this config; returns a :class:`DownloadReport`.
 
     Items that already have a local media file they were given (a manifest with
     both ``path`` and ``url``) are marked done without a download. Failed items
-    are retried only with ``retry_failed``. ``progress(item, result)`` is called
-    in this thread after each item. ``engine``: ``None``/``"local"`` downloads in
-    threads here; ``"ray"`` or an engine object runs the same ``download_one`` on
-    its workers (``media`` must then be on storage the workers share).
+    are retried only with ``retry_failed``. ``progress(done, total, item_id, error)``
+    is called in this thread after each item (a two-argument ``progress(item,
+    result)`` gets the :class:`DownloadResult`). ``engine``: ``None``/``"local"``
+    downloads in threads here; ``"ray"`` or an engine object runs the same
+    ``download_one`` on its workers (``media`` must then be on storage the workers share).
     """
+    from reelmatch.runner import RunOptions, run_stage
+    from reelmatch.runtime import check_workers
+
     config = config or DownloadConfig()
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    fp = config.fingerprint()
-    cat = ws.catalog
-    media_dir = ws.dir("media")
-    report = DownloadReport()
-    todo: list[Item] = []
-    stale: set[str] = set()
-    for item in cat.todo(STAGE, fp, retry_failed=retry_failed):
-        if not item.is_url:
-            continue
-        if item.media_path:
-            f = ws.media_file(item)
-            if not ws.owns(f) and f.is_file():
-                cat.mark_done(item.id, STAGE, fp)  # the user gave the file
-                report.already += 1
-                continue
-            prior = cat.stage_of(item.id, STAGE)
-            if prior and prior["status"] == "done" and ws.owns(f):
-                f.unlink(missing_ok=True)  # made with another config: fetch again
-                stale.add(item.id)
-        todo.append(item)
-    if not todo:
-        return report
-    can_merge = ffmpeg_available() if config.merge is None else config.merge
-    if not can_merge:
-        log.info("no ffmpeg binary: choosing formats that need no merging")
-    n_workers = min(workers, len(todo))
-    rate = None if config.rate_limit is None else max(config.rate_limit // n_workers, 1024)
-    pacer = _Pacer(config.min_interval)
-    by_id = {it.id: it for it in todo}
-
-    def record(res: DownloadResult) -> None:
-        item = by_id[res.item_id]
-        if res.ok:
-            _record_done(ws, item, res, fp)
-            report.done += 1
-        else:
-            if item.id in stale:  # its old file is gone: so is the work made from it
-                _forget_media(ws, item.id)
-            cat.mark_failed(item.id, STAGE, res.error, fp)
-            report.failed += 1
-            report.failures.append((item.id, item.title, res.error))
-        if progress is not None:
-            progress(item, res)
-
-    if engine is not None and getattr(engine, "name", engine) != "local":
-        from functools import partial
-
-        from reelmatch.engine import ItemFailure, get_engine
-
-        # each worker process paces its own starts n_workers times slower: the same politeness overall
-        one = partial(_download_paced, media_dir=media_dir, config=config, can_merge=can_merge, rate=rate,
-                      interval=config.min_interval * n_workers)
-        for item, res in get_engine(engine).map(one, todo, workers=n_workers, timeout=None):
-            record(DownloadResult(item.id, False, error=res.reason) if isinstance(res, ItemFailure) else res)
-        log.info("download: %s", report.summary())
-        return report
-    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="download") as pool:
-        futures = [
-            pool.submit(download_one, it, media_dir, config, can_merge=can_merge, rate=rate, pacer=pacer)
-            for it in todo
-        ]
-        try:
-            for fut in as_completed(futures):
-                record(fut.result())
-        except BaseException:  # interrupted: start nothing new; finished items are recorded
-            for fut in futures:
-                fut.cancel()
-            raise
+    workers = check_workers(workers, minimum=1)
+    on_result = None
+    if progress is not None and _positional_arity(progress) == 2:
+        on_result, progress = progress, None
+    stage = DOWNLOAD if on_result is None else replace(
+        DOWNLOAD, plan=lambda ws_, cfg, opts: _DownloadJob(ws_, cfg, opts, on_result))
+    res = run_stage(ws, stage, config, engine, progress, RunOptions(workers=workers, retry_failed=retry_failed))
+    report = DownloadReport(done=res.done, failed=res.failed, already=res.counts.get("already", 0),
+                            failures=[(f["id"], f["title"], f["error"]) for f in res.failures])
     log.info("download: %s", report.summary())
     return report
 
 
+def _positional_arity(fn) -> int:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return -1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
 def _record_done(ws, item: Item, res: DownloadResult, fp: str) -> None:
+    """Point the item at its downloaded file (the runner then marks it done)."""
     cat = ws.catalog
     current = cat.get(item.id)  # the catalogue may have changed while downloading
     rel = res.path.relative_to(ws.root) if ws.owns(res.path) else res.path
@@ -332,7 +384,6 @@ def _record_done(ws, item: Item, res: DownloadResult, fp: str) -> None:
         extra={**(current.extra or {}), **(res.facts or {})},
     )
     save_item(cat, updated, current)
-    cat.mark_done(item.id, STAGE, fp)
 
 
 def _forget_media(ws, item_id: str) -> None:

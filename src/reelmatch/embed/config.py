@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(StageConfig):
     """How vectors are computed for every clip.
 
     name: the embeddings file, ``<ws>/embeddings/<name>.npz``.
@@ -31,15 +31,10 @@ class EmbedConfig:
     save_every: int = 256
 
     def __post_init__(self):
-        from reelmatch.errors import InputError
-
         if not self.name or "/" in self.name or self.name.startswith("."):
-            raise InputError(f"embeddings name {self.name!r} must be a plain file name")
-        if self.batch_size < 1 or self.save_every < 1:
-            raise InputError(f"batch_size and save_every must be >= 1: {self}")
+            raise self.invalid("name", "must be a plain file name")
+        for name in ("batch_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise self.invalid(name, "must be at least 1")
         if not 0.0 <= self.audio_weight <= 1.0:
-            raise InputError(f"audio_weight must be in [0, 1], got {self.audio_weight}")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+            raise self.invalid("audio_weight", "must be in [0, 1]")

@@ -10,6 +10,10 @@
 An embedder has ``mode``, ``fingerprint`` (what made the vectors: vectors of
 another fingerprint are never mixed with these), ``describe()`` (for sidecars)
 and ``embed(clips) -> {"fused", "visual", "audio"}`` of float32 [B, d] arrays.
+
+The modes are a registry: ``list_embedders()``, ``create_embedder(mode, **args)``;
+:func:`embedder_for` rebuilds the embedder recorded in an embeddings' metadata
+through it.
 """
 
 from __future__ import annotations
@@ -149,8 +153,15 @@ class ModelEmbedder:
         return res
 
 
-def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
-    """The embedder for ``ws``: its current trained model, else the pretrained backbone alone."""
+_UNSET = object()
+
+
+def get_embedder(ws, config: EmbedConfig = EmbedConfig(), *, clip_config=_UNSET):
+    """The embedder for ``ws``: its current trained model, else the pretrained backbone alone.
+
+    ``clip_config``: the clips it will embed (a checkpoint made for other clips is
+    refused); not given: the workspace's current clip config, if any.
+    """
     if config.use_model:
         try:
             from reelmatch.model.checkpoint import current_checkpoint
@@ -160,13 +171,14 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig()):
             current_checkpoint = None
         ckpt = current_checkpoint(ws) if current_checkpoint is not None else None
         if ckpt is not None:
-            from reelmatch.dataset.store import current_config
-            from reelmatch.errors import NotFoundError
+            if clip_config is _UNSET:
+                from reelmatch.dataset.store import resolve_clip_config
+                from reelmatch.errors import NotFoundError
 
-            try:
-                clip_config = current_config(ws)
-            except NotFoundError:
-                clip_config = None
+                try:
+                    clip_config = resolve_clip_config(ws)
+                except NotFoundError:
+                    clip_config = None
             return ModelEmbedder(ckpt, clip_config)
     log.info(
         "no trained model in %s: embedding with the pretrained %s backbone alone "
@@ -186,17 +198,39 @@ def embedder_for(ws, meta: dict):
 
     from reelmatch.errors import StaleArtifactError
 
-    if meta.get("mode") == "backbone":
-        emb = BackboneEmbedder(meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
-                               pretrained=meta.get("pretrained", True))
-    else:
+    mode = meta.get("mode", "model")
+    if mode == "backbone":
+        emb = create_embedder(mode, meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
+                              pretrained=meta.get("pretrained", True))
+    elif mode == "model":
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = ModelEmbedder(ckpt)
+        emb = create_embedder(mode, ckpt)
+    else:
+        raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"
+                                 f" (known: {', '.join(list_embedders())}): run 'reelmatch embed'")
     if emb.fingerprint != meta.get("model_fingerprint"):
         raise StaleArtifactError(
             f"the embeddings were made by {meta.get('model_fingerprint')} but that model now gives"
             f" {emb.fingerprint}: run 'reelmatch embed'"
         )
     return emb
+
+
+_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}
+
+
+def list_embedders() -> list[str]:
+    """Modes accepted by :func:`create_embedder`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_embedder(mode: str, *args, **kwargs):
+    """An embedder by mode: ``create_embedder("backbone", "tiny", pretrained=False)``,
+    ``create_embedder("model", checkpoint_dir)`` (arguments as the class takes them)."""
+    if mode not in _REGISTRY:
+        from reelmatch.errors import InputError
+
+        raise InputError(f"unknown embedder {mode!r}; known embedders: {', '.join(list_embedders())}")
+    return _REGISTRY[mode](*args, **kwargs)

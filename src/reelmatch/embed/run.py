@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from reelmatch.embed.config import EmbedConfig
 from reelmatch.embed.embedder import get_embedder
 from reelmatch.embed.vectors import Embeddings, embeddings_path, read_embeddings, save_embeddings
 from reelmatch.errors import one_line
+from reelmatch.runner import LocalFirst, Stage
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,159 @@ def stage_fingerprint(model_fingerprint: str, clip_fingerprint: str) -> str:
     return fingerprint({"model": model_fingerprint, "clip": clip_fingerprint})
 
 
+class _EmbedJob:
+    """Clips without vectors of this model and clip config; batches embedded by the engine, saved here.
+
+    Items are marked done only once their vectors are on disk (``marks_done``): at
+    each flush (every ``config.save_every`` vectors or two minutes) and at the end.
+    """
+
+    marks_done = True
+
+    def __init__(self, ws, job_config, options):
+        from reelmatch.dataset.store import ClipStore
+
+        config, embedder, clip_config = job_config
+        self.ws, self.config, self.embedder = ws, config, embedder
+        self.store = store = ClipStore(ws, clip_config)
+        clip_fp = store.config.fingerprint
+        model_fp = embedder.fingerprint
+        self.fingerprint = fp = stage_fingerprint(model_fp, clip_fp)
+        self.path = path = embeddings_path(ws, config.name)
+        self.meta = {
+            **embedder.describe(),
+            "model_fingerprint": model_fp,
+            "clip_fingerprint": clip_fp,
+            "stage_fingerprint": fp,
+            "embed_config": to_jsonable(config),
+        }
+        if embedder.mode == "backbone":
+            log.info("embed: using the pretrained backbone alone (no trained model yet)")
+        self.old = old = _previous(path, model_fp, clip_fp)
+        catalogue = {it.id for it in ws.catalog.items()}
+        store_ids = [i for i in store.ids() if i in catalogue]
+        done = set(ws.catalog.done_ids("embed", fp))
+        todo_cat = {it.id for it in ws.catalog.todo("embed", fp, retry_failed=options.retry_failed)}
+        keep, self.todo = [], []
+        for i in store_ids:
+            if old is not None and i in old and i in done and i not in todo_cat:
+                keep.append(i)
+            elif i in todo_cat or i in done:
+                self.todo.append(i)
+        self.emb = old.subset(keep) if old is not None else None
+        if self.emb is not None:
+            self.emb.meta = dict(self.meta)
+        self.total = len(self.todo)
+        log.info("embed: %d clip(s) to embed, %d kept, model %s (%s)", self.total, len(keep), model_fp, embedder.mode)
+        self.pending: list[Embeddings] = []
+        self.pending_ids: list[str] = []
+        self.last_save = time.monotonic()
+        self.local = LocalFirst(embedder_factory(embedder), local=embedder)
+        self.fn = partial(_make_embed_fn, self.local)
+
+    @property
+    def tasks(self):
+        """Batches ``(ids, readable ids, clips, unreadable {id: reason})``, read lazily from the clip store."""
+        size = self.config.batch_size
+        for start in range(0, len(self.todo), size):
+            ids = self.todo[start : start + size]
+            clips, ok_ids, bad = [], [], {}
+            for i in ids:
+                try:
+                    clips.append(self.store.get(i))
+                    ok_ids.append(i)
+                except Exception as e:  # noqa: BLE001 - an unreadable clip fails its item
+                    bad[i] = f"reading the clip: {one_line(e, with_type=True, limit=300)}"
+            yield ids, ok_ids, clips, bad
+
+    def write(self, task, out, error):
+        _ids, ok_ids, clips, bad = task
+        outcome = dict(bad)
+        if not clips:
+            return outcome
+        part = None
+        if error is None:
+            try:
+                part = _to_embeddings(ok_ids, clips, out)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                error = one_line(e, with_type=True, limit=300)
+        if part is None:  # one bad clip fails alone: redo the batch here, item by item
+            if len(clips) > 1:
+                log.warning("embed: a batch failed (%s); retrying its %d clips one by one", error, len(clips))
+            part, failed = _embed_one_by_one(self.local(), ok_ids, clips, first_error=error)
+            outcome.update(failed)
+        if len(part):
+            self.pending.append(part)
+            self.pending_ids.extend(part.ids)
+            outcome.update({i: None for i in part.ids})
+        if len(self.pending_ids) >= self.config.save_every or time.monotonic() - self.last_save > 120:
+            self.flush()
+        return outcome
+
+    def flush(self) -> None:
+        for part in self.pending:
+            self.emb = part if self.emb is None else self.emb.concat(part)
+        if self.emb is None:
+            self.emb = Embeddings.empty(meta=self.meta)
+        self.emb.meta = dict(self.meta)
+        save_embeddings(self.emb, self.path, self.config)
+        for i in self.pending_ids:  # done only once the vectors are on disk
+            self.ws.catalog.mark_done(i, "embed", self.fingerprint)
+        self.pending, self.pending_ids, self.last_save = [], [], time.monotonic()
+
+    def close(self) -> dict:
+        emb, old = self.emb, self.old
+        if self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
+            self.flush()
+        log.info("embed: %d vectors in %s", len(self.emb), self.path)
+        return {"vectors": len(self.emb), "mode": self.embedder.mode, "artifact": self.path}
+
+
+def _previous(path: Path, model_fp: str, clip_fp: str) -> Embeddings | None:
+    """The embeddings at ``path`` when they were made by this model and clip config, else None."""
+    if not path.exists():
+        return None
+    try:
+        old = read_embeddings(path)
+    except Exception as e:  # noqa: BLE001 - unreadable: recompute everything
+        log.warning("embed: %s is unreadable (%s): recomputing", path.name, one_line(e, with_type=True, limit=300))
+        return None
+    if old.model_fingerprint != model_fp or old.clip_fingerprint != clip_fp:
+        log.info(
+            "embed: %s was made by model %s / clip config %s, now %s / %s: recomputing all",
+            path.name, old.model_fingerprint, old.clip_fingerprint, model_fp, clip_fp,
+        )
+        return None
+    return old
+
+
+def _embed_one_by_one(embedder, ids, clips, first_error=None) -> tuple[Embeddings, dict[str, str]]:
+    """Embed clips one at a time: ``(the vectors of those that work, {id: reason} of the others)``."""
+    if len(clips) == 1 and first_error is not None:
+        return _empty_like(None), {ids[0]: first_error}
+    parts, failed = [], {}
+    for i, c in zip(ids, clips):
+        try:
+            parts.append(_to_embeddings([i], [c], embedder.embed([c])))
+        except Exception as e:  # noqa: BLE001 - that clip fails alone
+            failed[i] = one_line(e, with_type=True, limit=300)
+    out = None
+    for p in parts:
+        out = p if out is None else out.concat(p)
+    return (out if out is not None else _empty_like(None)), failed
+
+
+#: the embed stage, for :func:`reelmatch.runner.run_stage` (model work: one embedder per worker)
+EMBED = Stage("embed", plan=_EmbedJob, batched=True)
+
+
 def run_embed(
     ws,
     config: EmbedConfig = EmbedConfig(),
     *,
     embedder=None,
-    progress: Callable[[int, int], None] | None = None,
+    clip_config=None,
+    progress=None,
     retry_failed: bool = False,
     engine=None,
 ) -> Path:
@@ -40,128 +188,33 @@ def run_embed(
     trained the pretrained backbone is used alone (``meta["mode"] == "backbone"``).
     A clip that fails is marked failed (stage ``embed``) and the batch goes on.
     ``embedder`` overrides the choice (an object with ``fingerprint``,
-    ``describe()`` and ``embed(clips)``). ``engine``: ``None``/``"local"`` embeds
-    here; ``"ray"`` or an engine object runs ``embed`` on its workers (GPU actors
-    when the cluster has GPUs, see :mod:`reelmatch.engine.ray`); same vectors.
+    ``describe()`` and ``embed(clips)``). ``clip_config``: the clips to embed
+    (None: the workspace's current clip config). ``engine``: ``None``/``"local"``
+    embeds here; ``"ray"`` or an engine object runs ``embed`` on its workers (GPU
+    actors when the cluster has GPUs); same vectors. ``progress(done, total, item_id, error)``.
     """
-    from reelmatch.dataset.store import ClipStore
-
-    store = ClipStore(ws)
-    clip_fp = store.config.fingerprint
-    embedder = embedder or get_embedder(ws, config)
-    model_fp = embedder.fingerprint
-    fp = stage_fingerprint(model_fp, clip_fp)
-    path = embeddings_path(ws, config.name)
-    meta = {
-        **embedder.describe(),
-        "model_fingerprint": model_fp,
-        "clip_fingerprint": clip_fp,
-        "stage_fingerprint": fp,
-        "embed_config": to_jsonable(config),
-    }
-    if embedder.mode == "backbone":
-        log.info("embed: using the pretrained backbone alone (no trained model yet)")
-
-    old = None
-    if path.exists():
-        try:
-            old = read_embeddings(path)
-        except Exception as e:  # unreadable: recompute everything
-            log.warning("embed: %s is unreadable (%s): recomputing", path.name, one_line(e, with_type=True, limit=300))
-        if old is not None and (old.model_fingerprint != model_fp or old.clip_fingerprint != clip_fp):
-            log.info(
-                "embed: %s was made by model %s / clip config %s, now %s / %s: recomputing all",
-                path.name, old.model_fingerprint, old.clip_fingerprint, model_fp, clip_fp,
-            )
-            old = None
-
-    catalogue = {it.id for it in ws.catalog.items()}
-    store_ids = [i for i in store.ids() if i in catalogue]
-    done = set(ws.catalog.done_ids("embed", fp))
-    todo_cat = {it.id for it in ws.catalog.todo("embed", fp, retry_failed=retry_failed)}
-    keep, todo = [], []
-    for i in store_ids:
-        if old is not None and i in old and i in done and i not in todo_cat:
-            keep.append(i)
-        elif i in todo_cat or i in done:
-            todo.append(i)
-    emb = old.subset(keep) if old is not None else None
-    if emb is not None:
-        emb.meta = dict(meta)
-    log.info("embed: %d clip(s) to embed, %d kept, model %s (%s)", len(todo), len(keep), model_fp, embedder.mode)
-
-    pending: list[Embeddings] = []
-    pending_ids: list[str] = []
-    n_done = n_failed = 0
-    last_save = time.monotonic()
-
-    def flush() -> None:
-        nonlocal emb, pending, pending_ids, last_save
-        for part in pending:
-            emb = part if emb is None else emb.concat(part)
-        if emb is None:
-            emb = Embeddings.empty(meta=meta)
-        emb.meta = dict(meta)
-        save_embeddings(emb, path, config)
-        for i in pending_ids:  # done only once the vectors are on disk
-            ws.catalog.mark_done(i, "embed", fp)
-        pending, pending_ids, last_save = [], [], time.monotonic()
-
-    batches = [todo[start : start + config.batch_size] for start in range(0, len(todo), config.batch_size)]
-    if engine is not None and getattr(engine, "name", engine) != "local":
-        parts = _embed_batches_on(engine, ws, store, embedder, batches, fp)
-    else:
-        parts = ((batch_ids, _embed_batch(ws, store, embedder, batch_ids, fp)) for batch_ids in batches)
-    for batch_ids, part in parts:
-        n_failed += len(batch_ids) - len(part)
-        if len(part):
-            pending.append(part)
-            pending_ids.extend(part.ids)
-        n_done += len(batch_ids)
-        if progress is not None:
-            progress(n_done, len(todo))
-        if len(pending_ids) >= config.save_every or time.monotonic() - last_save > 120:
-            flush()
-    if pending or emb is None or old is None or len(emb) != len(old) or todo:
-        flush()
-    log.info("embed: %d embedded, %d failed, %d vectors in %s", n_done - n_failed, n_failed, len(emb), path)
-    return path
+    return Path(embed_stage(ws, config, embedder=embedder, clip_config=clip_config, progress=progress,
+                            retry_failed=retry_failed, engine=engine).artifact)
 
 
-def _load_clips(ws, store, ids: list[str], fp: str) -> tuple[list, list[str]]:
-    """The clips of ``ids`` that can be read, and their ids; an unreadable clip fails its item."""
-    clips, ok_ids = [], []
-    for i in ids:
-        try:
-            clips.append(store.get(i))
-            ok_ids.append(i)
-        except Exception as e:
-            ws.catalog.mark_failed(i, "embed", f"reading the clip: {one_line(e, with_type=True, limit=300)}", fp)
-    return clips, ok_ids
+def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_config=None, progress=None,
+                retry_failed: bool = False, engine=None):
+    """:func:`run_embed` returning the :class:`~reelmatch.runner.StageResult`."""
+    from reelmatch.runner import RunOptions, run_stage
 
+    if clip_config is None:
+        from reelmatch.dataset.store import resolve_clip_config
 
-def _embed_batch(ws, store, embedder, ids: list[str], fp: str) -> Embeddings:
-    """Embed ``ids``; a batch that fails is retried item by item so one bad clip fails alone."""
-    clips, ok_ids = _load_clips(ws, store, ids, fp)
-    if not clips:
-        return _empty_like(None)
-    try:
-        return _to_embeddings(ok_ids, clips, embedder.embed(clips))
-    except Exception as e:
-        if len(clips) == 1:
-            ws.catalog.mark_failed(ok_ids[0], "embed", one_line(e, with_type=True, limit=300), fp)
-            return _empty_like(None)
-        log.warning("embed: a batch failed (%s); retrying its %d clips one by one", one_line(e, with_type=True, limit=300), len(clips))
-    parts = []
-    for i, c in zip(ok_ids, clips):
-        try:
-            parts.append(_to_embeddings([i], [c], embedder.embed([c])))
-        except Exception as e:
-            ws.catalog.mark_failed(i, "embed", one_line(e, with_type=True, limit=300), fp)
-    out = None
-    for p in parts:
-        out = p if out is None else out.concat(p)
-    return out if out is not None else _empty_like(None)
+        clip_config = resolve_clip_config(ws)
+    embedder = embedder or get_embedder(ws, config, clip_config=clip_config)
+    if progress is not None:
+        from reelmatch.train.features import _two_or_four
+
+        progress = _two_or_four(progress)
+    res = run_stage(ws, EMBED, (config, embedder, clip_config), engine, progress, RunOptions(retry_failed=retry_failed))
+    res.summary = (f"{res.counts['vectors']} vectors ("
+                   f"{'trained model' if res.counts['mode'] == 'model' else 'pretrained backbone alone'})")
+    return res
 
 
 def embedder_factory(embedder):
@@ -182,8 +235,8 @@ def _same(obj):
 
 
 def _make_embed_fn(factory):
-    """Worker side, once per worker: build the embedder; the returned function embeds a ``(ids, ok_ids, clips)`` batch."""
-    from reelmatch.engine.ray import worker_device
+    """Worker side, once per worker: build the embedder; the returned function embeds a ``(ids, ok_ids, clips, bad)`` batch."""
+    from reelmatch.runtime import worker_device
 
     embedder = _on_device(factory(), worker_device())
     return lambda batch: embedder.embed(batch[2]) if batch[2] else None
@@ -201,34 +254,6 @@ def _on_device(embedder, device: str):
         encode = model.encode_towers
         model.encode_towers = lambda batch: encode({k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()})
     return embedder
-
-
-def _embed_batches_on(engine, ws, store, embedder, batches, fp):
-    """``(batch_ids, Embeddings)`` per batch, computed by ``engine``'s workers; a failed batch is redone here."""
-    from functools import partial
-
-    from reelmatch.engine import ItemFailure, get_engine
-
-    def loaded():
-        for batch_ids in batches:
-            clips, ok_ids = _load_clips(ws, store, batch_ids, fp)
-            yield (batch_ids, ok_ids, clips)
-
-    results = get_engine(engine).map_batches(partial(_make_embed_fn, embedder_factory(embedder)), loaded())
-    for (batch_ids, ids, clips), out in results:
-        if not clips:  # none could be read (each marked failed above)
-            yield batch_ids, _empty_like(None)
-            continue
-        part = None
-        if not isinstance(out, ItemFailure):
-            try:
-                part = _to_embeddings(ids, clips, out)
-            except ValueError as e:
-                out = ItemFailure(str(e))
-        if part is None:  # one bad clip fails alone: redo the batch here, item by item
-            log.warning("embed: a batch failed on the %s engine (%s); redoing its %d clips here", getattr(engine, "name", engine), out, len(ids))
-            part = _embed_batch(ws, store, embedder, ids, fp)
-        yield batch_ids, part
 
 
 def _to_embeddings(ids, clips, out: dict) -> Embeddings:

@@ -123,22 +123,40 @@ def save_embeddings(emb: Embeddings, path: Path, config) -> dict:
     return meta
 
 
-def read_embeddings(path: Path) -> Embeddings:
-    """Load an embeddings file (``NotFoundError`` if absent, ``InputError`` if unreadable)."""
+def read_embeddings(path: Path, *, mmap: bool = False) -> Embeddings:
+    """Load an embeddings file (``NotFoundError`` if absent, ``InputError`` if unreadable).
+
+    ``mmap=True`` maps the arrays read-only instead of reading them (processes
+    sharing the file share one copy; the server does this).
+    """
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"no embeddings at {path}: run 'reelmatch embed'")
     try:
+        if mmap:
+            import zipfile
+
+            from reelmatch.npzmap import load_npz
+
+            try:
+                z = load_npz(path, mmap=True)
+            except zipfile.BadZipFile as e:
+                raise ValueError(str(e)) from e
+            return _embeddings(z)
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            return Embeddings(
-                [str(i) for i in z["ids"]], z["vectors"].astype(np.float32), z["visual"].astype(np.float32),
-                z["audio"].astype(np.float32), z["has_audio"].astype(bool), meta,
-            )
+            return _embeddings(z)
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"{path} is not a reelmatch embeddings file ({e})") from e
 
 
-def load_embeddings(ws, name: str = "default") -> Embeddings:
-    """The embeddings ``name`` of workspace ``ws``."""
-    return read_embeddings(embeddings_path(ws, name))
+def _embeddings(z) -> Embeddings:
+    def f32(a):  # a float32 (mapped) array is kept as it is, not copied
+        return np.asarray(a) if a.dtype == np.float32 else np.asarray(a, dtype=np.float32)
+
+    return Embeddings([str(i) for i in z["ids"].tolist()], f32(z["vectors"]), f32(z["visual"]), f32(z["audio"]),
+                      np.asarray(z["has_audio"], dtype=bool), json.loads(str(z["meta"])))
+
+
+def load_embeddings(ws, name: str = "default", *, mmap: bool = False) -> Embeddings:
+    """The embeddings ``name`` of workspace ``ws`` (``mmap``: see :func:`read_embeddings`)."""
+    return read_embeddings(embeddings_path(ws, name), mmap=mmap)

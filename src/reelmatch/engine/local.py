@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import signal
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
-from reelmatch.errors import ReelmatchError
+from reelmatch.errors import ItemFailure, ReelmatchError, failure_from_exception
+from reelmatch.runtime import default_workers, single_threaded
+
+#: kept importable from here (they moved to reelmatch.errors and reelmatch.runtime)
+__all__ = ["EngineError", "ItemFailure", "default_workers", "failure_from_exception", "run_items", "single_threaded"]
 
 log = logging.getLogger(__name__)
 
@@ -41,43 +43,6 @@ class EngineError(ReelmatchError):
     """The pool itself cannot work (e.g. worker processes die before starting)."""
 
 
-class ItemFailure(ReelmatchError):
-    """One item failed. ``kind`` is ``"error"``, ``"timeout"`` or ``"crash"``; ``str()`` is one line."""
-
-    def __init__(self, reason: str, kind: str = "error", error_type: str | None = None):
-        self.reason = " ".join(str(reason).split()) or "unknown error"
-        self.kind = kind
-        self.error_type = error_type
-        super().__init__(self.reason)
-
-    def __reduce__(self):
-        return (ItemFailure, (self.reason, self.kind, self.error_type))
-
-
-def default_workers() -> int:
-    """Worker processes to use when not told: the CPUs this process may run on."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
-def failure_from_exception(e: BaseException) -> ItemFailure:
-    """An :class:`ItemFailure` with a one-line reason for ``e``.
-
-    reelmatch errors keep their own message (it is written for users); other
-    exceptions are prefixed with their type so the reason stays meaningful.
-    """
-    if isinstance(e, ItemFailure):
-        return e
-    msg = " ".join(str(e).split())
-    if isinstance(e, ReelmatchError):
-        reason = msg or type(e).__name__
-    else:
-        reason = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
-    return ItemFailure(reason, "error", type(e).__name__)
-
-
 def _limit_memory(max_memory_mb: int | None) -> None:
     if not max_memory_mb:
         return
@@ -88,22 +53,6 @@ def _limit_memory(max_memory_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError) as e:  # pragma: no cover - platform dependent
         log.warning("could not set a memory limit of %s MB: %s", max_memory_mb, e)
-
-
-def single_threaded() -> None:
-    """One BLAS/OpenMP thread in this worker process, as in every engine's item workers.
-
-    Parallelism comes from items (one per core), so threads inside an item only
-    oversubscribe the cores; and a matrix product's rounding depends on its thread
-    count, so this also makes an item's result independent of the engine.
-    """
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # libraries loaded later
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a core dependency
-        return
-    threadpool_limits(1)  # libraries already loaded (numpy's BLAS in the fork server)
 
 
 def _worker_main(conn, fn, initializer, initargs, max_memory_mb) -> None:
@@ -227,108 +176,135 @@ def run_items(
     modules = (*preload, *getattr(fn, "preload_modules", ()))
     if modules and start_method == "forkserver":
         ctx.set_forkserver_preload(["reelmatch.engine.local", *modules])
-    source = iter(items)
-    pending: deque[tuple[int, Any]] = deque()
-    exhausted = False
-    seq = 0
+    pool = _Pool(ctx, fn, items, workers, timeout, (initializer, initargs, max_memory_mb), start_method)
+    try:
+        while pool.dispatch():
+            yield from pool.collect()
+            yield from pool.reap_timeouts()
+    finally:
+        pool.close()
 
-    def next_task():
-        nonlocal exhausted, seq
-        if pending:
-            return pending.popleft()
-        if exhausted:
+
+class _Pool:
+    """The workers of one :func:`run_items` call and the tasks they hold."""
+
+    def __init__(self, ctx, fn, items, size: int, timeout, worker_args: tuple, start_method: str):
+        self.ctx, self.fn, self.size, self.timeout = ctx, fn, size, timeout
+        self.initializer, self.initargs, self.max_memory_mb = worker_args
+        self.start_method = start_method
+        self.source = iter(items)
+        self.exhausted = False
+        self.seq = 0
+        self.workers: list[_Worker] = []
+        self.finished: set[int] = set()  # workers whose item was answered this round
+
+    def _next_task(self) -> tuple[int, Any] | None:
+        if self.exhausted:
             return None
         try:
-            item = next(source)
+            item = next(self.source)
         except StopIteration:
-            exhausted = True
+            self.exhausted = True
             return None
-        seq += 1
-        return (seq, item)
+        self.seq += 1
+        return (self.seq, item)
 
-    pool: list[_Worker] = []
+    def dispatch(self) -> bool:
+        """Hand a task to every idle worker, starting workers as needed; False when all is done."""
+        for w in [w for w in self.workers if w.task is None]:
+            task = self._next_task()
+            if task is None:
+                break
+            w.send(*task, self.timeout)
+        while len(self.workers) < self.size:
+            task = self._next_task()
+            if task is None:
+                break
+            w = _Worker(self.ctx, self.fn, self.initializer, self.initargs, self.max_memory_mb)
+            self.workers.append(w)
+            w.send(*task, self.timeout)
+        return any(w.task is not None for w in self.workers)
 
-    def new_worker() -> _Worker:
-        return _Worker(ctx, fn, initializer, initargs, max_memory_mb)
-
-    try:
-        while True:
-            # hand a task to every idle worker, starting workers as needed
-            for w in [w for w in pool if w.task is None]:
-                task = next_task()
-                if task is None:
-                    break
-                w.send(*task, timeout)
-            while len(pool) < workers:
-                task = next_task()
-                if task is None:
-                    break
-                w = new_worker()
-                pool.append(w)
-                w.send(*task, timeout)
-            busy = [w for w in pool if w.task is not None]
-            if not busy:
-                return
-            deadlines = [w.deadline for w in busy if w.deadline is not None]
-            wait_for = None if not deadlines else max(min(deadlines) - time.monotonic(), 0.0)
-            handles = {}
-            for w in busy:
-                handles[w.conn] = w
-                handles[w.proc.sentinel] = w
-            ready = wait(list(handles), timeout=wait_for)
-            done: set[int] = set()
-            for h in ready:
-                w = handles[h]
-                if id(w) in done:
+    def collect(self) -> Iterator[tuple[Any, Any]]:
+        """Wait for a result, a dead worker or the next deadline; yield the items answered."""
+        busy = [w for w in self.workers if w.task is not None]
+        deadlines = [w.deadline for w in busy if w.deadline is not None]
+        wait_for = None if not deadlines else max(min(deadlines) - time.monotonic(), 0.0)
+        handles = {}
+        for w in busy:
+            handles[w.conn] = w
+            handles[w.proc.sentinel] = w
+        self.finished = set()
+        for h in wait(list(handles), timeout=wait_for):
+            w = handles[h]
+            if id(w) in self.finished:
+                continue
+            if h is w.conn or w.conn.poll():
+                answered = self._receive(w)
+                if answered is _NOT_YET:
                     continue
-                if h is w.conn or w.conn.poll():
-                    try:
-                        msg = w.conn.recv()
-                    except (EOFError, OSError):
-                        msg = None
-                    if msg == _READY:
-                        w.ready = True
-                        if w.conn.poll():
-                            msg = w.conn.recv()
-                        else:
-                            continue
-                    rseq, ok, payload = msg if msg is not None else (None, False, None)
-                    if rseq is not None:
-                        done.add(id(w))
-                        _, item = w.task
-                        w.task, w.deadline = None, None
-                        yield item, payload  # the value, or the ItemFailure the worker sent
-                        continue
-                # the process is gone (or its pipe broke) while working on an item
-                done.add(id(w))
-                w.proc.join(1)
-                _, item = w.task
-                reason = _death_reason(w.proc)
-                if not w.ready:
-                    # it never started: the pool is broken, not the item
-                    raise EngineError(
-                        f"worker processes cannot start ({reason}); with the '{start_method}' start method a"
-                        " script must guard its entry point with if __name__ == '__main__'"
-                    )
-                log.warning("item %r: %s", item, reason)
-                w.kill()
-                pool.remove(w)
-                yield item, ItemFailure(reason, "crash")
-            now = time.monotonic()
-            for w in list(pool):
-                if id(w) in done or w.task is None or w.deadline is None or w.deadline > now:
+                if answered is not None:
+                    self.finished.add(id(w))
+                    yield answered
                     continue
-                _, item = w.task
-                log.warning("item %r: timed out after %s s, killing its worker", item, timeout)
-                w.kill()
-                pool.remove(w)
-                yield item, ItemFailure(f"timed out after {timeout:g} s", "timeout")
-    finally:
-        for w in pool:
+            # the process is gone (or its pipe broke) while working on an item
+            self.finished.add(id(w))
+            yield self._dead(w)
+
+    def _receive(self, w: "_Worker"):
+        """``(item, payload)`` of a worker's answer; ``_NOT_YET`` for its ready message alone; None if its pipe broke."""
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            return None
+        if msg == _READY:
+            w.ready = True
+            if not w.conn.poll():
+                return _NOT_YET
+            msg = w.conn.recv()
+        rseq, _ok, payload = msg
+        if rseq is None:
+            return None
+        _, item = w.task
+        w.task, w.deadline = None, None
+        return item, payload  # the value, or the ItemFailure the worker sent
+
+    def _dead(self, w: "_Worker") -> tuple[Any, ItemFailure]:
+        w.proc.join(1)
+        _, item = w.task
+        reason = _death_reason(w.proc)
+        if not w.ready:
+            # it never started: the pool is broken, not the item
+            raise EngineError(
+                f"worker processes cannot start ({reason}); with the '{self.start_method}' start method a"
+                " script must guard its entry point with if __name__ == '__main__'"
+            )
+        log.warning("item %r: %s", item, reason)
+        w.kill()
+        self.workers.remove(w)
+        return item, ItemFailure(reason, "crash")
+
+    def reap_timeouts(self) -> Iterator[tuple[Any, ItemFailure]]:
+        """Kill the workers past their item's deadline; yield those items as timed out."""
+        now = time.monotonic()
+        for w in list(self.workers):
+            if id(w) in self.finished or w.task is None or w.deadline is None or w.deadline > now:
+                continue
+            _, item = w.task
+            log.warning("item %r: timed out after %s s, killing its worker", item, self.timeout)
+            w.kill()
+            self.workers.remove(w)
+            yield item, ItemFailure(f"timed out after {self.timeout:g} s", "timeout")
+
+    def close(self) -> None:
+        for w in self.workers:
             if w.task is None:
                 w.stop()
             else:
                 w.kill()
+
+
+_NOT_YET = object()
 
 
 def _run_inline(fn, items, initializer, initargs) -> Iterator[tuple[Any, Any]]:

@@ -21,14 +21,13 @@ already written. Items are sent in windows of ``window`` items so a catalogue
 of a million rows is never materialised in the object store at once.
 
 Media and artifacts may be fsspec URLs (``s3://``, ``gs://``, ``file://``...):
-:func:`fetch_local` gives a worker a local copy of a remote input (cached per
-node), :func:`publish` copies a finished artifact directory to a URL.
+:func:`reelmatch.runtime.fetch_local` gives a worker a local copy of a remote input (cached per
+node), :func:`reelmatch.runtime.publish` copies a finished artifact directory to a URL.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import traceback
@@ -49,7 +48,7 @@ class _Timeout(Exception):
 
 def _call(fn, item, timeout: float | None):
     """``fn(item)`` -> ``(ok, result-or-ItemFailure)``; a Python-level time limit in the main thread."""
-    from reelmatch.engine.local import ItemFailure, failure_from_exception
+    from reelmatch.errors import ItemFailure, failure_from_exception
 
     use_alarm = timeout is not None and threading.current_thread() is threading.main_thread()
     if use_alarm:
@@ -78,7 +77,8 @@ def _run_rows(batch: dict, fn_blob: bytes, timeout: float | None) -> dict:
     import numpy as np
     from ray import cloudpickle
 
-    from reelmatch.engine.local import ItemFailure, single_threaded
+    from reelmatch.errors import ItemFailure
+    from reelmatch.runtime import single_threaded
 
     single_threaded()  # as in the local engine's workers: same rounding, no oversubscription
     try:
@@ -115,7 +115,7 @@ class _BatchActor:
         import numpy as np
         from ray import cloudpickle
 
-        from reelmatch.engine.local import failure_from_exception
+        from reelmatch.errors import failure_from_exception
 
         out = []
         for blob in batch["task"]:
@@ -191,10 +191,10 @@ class RayEngine:
         return 1.0 if self.resources().get("GPU", 0) >= 1 else 0.0
 
     # ------------------------------------------------------------- mapping
-    def map(self, fn, items, *, workers=None, timeout=None, max_memory_mb=None):
+    def map(self, fn, items, *, workers=None, timeout=None, max_memory_mb=None, io_bound=False):
         """``fn(item)`` for every item as Ray tasks; yields ``(item, result)`` in completion order.
 
-        ``max_memory_mb`` is not enforced per item (Ray's memory monitor kills
+        ``io_bound`` work runs as tasks too (one item per task). ``max_memory_mb`` is not enforced per item (Ray's memory monitor kills
         workers that exhaust a node; such an item is reported as a crash).
         """
         from ray import cloudpickle
@@ -243,7 +243,7 @@ class RayEngine:
     ) -> Iterator[tuple[Any, Any]]:
         from ray import cloudpickle
 
-        from reelmatch.engine.local import ItemFailure
+        from reelmatch.errors import ItemFailure
 
         ray = self.connect()
         import ray.data
@@ -292,66 +292,5 @@ class RayEngine:
                     )
 
 
-def worker_device() -> str:
-    """``"cuda"`` inside a Ray worker that was given a GPU (and torch sees it), else ``"cpu"``."""
-    try:
-        import ray
-
-        if ray.is_initialized() and ray.get_gpu_ids():
-            import torch
-
-            if torch.cuda.is_available():
-                return "cuda"
-    except Exception:  # noqa: BLE001 - no Ray, no torch: the CPU
-        pass
-    return "cpu"
-
-
-# --------------------------------------------------------------- storage
-def is_url(path: str | os.PathLike) -> bool:
-    """True for an fsspec URL (``s3://``, ``gs://``, ``file://``...), false for a plain path."""
-    return "://" in str(path)
-
-
-def fetch_local(url: str, cache_dir: str | os.PathLike | None = None) -> str:
-    """A local path holding the content of ``url`` (a plain path is returned as is).
-
-    Remote files are copied once per node into ``cache_dir`` (default: a
-    ``reelmatch-fsspec`` folder in the system temporary directory) with
-    fsspec's ``filecache``, so a worker decodes a local file.
-    """
-    if not is_url(url):
-        return str(url)
-    fsspec = require("fsspec", "ray")
-    import tempfile
-
-    cache = str(cache_dir or os.path.join(tempfile.gettempdir(), "reelmatch-fsspec"))
-    if str(url).startswith("file://"):
-        return fsspec.core.url_to_fs(url)[1]
-    with fsspec.open(f"filecache::{url}", "rb", filecache={"cache_storage": cache}) as f:
-        return f.name
-
-
-def publish(local_dir: str | os.PathLike, url: str) -> int:
-    """Copy the files under ``local_dir`` to the fsspec ``url`` (same relative layout); returns the file count.
-
-    Files are written to a temporary name then moved, so a reader never sees half a file
-    where the store supports moves.
-    """
-    from pathlib import Path
-
-    fsspec = require("fsspec", "ray")
-    fs, root = fsspec.core.url_to_fs(url)
-    local_dir = Path(local_dir)
-    n = 0
-    for p in sorted(local_dir.rglob("*")):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(local_dir).as_posix()
-        dest = f"{root.rstrip('/')}/{rel}"
-        fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        tmp = dest + ".part"
-        fs.put_file(str(p), tmp)
-        fs.mv(tmp, dest)
-        n += 1
-    return n
+#: kept importable from here (they live in reelmatch.runtime, which stages use)
+from reelmatch.runtime import fetch_local, is_url, publish, worker_device  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
 
 #: baselines evaluate knows, in report order
 BASELINES = ("random", "pretrained_mean", "untrained", "audio_only", "frames_only")
@@ -19,7 +19,7 @@ BASELINE_DESCRIPTIONS = {
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(StageConfig):
     """What ``evaluate`` measures and draws.
 
     split: the held-out split queried against itself ("test" by default).
@@ -41,16 +41,10 @@ class EvalConfig:
     seed: int = 0
 
     def __post_init__(self):
-        from reelmatch.errors import InputError
-
         if self.split not in ("train", "val", "test"):
-            raise InputError(f"split {self.split!r} is not one of train, val, test")
+            raise self.invalid("split", "is not one of train, val, test")
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad:
-            raise InputError(f"unknown baseline(s) {', '.join(bad)}; known: {', '.join(BASELINES)}")
+            raise self.invalid("baselines", f"unknown baseline(s) {', '.join(bad)}; known: {', '.join(BASELINES)}")
         if self.k < 1:
-            raise InputError(f"k must be >= 1, got {self.k}")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+            raise self.invalid("k", "must be >= 1")

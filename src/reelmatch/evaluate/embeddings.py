@@ -49,10 +49,10 @@ def _checkpoint_config(ckpt) -> dict:
     return {**doc, **model}
 
 
-def _batched(ws, ids, batch_size: int, embed_fn) -> dict[str, np.ndarray]:
+def _batched(ws, ids, batch_size: int, embed_fn, clip_config=None) -> dict[str, np.ndarray]:
     from reelmatch.dataset.store import ClipStore
 
-    store = ClipStore(ws)
+    store = ClipStore(ws, clip_config)
     parts: dict[str, list[np.ndarray]] = {}
     try:
         for start in range(0, len(ids), batch_size):
@@ -64,7 +64,7 @@ def _batched(ws, ids, batch_size: int, embed_fn) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def model_towers(ws, ids: list[str], *, batch_size: int = 16) -> dict[str, np.ndarray]:
+def model_towers(ws, ids: list[str], *, batch_size: int = 16, clip_config=None) -> dict[str, np.ndarray]:
     """``{"fused", "visual", "audio"}`` float32 [N, d] of the current trained model."""
     from reelmatch.embed.embedder import ModelEmbedder
     from reelmatch.model.checkpoint import current_checkpoint
@@ -73,20 +73,21 @@ def model_towers(ws, ids: list[str], *, batch_size: int = 16) -> dict[str, np.nd
     if ckpt is None:
         raise NotFoundError("no trained model: run 'reelmatch train'")
     embedder = ModelEmbedder(ckpt)
-    return _batched(ws, ids, batch_size, embedder.embed)
+    return _batched(ws, ids, batch_size, embedder.embed, clip_config)
 
 
-def pretrained_mean(ws, ids: list[str], *, batch_size: int = 16) -> np.ndarray:
+def pretrained_mean(ws, ids: list[str], *, batch_size: int = 16, clip_config=None) -> np.ndarray:
     """float32 [N, D]: the pretrained backbone's frame features, mean-pooled, L2-normalised."""
     from reelmatch.embed.embedder import BackboneEmbedder
 
     info = current_model_info(ws) or {}
     backbone = info.get("backbone") or "efficientnet_lite0"
     embedder = BackboneEmbedder(backbone, pretrained=True)
-    return _batched(ws, ids, batch_size, embedder.embed)["visual"]
+    return _batched(ws, ids, batch_size, embedder.embed, clip_config)["visual"]
 
 
-def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0,
+                     clip_config=None) -> dict[str, np.ndarray]:
     """Towers of the current checkpoint's architecture at initialisation.
 
     The backbone keeps its pretrained weights (when the checkpoint's config
@@ -107,14 +108,14 @@ def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0)
     if ckpt is None:
         raise NotFoundError("no trained model: run 'reelmatch train'")
     meta = read_config(ckpt)
-    config = ModelConfig(**meta["model"])
+    config = ModelConfig.from_dict(meta["model"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TwoTower(config)
     tmp = ws.dir("tmp") / f"untrained-{config.fingerprint}-{seed}"
     try:
         save(model.eval(), tmp, {k: v for k, v in meta.items() if k not in ("model", "format")})
-        return _batched(ws, ids, batch_size, ModelEmbedder(tmp).embed)
+        return _batched(ws, ids, batch_size, ModelEmbedder(tmp).embed, clip_config)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -42,11 +42,11 @@ class EvalResult:
     figures: dict[str, Path]
 
 
-def held_out(ws, split: str) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Ids and genre labels of the trailers in ``split`` that have a clip and genres."""
+def held_out(ws, split: str, *, clip_config=None) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Ids and genre labels of the trailers in ``split`` that have a clip (of ``clip_config``) and genres."""
     from reelmatch.dataset.store import ClipStore
 
-    store = ClipStore(ws)
+    store = ClipStore(ws, clip_config)
     ids, labels = [], []
     for cid in sorted(store.ids(split=split)):
         item = ws.catalog.maybe_get(cid)
@@ -90,22 +90,23 @@ def random_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def inputs_fingerprint(ws, config: EvalConfig, ids, labels, model_info: dict) -> str:
+def inputs_fingerprint(ws, config: EvalConfig, ids, labels, model_info: dict, clip_config=None) -> str:
     """What an evaluation depends on: its config, the model, the clips and the held-out labels."""
     from reelmatch.config import fingerprint
-    from reelmatch.dataset.store import current_config
+    from reelmatch.dataset.store import resolve_clip_config
 
+    clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
     return fingerprint(
         {
             "config": config.fingerprint,
             "model": model_info.get("fingerprint"),
-            "clips": current_config(ws).fingerprint,
+            "clips": clip_config.fingerprint,
             "items": [[i, list(lab)] for i, lab in zip(ids, labels)],
         }
     )
 
 
-def evaluation_is_current(ws, config: EvalConfig = EvalConfig()) -> bool:
+def evaluation_is_current(ws, config: EvalConfig = EvalConfig(), *, clip_config=None) -> bool:
     """True when ``reports/`` already holds this evaluation of the current model and clips."""
     from reelmatch.config import read_sidecar
     from reelmatch.evaluate.embeddings import current_model_info
@@ -117,17 +118,21 @@ def evaluation_is_current(ws, config: EvalConfig = EvalConfig()) -> bool:
     info = current_model_info(ws)
     if info is None:
         return False
-    ids, labels = held_out(ws, config.split)
-    return side.get("inputs") == inputs_fingerprint(ws, config, ids, labels, info)
+    ids, labels = held_out(ws, config.split, clip_config=clip_config)
+    return side.get("inputs") == inputs_fingerprint(ws, config, ids, labels, info, clip_config)
 
 
-def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | None = None) -> EvalResult:
-    """Evaluate the current model on ``config.split``; write metrics, plots and report."""
+def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
+                 progress: Progress | None = None) -> EvalResult:
+    """Evaluate the current model on ``config.split`` of the clips of ``clip_config``
+    (None: the workspace's current one); write metrics, plots and report."""
+    from reelmatch.dataset.store import resolve_clip_config
     from reelmatch.evaluate import embeddings as emb
     from reelmatch.evaluate import plots
 
     say = progress or (lambda msg: None)
-    ids, labels = held_out(ws, config.split)
+    clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
+    ids, labels = held_out(ws, config.split, clip_config=clip_config)
     if len(ids) < 2:
         raise InputError(
             f"the {config.split} split has {len(ids)} trailer(s) with genres and a clip; "
@@ -138,7 +143,7 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
         raise NotFoundError("no trained model in the workspace: run 'reelmatch train' (needs genre labels)")
 
     say(f"embedding {len(ids)} held-out trailers with the trained model")
-    towers = emb.model_towers(ws, ids, batch_size=config.batch_size)
+    towers = emb.model_towers(ws, ids, batch_size=config.batch_size, clip_config=clip_config)
     fused = towers["fused"]
     doc: dict = {"split": config.split, "items": len(ids), "metrics": score(fused, labels, config.k)}
     per_system_vectors: dict[str, np.ndarray] = {}
@@ -148,9 +153,10 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
             if name == "random":
                 v = random_vectors(len(ids), fused.shape[1], config.seed)
             elif name == "pretrained_mean":
-                v = emb.pretrained_mean(ws, ids, batch_size=config.batch_size)
+                v = emb.pretrained_mean(ws, ids, batch_size=config.batch_size, clip_config=clip_config)
             elif name == "untrained":
-                v = emb.untrained_towers(ws, ids, batch_size=config.batch_size, seed=config.seed)["fused"]
+                v = emb.untrained_towers(ws, ids, batch_size=config.batch_size, seed=config.seed,
+                                         clip_config=clip_config)["fused"]
             elif name == "audio_only":
                 v = towers["audio"]
             elif name == "frames_only":
@@ -189,7 +195,7 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
         figures["Training curves"] = plots.training_curves(plots.read_training_log(log_csv), reports / "training_curves.png")
 
     say("writing the HTML report")
-    examples = _examples(ws, ids, labels, fused, config)
+    examples = _examples(ws, ids, labels, fused, config, clip_config)
     context = {
         "model": model_info.get("name") or model_info.get("path", ""),
         "held-out trailers": str(len(ids)),
@@ -201,11 +207,12 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, progress: Progress | 
     report_path = reports / "report.html"
     atomic_write_bytes(report_path, html.encode())
     # the sidecar last: an evaluation killed midway is never taken as current
-    write_sidecar(metrics_path, config, model=model_info, inputs=inputs_fingerprint(ws, config, ids, labels, model_info))
+    write_sidecar(metrics_path, config, model=model_info,
+                  inputs=inputs_fingerprint(ws, config, ids, labels, model_info, clip_config))
     return EvalResult(doc=doc, metrics_path=metrics_path, report_path=report_path, figures=figures)
 
 
-def _examples(ws, ids, labels, vectors, config: EvalConfig) -> list[Example]:
+def _examples(ws, ids, labels, vectors, config: EvalConfig, clip_config=None) -> list[Example]:
     """A few queries (one per genre first, seeded) with their nearest held-out neighbours."""
     from reelmatch.dataset.store import ClipStore
 
@@ -223,7 +230,7 @@ def _examples(ws, ids, labels, vectors, config: EvalConfig) -> list[Example]:
     v = np.asarray(vectors, dtype=np.float32)
     v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     sims = v @ v.T
-    store = ClipStore(ws)
+    store = ClipStore(ws, clip_config)
     titles = {i: ws.catalog.get(ids[i]).title for i in range(len(ids))}
     out = []
     for qi in chosen:

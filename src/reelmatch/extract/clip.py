@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,29 +11,11 @@ from reelmatch.dataset.clip import Clip
 from reelmatch.errors import InputError, one_line
 from reelmatch.extract.config import ClipConfig
 from reelmatch.extract.timestamps import plan_samples, tick_fits
-from reelmatch.extract.video import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
-#: open/probe limits so a hostile file cannot make the demuxer read forever
 #: default FFmpeg frame threads per video decoder (see ``extract_clip``)
 DECODER_THREADS = 2
-
-_OPEN_OPTIONS = {"probesize": "20000000", "analyzeduration": "20000000"}
-
-
-def _duration(container, vstream, t0: float) -> float | None:
-    """Seconds of video from the media start, or None when the file does not say."""
-    cands = []
-    if vstream.duration is not None and vstream.time_base:
-        vs_start = float(vstream.start_time * vstream.time_base) if vstream.start_time is not None else t0
-        cands.append(float(vstream.duration * vstream.time_base) + vs_start - t0)
-    if container.duration is not None:
-        cands.append(container.duration / 1_000_000)
-    cands = [c for c in cands if c is not None and math.isfinite(c) and 0 < c < 10 * 24 * 3600]
-    if not cands:
-        return None
-    return cands[0]
 
 
 def extract_clip(
@@ -70,29 +51,17 @@ def extract_clip(
     import av
 
     if threads is None:
-        from reelmatch.engine.local import default_workers
+        from reelmatch.runtime import default_workers
 
         threads = min(4, default_workers())
     if decoder_threads is None:
         decoder_threads = 1 if threads == 1 else DECODER_THREADS
 
+    from reelmatch.media import open_media
+
     path = Path(path)
     name = path.name
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise InputError(f"{name}: cannot read ({e.strerror or e})") from e
-    if not path.is_file():
-        raise InputError(f"{name}: not a regular file")
-    if size == 0:
-        raise InputError(f"{name}: empty file (0 bytes)")
-
-    try:
-        container = av.open(str(path), options=_OPEN_OPTIONS, metadata_errors="replace")
-    except av.error.FFmpegError as e:
-        raise InputError(f"{name}: not a readable media file ({one_line(e)}; truncated, damaged or not audio-visual)") from e
-    except (OSError, ValueError, UnicodeError) as e:
-        raise InputError(f"{name}: cannot open ({one_line(e)})") from e
+    container = open_media(path)
     try:
         with container:
             return _extract(container, path, config, item_id, title, threads, decoder_threads)
@@ -107,37 +76,19 @@ def extract_clip(
 def _extract(
     container, path: Path, config: ClipConfig, item_id: str, title: str | None, threads: int, decoder_threads: int = 1
 ) -> Clip:
-    import av
-
+    from reelmatch import media
     from reelmatch.dataset.splits import split_for_title
-    from reelmatch.extract.video import check_frame_size, stream_sar
+    from reelmatch.extract.convert import stream_sar
 
     name = path.name
-    videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
-    if not videos:
-        kinds = sorted({s.type for s in container.streams})
-        what = "audio-only file" if "audio" in kinds else "no streams" if not kinds else f"streams: {', '.join(kinds)}"
-        raise InputError(f"{name}: no video stream ({what})")
-    try:
-        vstream = container.streams.best("video") or videos[0]
-    except Exception:  # noqa: BLE001
-        vstream = videos[0]
-    if vstream not in videos:
-        vstream = videos[0]
+    vstream = media.decodable_video(container, name, threads=decoder_threads)
     cc = vstream.codec_context
-    check_frame_size(cc.width, cc.height, f"{name}: video stream")
-    _prepare_video(vstream, decoder_threads)
 
-    t0 = container.start_time / 1_000_000 if container.start_time is not None else 0.0
-    duration = _duration(container, vstream, t0)
+    t0 = media.start_time(container)
+    duration = media.duration(container, vstream, from_start=True)
     plan = plan_samples(config, duration)
-    astreams = list(container.streams.audio)
-    astream = None
-    if astreams:
-        try:
-            astream = container.streams.best("audio") or astreams[0]
-        except Exception:  # noqa: BLE001
-            astream = astreams[0]
+    astream = media.audio_stream(container)
+    n_audio = len(container.streams.audio)
 
     # Work units: contiguous groups of sample instants, each with its own
     # demuxer and decoder (independent seeks), and the audio. With threads > 1
@@ -153,13 +104,13 @@ def _extract(
         from concurrent.futures import ThreadPoolExecutor
 
         def video_job(indices):
-            with _reopen(path) as c2:
+            with media.open_media(path, check=False) as c2:
                 v2 = c2.streams[vstream.index]
-                _prepare_video(v2, decoder_threads)
+                media.prepare_decoder(v2, decoder_threads)
                 return _take_frames(c2, v2, t0, plan, indices, config, name)
 
         def audio_job():
-            with _reopen(path) as c2:
+            with media.open_media(path, check=False) as c2:
                 return _take_audio(c2, c2.streams[astream.index], t0, plan, config, name)
 
         with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
@@ -194,7 +145,7 @@ def _extract(
     has_audio, audio_meta = False, {}
     if audio is not None:
         spec, has_audio, audio_meta = audio
-        audio_meta["audio_streams"] = len(astreams)
+        audio_meta["audio_streams"] = n_audio
 
     fps = vstream.average_rate or vstream.guessed_rate
     meta = {
@@ -218,37 +169,18 @@ def _extract(
                 has_audio=has_audio, meta=meta, split=split)
 
 
-def _prepare_video(stream, decoder_threads: int = 1) -> None:
-    """Decoder threads (FFmpeg frame threads when > 1), bounded frame size."""
-    cc = stream.codec_context
-    if decoder_threads > 1:
-        cc.thread_type = "FRAME"
-        cc.thread_count = int(decoder_threads)
-    else:
-        cc.thread_count = 1
-        cc.thread_type = "SLICE"
-    try:  # the decoder refuses larger frames too (a stream may change size mid-way)
-        cc.options = {**(cc.options or {}), "max_pixels": str(MAX_PIXELS)}
-    except Exception:  # noqa: BLE001 - option not settable on this codec
-        pass
-
-
-def _reopen(path: Path):
-    import av
-
-    return av.open(str(path), options=_OPEN_OPTIONS, metadata_errors="replace")
-
-
 def _take_frames(container, vstream, t0: float, plan, indices: list[int], config: ClipConfig, name: str):
     """Frames for the sample instants ``indices`` of ``plan``.
 
     Returns ``(taken {n: (time, uint8 [S,S,3])}, rotation, stats, eof_n)`` where
     ``eof_n`` is the last instant taken at the end of the stream (None if not reached).
     """
-    from reelmatch.extract.video import FrameConverter, SeekingReader, check_frame_size, rotation_of, stream_sar
+    from reelmatch.extract.convert import FrameConverter, rotation_of, stream_sar
+    from reelmatch.extract.video import frame_reader
+    from reelmatch.media import check_frame_size
 
-    reader = SeekingReader(container, vstream, t0, instants=[plan.targets[n] for n in indices],
-                           keyframes_only=config.sampling == "keyframe")
+    reader = frame_reader(container, vstream, t0, instants=[plan.targets[n] for n in indices], sampling=config.sampling)
+    cursor = reader.cursor
     convert = FrameConverter(config.geometry, config.size, stream_sar(vstream))
     taken: dict[int, tuple[float, np.ndarray]] = {}
     rotation = None
@@ -258,10 +190,10 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
         if got is None:  # nothing decodable from there (damaged region): that instant only is missing
             continue
         ft, frame = got
-        if reader.eof:
+        if cursor.eof:
             # past the real end of the stream (the declared duration may lie): does tick n still fit?
-            last = reader.last_time if reader.last_time is not None else ft
-            real_end = min(last + (reader.frame_duration or 0.0), plan.start + config.window)
+            last = cursor.last_time if cursor.last_time is not None else ft
+            real_end = min(last + (cursor.frame_duration or 0.0), plan.start + config.window)
             if len(plan.targets) > 1 and not tick_fits(n, plan.start, real_end, config.interval):
                 eof_n = n - 1
                 break
@@ -269,10 +201,10 @@ def _take_frames(container, vstream, t0: float, plan, indices: list[int], config
         if rotation is None:
             rotation = rotation_of(frame)
         taken[n] = (ft, convert(frame))
-        if reader.eof:
+        if cursor.eof:
             eof_n = n
             break
-    stats = {"frames_decoded": reader.frames_decoded, "seeks": reader.seeks, "decode_errors": reader.decode_errors}
+    stats = cursor.stats
     return taken, rotation, stats, eof_n
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from reelmatch.extract.config import ClipConfig
+from reelmatch.runner import Progress, RunOptions, Stage, StageResult, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +23,65 @@ ITEM_DECODER_THREADS = 1
 #: address-space limit of each worker (MB); an absurd file fails instead of swapping
 DEFAULT_MAX_MEMORY_MB = 4096
 
-Progress = Callable[[int, int, str, "str | None"], None]
-
-
 def extract_task(task: tuple) -> object:
     """Worker side: ``(item_id, path, title, config) -> Clip`` (raises on a bad file)."""
     from reelmatch.extract.clip import extract_clip
+    from reelmatch.runtime import fetch_local, is_url
 
     item_id, path, title, config = task
-    if "://" in path:  # media on object storage (fsspec URL): decode a local copy
-        from reelmatch.engine.ray import fetch_local
-
+    if is_url(path):  # media on object storage (fsspec URL): decode a local copy
         path = fetch_local(path)
     return extract_clip(path, config, item_id=item_id, title=title, threads=ITEM_THREADS, decoder_threads=ITEM_DECODER_THREADS)
 
 
 #: imported once by the local engine's fork server: workers start with PyAV loaded
 extract_task.preload_modules = ("av", "reelmatch.extract.clip", "reelmatch.extract.video", "reelmatch.extract.audio")
+
+
+class _ExtractJob:
+    """Items with media whose extract stage is not done with the config; records appended to the clip store."""
+
+    fn = staticmethod(extract_task)
+    marks_done = False
+
+    def __init__(self, ws, config: ClipConfig, options):
+        from reelmatch.dataset.store import ClipStore, set_current_config
+
+        self.fingerprint = fp = config.fingerprint
+        cat = ws.catalog
+        todo = cat.todo("extract", fp, retry_failed=options.retry_failed, kind=options.kind)
+        with_media = [it for it in todo if it.media_path]
+        self.no_media = len(todo) - len(with_media)
+        self.already = len(cat.done_ids("extract", fp))
+        set_current_config(ws, config)
+        self.store = ClipStore(ws, config)
+        self.tasks = [(it.id, it.media_path if "://" in it.media_path else str(ws.media_file(it)), it.title, config)
+                      for it in with_media]
+        self.total = len(self.tasks)
+        self.writer = self.store.writer() if self.tasks else None
+        log.info("extract: %d already done, %d without media", self.already, self.no_media)
+
+    def write(self, task, result, error):
+        if error is None:
+            try:
+                self.writer.add(result)
+            except (OSError, ValueError) as e:
+                error = f"could not store the clip: {e}"
+        return {task[0]: error}
+
+    def close(self) -> dict:
+        try:
+            if self.writer is not None:
+                self.writer.close()
+            clips = len(self.store)
+        finally:
+            self.store.close()
+        return {"config": self.fingerprint, "already_done": self.already, "skipped_no_media": self.no_media,
+                "clips": clips, "artifact": self.store.root}
+
+
+#: the extract stage, for :func:`reelmatch.runner.run_stage`
+EXTRACT = Stage("extract", plan=_ExtractJob, timeout=DEFAULT_TIMEOUT, max_memory_mb=DEFAULT_MAX_MEMORY_MB)
 
 
 def run_extract(
@@ -57,9 +98,9 @@ def run_extract(
 ) -> dict:
     """Extract a clip for every item with media whose extract stage is not done with ``config``.
 
-    Workers decode (see :func:`reelmatch.engine.local.run_items`); this process
-    alone appends records to the :class:`~reelmatch.dataset.store.ClipStore` and
-    marks each item done or failed (one-line reason) in the catalogue, item by
+    Workers decode (the :data:`EXTRACT` stage run by :func:`reelmatch.runner.run_stage`);
+    this process alone appends records to the :class:`~reelmatch.dataset.store.ClipStore`
+    and marks each item done or failed (one-line reason) in the catalogue, item by
     item, so a run killed at any point loses nothing finished and a new run
     redoes nothing finished. Failed items are retried only with ``retry_failed``.
     ``progress(done, total, item_id, error)`` is called after each item.
@@ -69,62 +110,24 @@ def run_extract(
     Returns a summary: ``{"config", "total", "done", "failed", "skipped_no_media",
     "already_done", "clips", "seconds", "failures": [{"id", "title", "error"}]}``.
     """
-    from reelmatch.dataset.store import ClipStore, set_current_config
-    from reelmatch.engine import get_engine
-    from reelmatch.engine.local import ItemFailure
+    res = extract_stage(ws, config, workers=workers, timeout=timeout, retry_failed=retry_failed, progress=progress,
+                        max_memory_mb=max_memory_mb, kind=kind, engine=engine)
+    return res.result
 
-    t_start = time.monotonic()
-    fp = config.fingerprint
-    cat = ws.catalog
-    todo = cat.todo("extract", fp, retry_failed=retry_failed, kind=kind)
-    with_media = [it for it in todo if it.media_path]
-    no_media = len(todo) - len(with_media)
-    already = len(cat.done_ids("extract", fp))
-    set_current_config(ws, config)
-    store = ClipStore(ws, config)
-    titles = {it.id: it.title for it in with_media}
-    tasks = [(it.id, it.media_path if "://" in it.media_path else str(ws.media_file(it)), it.title, config)
-             for it in with_media]
-    total = len(tasks)
-    log.info("extract: %d items to do (config %s), %d already done, %d without media", total, fp, already, no_media)
-    n_done = n_failed = 0
-    failures = []
-    writer = store.writer() if tasks else None
-    try:
-        results = get_engine(engine).map(extract_task, tasks, workers=workers, timeout=timeout, max_memory_mb=max_memory_mb)
-        for task, result in results:
-            item_id = task[0]
-            error = None
-            if isinstance(result, ItemFailure):
-                error = result.reason
-            else:
-                try:
-                    writer.add(result)
-                except (OSError, ValueError) as e:
-                    error = f"could not store the clip: {e}"
-            if error is None:
-                cat.mark_done(item_id, "extract", fp)
-                n_done += 1
-            else:
-                cat.mark_failed(item_id, "extract", error, fp)
-                failures.append({"id": item_id, "title": titles.get(item_id), "error": error})
-                n_failed += 1
-                log.info("extract failed: %s (%s): %s", titles.get(item_id), item_id, error)
-            if progress is not None:
-                progress(n_done + n_failed, total, item_id, error)
-    finally:
-        if writer is not None:
-            writer.close()
-        clips = len(store)
-        store.close()
-    return {
-        "config": fp,
-        "total": total,
-        "done": n_done,
-        "failed": n_failed,
-        "already_done": already,
-        "skipped_no_media": no_media,
-        "clips": clips,
-        "seconds": round(time.monotonic() - t_start, 3),
-        "failures": failures,
+
+def extract_stage(ws, config: ClipConfig = ClipConfig(), *, workers=None, timeout=DEFAULT_TIMEOUT,
+                  retry_failed=False, progress=None, max_memory_mb=DEFAULT_MAX_MEMORY_MB, kind=None,
+                  engine=None) -> StageResult:
+    """:func:`run_extract` returning the :class:`~reelmatch.runner.StageResult` (its summary in ``.result``)."""
+    options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, max_memory_mb=max_memory_mb,
+                         kind=kind)
+    res = run_stage(ws, EXTRACT, config, engine, progress, options)
+    c = res.counts
+    res.summary = (f"{res.done} extracted, {res.failed} failed, {c['clips']} clips in the store" if res.total
+                   else f"{c['clips']} clips")
+    res.result = {
+        "config": c["config"], "total": res.total, "done": res.done, "failed": res.failed,
+        "already_done": c["already_done"], "skipped_no_media": c["skipped_no_media"], "clips": c["clips"],
+        "seconds": round(res.seconds, 3), "failures": res.failures,
     }
+    return res

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
+from reelmatch.index.backends import list_backends
 
-BACKENDS = ("faiss", "annoy")
+BACKENDS = tuple(list_backends())
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
 REFINES = ("none", "sq8", "flat")
 
 
 @dataclass(frozen=True)
-class IndexConfig:
+class IndexConfig(StageConfig):
     """How vectors are indexed.
 
     backend: ``"faiss"`` (default) or ``"annoy"`` (the recipe's; rebuilds on change).
@@ -50,24 +51,24 @@ class IndexConfig:
     refine_factor: int = 16
 
     def __post_init__(self):
-        from reelmatch.errors import InputError
-
-        if self.backend not in BACKENDS:
-            raise InputError(f"index backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
-        if self.kind not in KINDS:
-            raise InputError(f"index kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if self.exact_below < 0 or self.hnsw_m < 2 or self.ef_construction < 1 or self.ef_search < 1:
-            raise InputError(f"invalid index config: {self}")
-        if self.annoy_trees < 1 or not 0 < self.compact_above <= 1:
-            raise InputError(f"invalid index config: {self}")
-        if self.refine not in REFINES:
-            raise InputError(f"index refine {self.refine!r} is not one of {', '.join(REFINES)}")
-        if self.ivf_nlist < 0 or self.nprobe < 1 or self.pq_m < 1 or not 1 <= self.pq_nbits <= 16 or self.refine_factor < 1:
-            raise InputError(f"invalid index config: {self}")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+        for name, choices in (("backend", BACKENDS), ("kind", KINDS), ("refine", REFINES)):
+            if getattr(self, name) not in choices:
+                raise self.invalid(name, f"is not one of {', '.join(choices)}")
+        for name, ok, why in (
+            ("exact_below", self.exact_below >= 0, "must be >= 0"),
+            ("hnsw_m", self.hnsw_m >= 2, "must be at least 2"),
+            ("ef_construction", self.ef_construction >= 1, "must be at least 1"),
+            ("ef_search", self.ef_search >= 1, "must be at least 1"),
+            ("annoy_trees", self.annoy_trees >= 1, "must be at least 1"),
+            ("compact_above", 0 < self.compact_above <= 1, "must be in (0, 1]"),
+            ("ivf_nlist", self.ivf_nlist >= 0, "must be >= 0"),
+            ("nprobe", self.nprobe >= 1, "must be at least 1"),
+            ("pq_m", self.pq_m >= 1, "must be at least 1"),
+            ("pq_nbits", 1 <= self.pq_nbits <= 16, "must be in [1, 16]"),
+            ("refine_factor", self.refine_factor >= 1, "must be at least 1"),
+        ):
+            if not ok:
+                raise self.invalid(name, why)
 
     def structure_for(self, n: int) -> str:
         """The FAISS structure used for ``n`` vectors: ``"flat"`` or ``"hnsw"``."""

@@ -20,22 +20,13 @@ import numpy as np
 
 from reelmatch.config import atomic_write_bytes, to_jsonable, write_sidecar
 from reelmatch.errors import InputError, NotFoundError, StaleArtifactError
+from reelmatch.index.backends import backend_class
 from reelmatch.index.base import Index, check_vectors
 from reelmatch.index.config import IndexConfig
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-
-
-def _backend_class(backend: str):
-    if backend == "faiss":
-        from reelmatch.index.faiss_backend import FaissIndex
-
-        return FaissIndex
-    from reelmatch.index.annoy_backend import AnnoyIndex
-
-    return AnnoyIndex
 
 
 def build_index(vectors, ids: Sequence[str], config: IndexConfig | None = None, **meta) -> Index:
@@ -49,7 +40,7 @@ def build_index(vectors, ids: Sequence[str], config: IndexConfig | None = None, 
     v = check_vectors(vectors)
     if len(ids) != v.shape[0]:
         raise InputError(f"{len(ids)} ids for {v.shape[0]} vectors")
-    cls = _backend_class(config.backend)
+    cls = backend_class(config.backend)
     index = cls(v.shape[1], config, meta, structure=config.structure_for(v.shape[0]))
     index.add(v, list(ids))
     log.info("built %r", index)
@@ -124,7 +115,7 @@ def load_index(
             )
     config = IndexConfig(**doc["config"])
     meta = {k: v for k, v in doc.items() if k not in ("format", "backend", "structure", "dim", "count", "config")}
-    index = _backend_class(doc["backend"])(int(doc["dim"]), config, meta, structure=doc["structure"])
+    index = backend_class(doc["backend"])(int(doc["dim"]), config, meta, structure=doc["structure"])
     index._load_payload(payload, doc["structure"])
     index._ids = ids
     index._alive = alive

@@ -72,3 +72,40 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     k = truth.shape[1]
     hits = sum(len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth))
     return hits / (truth.shape[0] * k)
+
+
+#: genre styles of :func:`synthetic_catalogue` (one per cluster, cycling)
+SYNTHETIC_GENRES = (("Action",), ("Drama", "Romance"), ("Comedy",), ("Horror", "Thriller"), ("Animation", "Family"),
+                    ("Sci-Fi", "Action"))
+
+
+def synthetic_catalogue(ws, n: int, *, d: int = 256, ads: float = 0.1, seed: int = 0) -> list[str]:
+    """Fill an empty workspace with ``n`` catalogue items that have vectors only (no media):
+    clustered embeddings (:class:`ClusteredDataset`), genres by cluster, every
+    ``1/ads``-th item an ad. Then ``reelmatch index`` (or ``run_index``) serves them.
+    Returns the ids. For tests and benchmarks at catalogue sizes no media could reach.
+    """
+    import json
+    import time
+
+    from reelmatch.embed.config import EmbedConfig
+    from reelmatch.embed.vectors import Embeddings, embeddings_path, save_embeddings
+
+    data = ClusteredDataset(n, nq=1, d=d, seed=seed)
+    ids = [f"syn-{i:07d}" for i in range(n)]
+    every = int(round(1 / ads)) if ads > 0 else 0
+    now = time.time()
+    rows = []
+    for i, item_id in enumerate(ids):
+        ad = every and i % every == every - 1
+        genres = [] if ad else list(SYNTHETIC_GENRES[i % len(SYNTHETIC_GENRES)])
+        rows.append((item_id, f"{'Spot' if ad else 'Film'} {i:07d}", "ad" if ad else "trailer", json.dumps(genres), now, now))
+    with ws.catalog.transaction() as c:
+        c.executemany("INSERT INTO items (id, title, kind, genres, created_at, updated_at) VALUES (?,?,?,?,?,?)", rows)
+    half = d // 2
+    visual = _normalise(data.base[:, :half].copy())
+    audio = _normalise(data.base[:, half:].copy())
+    emb = Embeddings(ids, data.base, visual, audio, np.ones(n, dtype=bool),
+                     {"mode": "synthetic", "model_fingerprint": f"synthetic-{seed}", "clip_fingerprint": None})
+    save_embeddings(emb, embeddings_path(ws), EmbedConfig(use_model=False))
+    return ids

@@ -2,7 +2,8 @@
 
 - :func:`add_paths` files and folders (videos recognised by content);
 - :func:`import_manifest` CSV/TSV/JSONL manifests;
-- :func:`import_movielens` MovieLens ``movies.csv`` + ``links.csv`` + ``ml-youtube.csv``.
+- :func:`import_movielens` MovieLens ``movies.csv`` + ``links.csv`` + ``ml-youtube.csv``;
+- :func:`reelmatch.ingest.tmdb.import_tmdb` plots and genres from TMDB CSVs, joined by TMDB/IMDb id.
 
 Each returns an :class:`IngestReport` (counts and the rows/files skipped, each
 with its file, line, field and reason). Light to import: PyAV is loaded only when

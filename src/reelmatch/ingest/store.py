@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from reelmatch.catalog.db import Catalog, Item
 
 
@@ -20,24 +18,6 @@ def save_item(catalog: Catalog, item: Item, old: Item | None = None) -> str:
         catalog.update_fields(item.id, extra=item.extra or {})
         outcome = "updated"
     return outcome
-
-
-def keep_media(new: Item, old: Item | None) -> Item:
-    """``new`` with the media fields (path, sha256, duration, media facts) of ``old``.
-
-    Used when a re-import describes the same source: what download or add found
-    about the media stays, only the descriptive fields change.
-    """
-    if old is None:
-        return new
-    media_extra = {k: v for k, v in (old.extra or {}).items() if k in MEDIA_EXTRA_KEYS}
-    return replace(
-        new,
-        media_path=old.media_path,
-        sha256=old.sha256,
-        duration=old.duration,
-        extra={**media_extra, **(new.extra or {})},
-    )
 
 
 #: keys of ``Item.extra`` that describe the local media file, not the title

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
 
 POOLINGS = ("lstm", "attention", "mean")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(StageConfig):
     """Architecture of :class:`reelmatch.model.TwoTower`.
 
     backbone: registry name (``reelmatch.model.list_backbones()``); pretrained: load its weights.
@@ -32,15 +32,12 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self):
-        from reelmatch.errors import InputError
-
         if self.pooling not in POOLINGS:
-            raise InputError(f"pooling {self.pooling!r} is not one of {', '.join(POOLINGS)}")
+            raise self.invalid("pooling", f"is not one of {', '.join(POOLINGS)}")
         if self.spectrogram not in ("logmel", "recipe"):
-            raise InputError(f"spectrogram {self.spectrogram!r} is not one of logmel, recipe")
-        if min(self.hidden, self.audio_dim, self.embed_dim) < 1 or not 0 <= self.modality_dropout < 1:
-            raise InputError(f"invalid model config: {self}")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+            raise self.invalid("spectrogram", "is not one of logmel, recipe")
+        for name in ("hidden", "audio_dim", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise self.invalid(name, "must be at least 1")
+        if not 0 <= self.modality_dropout < 1:
+            raise self.invalid("modality_dropout", "must be in [0, 1)")

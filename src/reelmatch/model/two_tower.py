@@ -96,27 +96,6 @@ class TwoTower(nn.Module):
         mask = mask.to(torch.bool)
         return self.pool(self.frame_proj(feats.float()), mask)
 
-    def _audio_hidden(self, spec: torch.Tensor, has_audio: torch.Tensor) -> torch.Tensor:
-        has_audio = has_audio.to(torch.bool)
-        a = self.audio(spec)
-        return torch.where(has_audio.unsqueeze(-1), a, self.no_audio.expand_as(a))
-
-    def encode_frame_features(self, feats: torch.Tensor, mask: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Visual tower from cached features float [B, K, D] -> [B, E]."""
-        v = self.visual_head(self._visual_hidden(feats, mask))
-        return F.normalize(v, dim=-1) if normalize else v
-
-    def encode_frames(self, frames: torch.Tensor, mask: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Visual tower from frames uint8 [B, K, S, S, 3] -> [B, E]."""
-        return self.encode_frame_features(self.frame_features(frames, mask), mask, normalize)
-
-    def encode_audio(self, spec: torch.Tensor, has_audio: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Audio tower -> [B, E]; rows without audio are zeros."""
-        has_audio = has_audio.to(torch.bool)
-        a = self.audio_head(self.audio(spec))
-        a = F.normalize(a, dim=-1) if normalize else a
-        return a * has_audio.unsqueeze(-1).to(a.dtype)
-
     def forward(self, batch: dict) -> dict:
         """Unnormalised ``visual``, ``audio``, ``fused`` [B, E], ``logits`` [B, G] (if a head) and ``has_audio``."""
         mask = batch["mask"].to(torch.bool)

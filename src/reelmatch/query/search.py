@@ -5,14 +5,22 @@ matched by content first (if its sha256 is a catalogue item, that item's vector
 is used and the item is excluded); otherwise it is extracted and embedded on the
 fly with the model that made the embeddings, and not added to the catalogue
 unless ``add=True``. The item itself is never among its own results. Filters
-(``kind``, ``genre``, ``exclude_ids``, ``exclude_same_title``) are applied inside
-the index search, before truncation to ``k``.
+(``kind``, ``genre``, ``exclude_ids``, ``exclude_same_title``) are applied before
+truncation to ``k``.
+
+A catalogue item's neighbours are read from the precomputed neighbour table
+(:mod:`reelmatch.index.neighbours`) when there is one: the filters are applied
+to its row, and the index is searched only when fewer than ``k`` survive (or
+``k`` exceeds the table's K). Either way the chosen results are scored by one
+float32 dot product of the embeddings (:func:`score`), so both paths answer the
+same document.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +30,7 @@ from reelmatch.errors import InputError, NotFoundError
 from reelmatch.query.results import Neighbour, QueryResult
 
 log = logging.getLogger(__name__)
+_EMBEDDER_LOCK = threading.Lock()
 
 KINDS = ("trailer", "ad")
 VIDEO_SUFFIXES = {
@@ -41,6 +50,7 @@ class Target:
     visual: np.ndarray
     audio: np.ndarray
     has_audio: bool
+    indexed: bool = False  # the vector is the item's own indexed vector (its table row applies)
 
 
 class Searcher:
@@ -50,24 +60,51 @@ class Searcher:
     (or made by another model) and ``NotFoundError`` when either is missing.
     """
 
-    def __init__(self, ws, name: str = "default"):
+    def __init__(self, ws, name: str = "default", *, clip_config=None, table: bool = True, mmap: bool = False):
         from reelmatch.embed.vectors import embeddings_path, load_embeddings
         from reelmatch.index import index_path, load_index
 
         self.ws = ws
         self.name = name
-        self.emb = load_embeddings(ws, name)
+        self._clip_config = clip_config
+        # stat before reading: a file replaced meanwhile makes the stamp stale, never the contents
+        self.stamp = _stamp(*artifact_paths(ws, name))
+        self.emb = load_embeddings(ws, name, mmap=mmap)  # mmap: read-only, shared by processes
         self.index = load_index(
             index_path(ws, name),
             vectors_fingerprint=self.emb.vectors_fingerprint,
             model_fingerprint=self.emb.model_fingerprint,
         )
-        self.stamp = _stamp(embeddings_path(ws, name), index_path(ws, name))
+        self.table = self._load_table() if table else None
         self._embedder = None
+
+    def _load_table(self):
+        """The neighbour table computed from this index, or None (absent or from other vectors)."""
+        from reelmatch.errors import ReelmatchError
+        from reelmatch.index import index_path
+        from reelmatch.index.neighbours import load_table, neighbours_path
+
+        path = neighbours_path(index_path(self.ws, self.name))
+        if not path.exists():
+            return None
+        try:
+            return load_table(path, vectors_fingerprint=self.index.meta.get("vectors_fingerprint"))
+        except ReelmatchError as e:
+            log.info("not using the neighbour table: %s", e)
+            return None
 
     @property
     def mode(self) -> str | None:
         return self.emb.meta.get("mode")
+
+    @property
+    def clip_config(self):
+        """The clip config query files are sampled with: given, else the workspace's (resolved once)."""
+        if self._clip_config is None:
+            from reelmatch.dataset.store import resolve_clip_config
+
+            self._clip_config = resolve_clip_config(self.ws)
+        return self._clip_config
 
     def use_embedder(self, embedder) -> None:
         """Embed query files with ``embedder`` (e.g. one already loaded by a server).
@@ -85,9 +122,11 @@ class Searcher:
 
     def embedder(self):
         if self._embedder is None:
-            from reelmatch.embed.embedder import embedder_for
+            with _EMBEDDER_LOCK:  # two concurrent uploads load the model once
+                if self._embedder is None:
+                    from reelmatch.embed.embedder import embedder_for
 
-            self._embedder = embedder_for(self.ws, self.emb.meta)
+                    self._embedder = embedder_for(self.ws, self.emb.meta)
         return self._embedder
 
 
@@ -95,16 +134,39 @@ def _stamp(*paths: Path) -> tuple:
     return tuple(p.stat().st_mtime_ns if p.exists() else None for p in paths)
 
 
-def searcher_for(ws, name: str = "default") -> Searcher:
-    """A cached :class:`Searcher` of ``ws``, reloaded when the embeddings or index files change."""
+def artifact_paths(ws, name: str = "default") -> tuple[Path, Path, Path]:
+    """The files a :class:`Searcher` reads: embeddings, index, neighbour table."""
     from reelmatch.embed.vectors import embeddings_path
     from reelmatch.index import index_path
+    from reelmatch.index.neighbours import neighbours_path
 
+    ipath = index_path(ws, name)
+    return embeddings_path(ws, name), ipath, neighbours_path(ipath)
+
+
+def searcher_for(ws, name: str = "default") -> Searcher:
+    """A cached :class:`Searcher` of ``ws``, reloaded when the embeddings, index or table files change.
+
+    A workspace with a ``searcher_provider(name)`` (the HTTP server's shared,
+    atomically swapped artifacts) answers with it instead.
+    """
+    provider = getattr(ws, "searcher_provider", None)
+    if provider is not None:
+        return provider(name)
     cache = ws.__dict__.setdefault("_searchers", {})
     s = cache.get(name)
-    if s is None or s.stamp != _stamp(embeddings_path(ws, name), index_path(ws, name)):
+    if s is None or s.stamp != _stamp(*artifact_paths(ws, name)):
         s = cache[name] = Searcher(ws, name)
     return s
+
+
+def score(emb, query: np.ndarray, item_id: str) -> float:
+    """The reported score of a result: one float32 dot product of the query and the item's embedding."""
+    return float(np.dot(query, emb.vectors[emb.row(item_id)]))
+
+
+class NeedsIndexSearch(Exception):
+    """``similar(..., fallback=False)``: the neighbour table cannot answer this query alone."""
 
 
 def _check_k(k) -> int:
@@ -143,7 +205,7 @@ def _item_target(searcher: Searcher, item, query: dict | None = None) -> Target:
     r = emb.row(item.id)
     q = query or {"id": item.id, "title": item.title, "kind": item.kind, "genres": list(item.genres)}
     return Target(q, item.id, item.title, tuple(item.genres), emb.vectors[r], emb.visual[r], emb.audio[r],
-                  bool(emb.has_audio[r]))
+                  bool(emb.has_audio[r]), indexed=True)
 
 
 def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
@@ -157,30 +219,51 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
     same = ws.catalog.by_sha256(sha)
     if same is None and add:
         embedder = searcher.embedder()
-        same = _add_file(ws, path, embedder)
+        same = _add_file(ws, path, embedder, searcher.clip_config)
         searcher = searcher_for(ws, searcher.name)
         if embedder.fingerprint == searcher.emb.model_fingerprint:
             searcher.use_embedder(embedder)
     if same is not None and same.id in searcher.emb:
         log.info("%s is catalogue item %s (%s): using its vector", path.name, same.id, same.title)
         return _item_target(searcher, same, {"path": str(path), "title": same.title, "id": same.id})
-    from reelmatch.dataset.store import ClipStore
-    from reelmatch.extract import extract_clip
-
-    config = ClipStore(ws).config
-    if config.fingerprint != searcher.emb.clip_fingerprint:
-        from reelmatch.errors import StaleArtifactError
-
-        raise StaleArtifactError("the embeddings were made from another clip config: run 'reelmatch embed'")
-    clip = extract_clip(path, config, item_id="query", title=path.stem)  # InputError if it cannot be decoded
-    out = searcher.embedder().embed([clip])
+    # a server embeds uploads in other processes (``ws.embed_file``); the vectors are the same
+    embed = getattr(ws, "embed_file", None)
+    v = embed(path, searcher.emb.meta) if embed is not None else file_vectors(ws, searcher.emb.meta, path,
+                                                                               searcher.embedder(),
+                                                                               clip_config=searcher.clip_config)
     title = same.title if same is not None else path.stem
     return Target({"path": str(path), "title": title}, same.id if same else None, title,
-                  tuple(same.genres) if same else (), out["fused"][0], out["visual"][0], out["audio"][0],
-                  bool(clip.has_audio) and bool(np.any(out["audio"][0])))
+                  tuple(same.genres) if same else (), v["fused"], v["visual"], v["audio"], v["has_audio"])
 
 
-def _add_file(ws, path: Path, embedder):
+def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None) -> dict:
+    """Extract and embed the video ``path`` the way the embeddings with ``meta`` were made:
+    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool}``.
+
+    ``embedder`` defaults to the one rebuilt from ``meta`` (``StaleArtifactError``
+    when it is gone or gives another fingerprint); ``InputError`` when the file
+    cannot be decoded.
+    """
+    from reelmatch.dataset.store import resolve_clip_config
+    from reelmatch.errors import StaleArtifactError
+    from reelmatch.extract import extract_clip
+
+    config = clip_config if clip_config is not None else resolve_clip_config(ws)
+    if config.fingerprint != meta.get("clip_fingerprint"):
+        raise StaleArtifactError("the embeddings were made from another clip config: run 'reelmatch embed'")
+    if embedder is None:
+        from reelmatch.embed.embedder import embedder_for
+
+        embedder = embedder_for(ws, meta)
+    elif embedder.fingerprint != meta.get("model_fingerprint"):
+        raise StaleArtifactError(f"embedder {embedder.fingerprint} did not make these embeddings")
+    clip = extract_clip(Path(path), config, item_id="query", title=Path(path).stem)  # InputError if undecodable
+    out = embedder.embed([clip])
+    return {"fused": out["fused"][0], "visual": out["visual"][0], "audio": out["audio"][0],
+            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0]))}
+
+
+def _add_file(ws, path: Path, embedder, clip_config):
     """Add ``path`` to the catalogue and bring extract, embed (with ``embedder``, the one that
     made the embeddings) and index up to date for it."""
     from reelmatch.embed import EmbedConfig, run_embed
@@ -194,11 +277,9 @@ def _add_file(ws, path: Path, embedder):
     item = ws.catalog.by_sha256(sha256_file(path))
     if item is None:
         raise InputError(f"{path.name}: could not be added ({report.summary()})")
-    from reelmatch.dataset.store import ClipStore
-
-    run_extract(ws, ClipStore(ws).config)
+    run_extract(ws, clip_config)
     meta = load_embeddings(ws).meta
-    run_embed(ws, EmbedConfig(**meta.get("embed_config", {})), embedder=embedder)
+    run_embed(ws, EmbedConfig.from_dict(meta.get("embed_config", {})), embedder=embedder, clip_config=clip_config)
     from reelmatch.index import index_path, load_index
 
     run_index(ws, load_index(index_path(ws)).config)
@@ -210,37 +291,83 @@ def _allowed(ws, *, kind: str | None, genre: str | None) -> list[str]:
     return [it.id for it in ws.catalog.search(kind=kind, genre=genre)]
 
 
-def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
-                per_modality: bool) -> list[Neighbour]:
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _sql_lower(text: str) -> str:
+    """SQLite's ``lower()``: ASCII letters only (the catalogue's genre filter)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set) -> list | None:
+    """``[(item, score)]`` from the target's table row, filtered; None when fewer than ``k``
+    survive and the row is full (items beyond it may qualify: the index must answer)."""
+    ids, scores = table.row(target.item_id)
+    want = _sql_lower(genre) if genre is not None else None
+    out = []
+    for i, s in zip(ids, scores):
+        if i in exclude:
+            continue
+        item = ws.catalog.maybe_get(i)
+        if item is None:  # deleted since indexing
+            continue
+        if kind is not None and item.kind != kind:
+            continue
+        if want is not None and not any(_sql_lower(g) == want for g in item.genres):
+            continue
+        out.append((item, s))
+        if len(out) == k:
+            return out
+    return None if table.full(target.item_id) else out
+
+
+def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude: set) -> list:
+    """``[(item, score)]`` searched in the index, filters applied inside the search."""
     # no catalogue filter: search everything and skip ids deleted since indexing (a few spare results)
     filtered = kind is not None or genre is not None
     allow = _allowed(ws, kind=kind, genre=genre) if filtered else None
+    fetch = k if filtered else k + 16
+    ids, scores = searcher.index.search(target.fused[None, :], fetch, allow=allow, exclude=exclude)
+    out = []
+    for i, s in zip(ids[0], scores[0]):
+        if i is None or len(out) == k:
+            break
+        item = ws.catalog.maybe_get(i)
+        if item is not None:  # else deleted since indexing
+            out.append((item, float(s)))
+    return out
+
+
+def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
+                per_modality: bool, table: bool = True, fallback: bool = True) -> list[Neighbour]:
     exclude = set(exclude_ids or ())
     if target.item_id:
         exclude.add(target.item_id)
     if exclude_same_title:
         exclude.update(it.id for it in ws.catalog.find_title(target.title))
-    fetch = k if filtered else k + 16
-    ids, scores = searcher.index.search(target.fused[None, :], fetch, allow=allow, exclude=exclude)
-    qgen = {g.lower() for g in target.genres}
+    picked = None
+    if table and target.indexed and searcher.table is not None and target.item_id in searcher.table \
+            and k <= searcher.table.k:
+        picked = _from_table(ws, searcher.table, target, k, kind=kind, genre=genre, exclude=exclude)
+    if picked is None:
+        if not fallback:
+            raise NeedsIndexSearch(target.item_id)
+        picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude)
     emb = searcher.emb
+    # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
+    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _) in enumerate(picked)),
+                    key=lambda t: (-t[0], t[1]))
+    qgen = {g.lower() for g in target.genres}
     out = []
-    for i, s in zip(ids[0], scores[0]):
-        if i is None:
-            break
-        if len(out) == k:
-            break
-        item = ws.catalog.maybe_get(i)
-        if item is None:  # deleted since indexing
-            continue
+    for s, _, item in scored:
         per = None
         if per_modality:
-            r = emb.row(i)
+            r = emb.row(item.id)
             visual = float(target.visual @ emb.visual[r])
             audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
             per = {"visual": visual, "audio": audio}
         out.append(Neighbour(
-            rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=float(s),
+            rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
             genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen), scores=per,
         ))
     return out
@@ -258,12 +385,17 @@ def similar(
     add: bool = False,
     name: str = "default",
     exclude_duplicates: bool = False,
+    table: bool = True,
+    fallback: bool = True,
 ) -> QueryResult:
     """The ``k`` catalogue items most like ``ref`` (an id, a title or a video file).
 
     ``kind`` ("trailer"/"ad") and ``genre`` restrict the results; ``exclude_ids``
     drops given ids; ``exclude_duplicates`` drops the query's copies found by
-    ``reelmatch.dedupe`` (items without copy descriptors are kept). Raises
+    ``reelmatch.dedupe`` (items without copy descriptors are kept); ``table=False``
+    searches the index even where the neighbour table could answer; ``fallback=False``
+    raises :class:`NeedsIndexSearch` instead of searching the index (a caller that
+    must not block: the server's event loop). Raises
     ``NotFoundError`` (unknown id/title, ambiguous title with its candidates),
     ``InputError`` (k <= 0, a file that cannot be decoded) and
     ``StaleArtifactError`` (an index older than the embeddings).
@@ -273,14 +405,16 @@ def similar(
         raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     searcher = searcher_for(ws, name)
     target = resolve_target(ws, searcher, ref, add=add)
-    searcher = searcher_for(ws, name)
+    if add:  # the file was added and indexed: its target comes from the new set
+        searcher = searcher_for(ws, name)
+    # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     if exclude_duplicates:  # copies of the query (reelmatch.dedupe descriptors) are not recommendations
         from reelmatch.dedupe import duplicates_of, duplicates_of_file
 
         dups = duplicates_of(ws, target.item_id) if target.item_id else duplicates_of_file(ws, target.query["path"])
         exclude_ids = set(exclude_ids) | dups
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=exclude_same_title, per_modality=False)
+                      exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback)
     return QueryResult(target.query, res, searcher.mode)
 
 
@@ -302,7 +436,9 @@ def match_ad(
     k = _check_k(k)
     searcher = searcher_for(ws, name)
     target = resolve_target(ws, searcher, ref, add=add)
-    searcher = searcher_for(ws, name)
+    if add:  # the file was added and indexed: its target comes from the new set
+        searcher = searcher_for(ws, name)
+    # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
                       exclude_same_title=False, per_modality=True)
     return QueryResult(target.query, res, searcher.mode)

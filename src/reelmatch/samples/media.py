@@ -72,6 +72,8 @@ def write_video(
     """
     import av
 
+    from reelmatch.media import open_output
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ext = path.suffix.lower()
@@ -92,7 +94,7 @@ def write_video(
         audio = tone()
     n_frames = max(int(round(seconds * fps)), 1)
 
-    with av.open(str(path), "w") as out:
+    with open_output(path) as out:
         vs = out.add_stream(video_codec, rate=fps)
         vs.width, vs.height = width, height
         vs.pix_fmt = pix_fmt

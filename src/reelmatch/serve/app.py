@@ -9,6 +9,7 @@ GET   /api/items?q=&genre=&kind=&limit=&offset=     titles, paged
 GET   /api/items/{id}                     one item
 PATCH /api/items/{id}                     edit title/genres/year/plot (--allow-writes only)
 GET   /api/items/{id}/similar?k=&genre=&kind=       neighbours (the `similar` JSON)
+POST  /api/similar                        many ids in one request (a list of `similar` JSONs)
 GET   /api/items/{id}/thumbnail?format=jpeg|png
 GET   /api/items/{id}/contact-sheet?format=
 GET   /api/items/{id}/spectrogram?format=
@@ -20,35 +21,47 @@ The server never takes a file path from a request (see ``reelmatch.serve.files``
 Errors are JSON ``{"error": "..."}``: unknown id 404, bad parameters 422, upload
 too large 413, not a video 415, busy 503, too slow 504; an unexpected bug is a
 500 with a one-line message (the traceback goes to the server log only).
-Blocking work runs in worker threads; the workspace (one SQLite connection,
-loaded index and model) is used by one thread at a time.
+Reads take no global lock (see :mod:`reelmatch.serve.state`): per-thread
+read-only catalogue connections, shared embeddings/index/neighbour table swapped
+atomically when rebuilt. Uploads are decoded and embedded in their own bounded
+pool of processes (:mod:`reelmatch.serve.uploads`), so they never hold up reads.
+JSON is serialised once with orjson,
+with an ETag (304 on ``If-None-Match``) and gzip when accepted
+(:mod:`reelmatch.serve.responses`).
 """
 
 # no ``from __future__ import annotations``: FastAPI reads the annotations of the
 # endpoints below at runtime, and their limits come from the config in a closure.
+import asyncio
 import logging
 import re
 import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Literal
 
-import anyio
 import numpy as np
 from fastapi import Body, FastAPI, File, HTTPException, Path as PathParam, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reelmatch import __version__
 from reelmatch.errors import InputError, NotFoundError, ReelmatchError
+from reelmatch.query.search import NeedsIndexSearch
 from reelmatch.serve import pictures
 from reelmatch.serve.config import ServeConfig
 from reelmatch.serve.files import VIDEO_TYPES, servable_media
+from reelmatch.serve.responses import dumps, etag_matches, json_response, picture_etag
+from reelmatch.serve.state import Artifacts, CacheMiss, ReadCatalog, ServedWorkspace
+from reelmatch.serve.uploads import UploadEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -61,44 +74,61 @@ ImageFormat = Literal["jpeg", "png"]
 
 
 class _State:
-    """What the endpoints share: the workspace behind a lock, a picture cache."""
+    """What the endpoints share: read views, artifacts, the upload executor, a picture cache."""
 
     def __init__(self, ws, config: ServeConfig):
-        self.ws = ws
+        self.ws = ws  # the writable workspace: PATCH (with --allow-writes) only, behind write_lock
         self.config = config
-        self.lock = threading.RLock()
+        self.reads = ReadCatalog(ws.catalog_path)
+        self.artifacts = Artifacts(ws, table=config.neighbour_table)
+        self.served = ServedWorkspace(ws, self.reads, self.artifacts)
+        # what the event loop may answer inline: cached rows, loaded arrays, no SQLite, no index search
+        self.inline = ServedWorkspace(ws, self.reads, self.artifacts, cache_only=True)
+        self.write_lock = threading.Lock()
         self.uploads = threading.BoundedSemaphore(config.max_concurrent_uploads)
+        # upload jobs (save, probe, search) run on these threads; decoding and embedding in upload processes
+        self.upload_pool = ThreadPoolExecutor(config.max_concurrent_uploads, thread_name_prefix="reelmatch-upload")
+        self.upload_embedder = UploadEmbedder(ws.root, config.max_concurrent_uploads)
+        self.served.embed_file = self.upload_embedder
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._store = None
-        self._store_stamp = None
+        self._stores = threading.local()
+
+    @property
+    def catalog(self):
+        """The calling thread's read-only catalogue (item rows cached until the catalogue changes)."""
+        return self.reads.view()
+
+    def fresh(self) -> None:
+        """Once per request: notice catalogue commits made since the last request."""
+        self.reads.check()
 
     # ------------------------------------------------------------ catalogue
     def item(self, item_id: str):
-        with self.lock:
-            return self.ws.catalog.get(item_id)  # NotFoundError -> 404
+        return self.catalog.get(item_id)  # NotFoundError -> 404
 
     def clip(self, item_id: str):
         """The item's clip record, or None when it has none (or no store exists yet)."""
-        with self.lock:
-            # reopened when an extract run changes the current clip config
-            stamp = self.clip_stamp()
-            if self._store is None or stamp != self._store_stamp:
-                if self._store is not None:
-                    self._store.close()
-                self._store, self._store_stamp = None, stamp
-                try:
-                    from reelmatch.dataset.store import ClipStore
-
-                    self._store = ClipStore(self.ws)
-                except (ImportError, ReelmatchError) as e:
-                    log.debug("no clip store: %s", e)
-                    return None
+        # one store per thread (its file handles seek), reopened when an extract run changes the clip config
+        stamp = self.clip_stamp()
+        local = self._stores
+        if getattr(local, "stamp", "unset") != stamp:
+            if getattr(local, "store", None) is not None:
+                local.store.close()
+            local.store, local.stamp = None, stamp
             try:
-                return self._store.get(item_id)
-            except (ReelmatchError, KeyError, OSError) as e:  # no clip: the caller falls back or 404s
-                log.debug("no clip for %s: %s", item_id, e)
-                return None
+                from reelmatch.dataset.store import ClipStore
+
+                local.store = ClipStore(self.ws)
+            except (ImportError, ReelmatchError) as e:
+                log.debug("no clip store: %s", e)
+        if local.store is None:
+            return None
+        try:
+            return local.store.get(item_id)
+        except (ReelmatchError, KeyError, OSError) as e:  # no clip: the caller falls back or 404s
+            log.debug("no clip for %s: %s", item_id, e)
+            return None
 
     def require_clip(self, item):
         """The item's clip record; :class:`NotFoundError` (a 404) when it has none yet."""
@@ -109,10 +139,8 @@ class _State:
 
     def embeddings(self) -> dict | None:
         """``{"mode", "vectors"}`` of the loaded embeddings and index, None when not built."""
-        from reelmatch.query import searcher_for
-
         try:
-            searcher = searcher_for(self.ws)
+            searcher = self.artifacts.searcher()
         except ReelmatchError:
             return None
         return {"mode": searcher.mode, "vectors": len(searcher.emb)}
@@ -153,12 +181,11 @@ def _summary(item) -> dict:
     }
 
 
-def _detail(ws, item) -> dict:
+def _detail(catalog, item) -> dict:
     base = f"/api/items/{item.id}"
-    stages = {}
-    for stage in STAGES:
-        st = ws.catalog.stage_of(item.id, stage)
-        stages[stage] = {"status": st["status"], "error": st["error"]} if st else {"status": "pending", "error": None}
+    recorded = catalog.stages_of(item.id)
+    pending = {"status": "pending", "error": None}
+    stages = {stage: recorded.get(stage, pending) for stage in STAGES}
     doc = _summary(item)
     doc.update(
         {
@@ -179,12 +206,31 @@ def _detail(ws, item) -> dict:
     return doc
 
 
-def _error(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
+def _error(status: int, message: str, **extra) -> Response:
+    return Response(dumps({"error": message, "status": status, **extra}), status_code=status,
+                    media_type="application/json")
 
 
-def _image(data: bytes, fmt: str) -> Response:
-    return Response(data, media_type=pictures.FORMATS[fmt], headers={"Cache-Control": "public, max-age=600"})
+PICTURE_CACHE = "public, max-age=600"
+
+
+def _picture(request: Request, key: tuple, make, fmt: str, state: "_State") -> Response:
+    """A picture with a strong ETag of what it is made of: 304 before drawing when it matches."""
+    tag = picture_etag(*key)
+    headers = {"etag": tag, "cache-control": PICTURE_CACHE}
+    if etag_matches(request, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(state.cached(key, make), media_type=pictures.FORMATS[fmt], headers=headers)
+
+
+class SimilarBatch(BaseModel):
+    """``POST /api/similar``: the neighbours of many catalogue items in one request."""
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, description="catalogue item ids", examples=[["file-0123456789ab", "file-ba9876543210"]])
+    k: int = Field(10, ge=1, description="results per id")
+    genre: str | None = Field(None, max_length=100)
+    kind: Kind | None = None
 
 
 def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
@@ -234,21 +280,21 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
     # ------------------------------------------------------------ catalogue
     @app.get("/api/health", tags=["catalogue"])
-    def health():
+    async def health(request: Request):  # inline: counts are cached per catalogue version
         """Liveness, catalogue size, and what answers ``similar``: ``embeddings`` is
         ``{"mode": "model"|"backbone", "vectors": n}``, or null before ``embed``/``index``."""
-        with state.lock:
-            n = ws.catalog.count()
-            embeddings = state.embeddings()
-        return {"ok": True, "version": __version__, "items": n, "writes": config.allow_writes, "embeddings": embeddings}
+        state.fresh()
+        doc = {"ok": True, "version": __version__, "items": state.catalog.count(), "writes": config.allow_writes,
+               "embeddings": state.embeddings()}
+        return json_response(request, doc, etag=False)
 
     @app.get("/api/genres", tags=["catalogue"])
-    def genres():
-        with state.lock:
-            return {"genres": ws.catalog.genre_vocabulary()}
+    def genres(request: Request):
+        return json_response(request, {"genres": state.catalog.genre_vocabulary()})
 
     @app.get("/api/items", tags=["catalogue"])
     def list_items(
+        request: Request,
         q: Annotated[str | None, Query(max_length=200, description="text the title contains")] = None,
         genre: Annotated[str | None, Query(max_length=100)] = None,
         kind: Kind | None = None,
@@ -256,25 +302,29 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ):
         """Titles by name, paged; ``q`` is a case-insensitive substring of the title."""
-        with state.lock:
-            rows = ws.catalog.search(q or None, genre=genre or None, kind=kind, limit=limit + 1, offset=offset)
-            total = ws.catalog.count() if not (q or genre or kind) else None
-        return {
+        state.fresh()
+        catalog = state.catalog
+        rows = catalog.search(q or None, genre=genre or None, kind=kind, limit=limit + 1, offset=offset)
+        total = catalog.count() if not (q or genre or kind) else None
+        doc = {
             "items": [_summary(it) for it in rows[:limit]],
             "offset": offset,
             "limit": limit,
             "has_more": len(rows) > limit,
             "total": total,
         }
+        return json_response(request, doc)
 
     @app.get("/api/items/{item_id}", tags=["catalogue"])
-    def get_item(item_id: ItemId):
-        """One item: labels, per-stage status and the URLs of its media."""
-        with state.lock:
-            return _detail(ws, ws.catalog.get(item_id))
+    def get_item(request: Request, item_id: ItemId):
+        """One item: labels, per-stage status and the URLs of its media (ETag; 304 on ``If-None-Match``)."""
+        state.fresh()
+        catalog = state.catalog
+        return json_response(request, _detail(catalog, catalog.get(item_id)))
 
     @app.patch("/api/items/{item_id}", tags=["catalogue"])
     def edit_item(
+        request: Request,
         item_id: ItemId,
         changes: Annotated[
             dict,
@@ -295,23 +345,58 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
                 raise HTTPException(422, f"field {key} must be {typ.__name__}")
         if "genres" in changes and not all(isinstance(g, str) for g in changes["genres"]):
             raise HTTPException(422, "field genres must be a list of strings")
-        with state.lock:
+        with state.write_lock:  # the one writable connection
             ws.catalog.get(item_id)
             ws.catalog.update_fields(item_id, **changes)
-            return _detail(ws, ws.catalog.get(item_id))
+        state.fresh()  # the read views see the commit
+        return json_response(request, _detail(state.catalog, state.catalog.get(item_id)), etag=False)
 
     # -------------------------------------------------------------- queries
+    def similar_doc(item_id: str, k: int, genre: str | None, kind: str | None) -> dict:
+        item = state.catalog.get(item_id)  # an id from the catalogue, never a path
+        return state.served.similar(item.id, k=k, genre=genre or None, kind=kind).to_dict()
+
+    def similar_inline(item_id: str, k: int, genre: str | None, kind: str | None) -> dict | None:
+        """The document when the neighbour table and the item cache answer it alone, else None."""
+        try:
+            item = state.inline.catalog.get(item_id)
+            return state.inline.similar(item.id, k=k, genre=genre or None, kind=kind, fallback=False).to_dict()
+        except (CacheMiss, NeedsIndexSearch):
+            return None
+
     @app.get("/api/items/{item_id}/similar", tags=["query"])
-    def similar(item_id: ItemId, k: K = 10, genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None):
+    async def similar(request: Request, item_id: ItemId, k: K = 10,
+                      genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None):
         """The items that look and sound most like this one (the ``similar`` JSON of DESIGN.md)."""
-        with state.lock:
-            item = ws.catalog.get(item_id)  # an id from the catalogue, never a path
-            result = ws.similar(item.id, k=k, genre=genre or None, kind=kind)
-            return result.to_dict()
+        state.fresh()
+        # answered on the event loop when the table and cached rows suffice (microseconds), else in a thread
+        doc = similar_inline(item_id, k, genre, kind)
+        if doc is None:
+            doc = await run_in_threadpool(similar_doc, item_id, k, genre, kind)
+        return json_response(request, doc)
+
+    @app.post("/api/similar", tags=["query"])
+    def similar_batch(request: Request, batch: SimilarBatch):
+        """Many catalogue items in one request: ``{"results": [...]}``, one entry per id in order, each
+        the ``similar`` JSON of that id or ``{"query": {"id"}, "error", "status"}`` (404 unknown id, 503 not built)."""
+        if len(batch.ids) > config.max_batch:
+            raise HTTPException(422, f"ids: at most {config.max_batch} ids per request, got {len(batch.ids)}")
+        if batch.k > config.max_k:
+            raise HTTPException(422, f"k: at most {config.max_k}, got {batch.k}")
+        state.fresh()
+        out = []
+        for item_id in batch.ids:
+            try:
+                out.append(similar_doc(item_id, batch.k, batch.genre, batch.kind))
+            except ReelmatchError as e:
+                status = 404 if isinstance(e, NotFoundError) else 422 if isinstance(e, InputError) else 503
+                out.append({"query": {"id": item_id}, "error": str(e), "status": status})
+        return json_response(request, {"results": out}, etag=False)
 
     @app.post("/api/match", tags=["query"], max_body_size=config.max_upload_bytes + 1024 * 1024)
     async def match(
         file: Annotated[UploadFile, File(description="a video: a commercial, a trailer, any clip")],
+        request: Request,
         mode: Annotated[
             Literal["ad", "similar"],
             Query(description="ad: movie trailers for a commercial, with per-modality scores; similar: any items"),
@@ -323,7 +408,9 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         """Match an uploaded video: the ``match-ad`` JSON (mode=ad) or the ``similar`` JSON.
 
         The file is checked by content (PyAV decodes a frame) before any work, never
-        added to the catalogue, and removed when the request ends.
+        added to the catalogue, and removed when the request ends. Uploads are
+        decoded and embedded on their own executor (``max_concurrent_uploads``
+        at once, 503 beyond), so reads never wait for them.
         """
         if file.size is not None and file.size > config.max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
@@ -331,34 +418,34 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         suffix = Path(name).suffix.lower()
         # the file's stem becomes the query's title; the folder is private to this request
         stem = re.sub(r"[^\w .,()+-]", "_", Path(name).stem).strip(" .")[:100] or "upload"
+        if not state.uploads.acquire(blocking=False):
+            raise HTTPException(503, "too many uploads are being matched; try again in a moment")
         tmpdir = Path(tempfile.mkdtemp(prefix="reelmatch-upload-"))
         path = tmpdir / (stem + (suffix if suffix in VIDEO_TYPES else ".bin"))
 
-        def save() -> int:
-            file.file.seek(0)
-            with open(path, "wb") as out:
-                shutil.copyfileobj(file.file, out, 1024 * 1024)
-                return out.tell()
-
-        if not state.uploads.acquire(blocking=False):
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            raise HTTPException(503, "too many uploads are being matched; try again in a moment")
-
-        def work() -> dict:
+        def job() -> dict:
             try:
+                file.file.seek(0)
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(file.file, out, 1024 * 1024)
+                    size = out.tell()
+                if size > config.max_upload_bytes:
+                    raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
+                if size == 0:
+                    raise HTTPException(422, f"{name}: the upload is empty")
                 from reelmatch.ingest.probe import probe_video  # content check, not the suffix
 
                 try:
                     probe_video(path)
                 except InputError as e:
                     raise _NotVideo(f"{name}: {e}") from None
-                with state.lock:
-                    # the path of this request's own temporary file: never one from the client
-                    if mode == "ad":
-                        result = ws.match_ad(str(path), k=k, genre=genre or None)
-                    else:
-                        result = ws.similar(str(path), k=k, genre=genre or None, kind=kind)
-                    doc = result.to_dict()
+                state.fresh()
+                # the path of this request's own temporary file: never one from the client
+                if mode == "ad":
+                    result = state.served.match_ad(str(path), k=k, genre=genre or None)
+                else:
+                    result = state.served.similar(str(path), k=k, genre=genre or None, kind=kind)
+                doc = result.to_dict()
                 doc["query"] = {**doc.get("query", {}), "path": name, "title": doc.get("query", {}).get("title") or name}
                 return doc
             finally:
@@ -366,44 +453,44 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
                 shutil.rmtree(tmpdir, ignore_errors=True)
 
         try:
-            size = await anyio.to_thread.run_sync(save)
-            if size > config.max_upload_bytes:
-                raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
-            if size == 0:
-                raise HTTPException(422, f"{name}: the upload is empty")
+            future = asyncio.get_running_loop().run_in_executor(state.upload_pool, job)
         except BaseException:
             state.uploads.release()
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise
         try:
-            with anyio.fail_after(config.query_timeout):
-                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            # on time-out the job goes on in its thread (or waits for one) and then frees its slot
+            doc = await asyncio.wait_for(asyncio.shield(future), config.query_timeout)
         except TimeoutError:
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no "never retrieved" noise
             raise HTTPException(504, f"matching {name} took longer than {config.query_timeout:g} s") from None
         except _NotVideo as e:
             raise HTTPException(415, str(e)) from None
+        return json_response(request, doc, etag=False)
 
     # ---------------------------------------------------------------- media
     @app.get("/api/items/{item_id}/thumbnail", tags=["media"], response_class=Response)
-    def thumbnail(item_id: ItemId, format: ImageFormat = "jpeg"):
-        """A frame of the item's clip (or of its video when it has no clip yet)."""
+    def thumbnail(request: Request, item_id: ItemId, format: ImageFormat = "jpeg"):
+        """A frame of the item's clip (or of its video when it has no clip yet); ETag, 304 on ``If-None-Match``."""
+        state.fresh()
         item = state.item(item_id)
 
         def make() -> bytes:
             clip = state.clip(item.id)
             if clip is not None and clip.num_valid:
                 return pictures.encode(pictures.clip_thumbnail(clip.frames, clip.mask), format)
-            with state.lock:
-                path, _ = servable_media(ws, item)
+            path, _ = servable_media(ws, item)
             try:
                 return pictures.encode(pictures.video_frame(path), format, max_side=480)
             except Exception as e:  # undecodable media: the item simply has no picture
                 raise NotFoundError(f"item {item.id}: no frame to show ({type(e).__name__})") from None
 
-        return _image(state.cached(("thumb", item.id, item.sha256, state.clip_stamp(), format), make), format)
+        key = ("thumb", item.id, item.sha256, item.media_path, state.clip_stamp(), format)
+        return _picture(request, key, make, format, state)
 
     @app.get("/api/items/{item_id}/contact-sheet", tags=["media"], response_class=Response)
-    def contact_sheet(item_id: ItemId, format: ImageFormat = "jpeg"):
+    def contact_sheet(request: Request, item_id: ItemId, format: ImageFormat = "jpeg"):
+        state.fresh()
         item = state.item(item_id)
 
         def make() -> bytes:
@@ -412,10 +499,12 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
             return pictures.encode(np.asarray(draw_sheet(clip, title=item.title).convert("RGB")), format)
 
-        return _image(state.cached(("sheet", item.id, item.sha256, state.clip_stamp(), format), make), format)
+        key = ("sheet", item.id, item.sha256, item.title, state.clip_stamp(), format)
+        return _picture(request, key, make, format, state)
 
     @app.get("/api/items/{item_id}/spectrogram", tags=["media"], response_class=Response)
-    def spectrogram(item_id: ItemId, format: ImageFormat = "png"):
+    def spectrogram(request: Request, item_id: ItemId, format: ImageFormat = "png"):
+        state.fresh()
         item = state.item(item_id)
 
         def make() -> bytes:
@@ -426,7 +515,8 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
             return pictures.encode(spectrogram_image(clip.spectrogram), format)
 
-        return _image(state.cached(("spec", item.id, item.sha256, state.clip_stamp(), format), make), format)
+        key = ("spec", item.id, item.sha256, state.clip_stamp(), format)
+        return _picture(request, key, make, format, state)
 
     @app.get(
         "/api/items/{item_id}/video",
@@ -436,11 +526,11 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     )
     def video(item_id: ItemId):
         """The item's media file; answers HTTP Range requests so a browser plays and seeks."""
-        with state.lock:
-            item = ws.catalog.get(item_id)
-            path, ctype = servable_media(ws, item)
-        # FileResponse answers Range requests (206, Accept-Ranges, Content-Range, 416)
-        return FileResponse(path, media_type=ctype, headers={"Cache-Control": "public, max-age=600"})
+        state.fresh()
+        item = state.item(item_id)
+        path, ctype = servable_media(ws, item)
+        # FileResponse answers Range requests (206, Accept-Ranges, Content-Range, 416) and sends an ETag
+        return FileResponse(path, media_type=ctype, headers={"Cache-Control": PICTURE_CACHE})
 
     # issue 17: copy pairs with segments and frames at a time (kept in their own module)
     from reelmatch.serve.copies import add_copy_routes

@@ -18,6 +18,9 @@ class ServeConfig:
     max_k:             largest ``k`` of similar / match (422 above).
     max_page:          largest page of ``GET /api/items`` (422 above).
     thumbnail_cache:   pictures kept in memory (thumbnails, sheets, spectrograms).
+    max_batch:         most ids in one ``POST /api/similar`` (422 above).
+    neighbour_table:   answer ``similar`` of catalogue items from the precomputed
+                       neighbour table (False: search the index every time).
     """
 
     allow_writes: bool = False
@@ -27,9 +30,11 @@ class ServeConfig:
     max_k: int = 100
     max_page: int = 200
     thumbnail_cache: int = 512
+    max_batch: int = 1000
+    neighbour_table: bool = True
 
     def __post_init__(self):
         if self.max_upload_bytes < 1 or self.query_timeout <= 0 or self.max_concurrent_uploads < 1:
             raise InputError(f"invalid serve config: {self}")
-        if self.max_k < 1 or self.max_page < 1 or self.thumbnail_cache < 0:
+        if self.max_k < 1 or self.max_page < 1 or self.thumbnail_cache < 0 or self.max_batch < 1:
             raise InputError(f"invalid serve config: {self}")

@@ -7,6 +7,7 @@ GET /api/items/{id}/frame?t=&format=      the frame of the item's video at t sec
 """
 
 # no ``from __future__ import annotations``: FastAPI reads these annotations at runtime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Path as PathParam, Query
@@ -21,12 +22,10 @@ ItemId = Annotated[str, PathParam(min_length=1, max_length=200, description="cat
 
 def frame_at(path, t: float, *, max_side: int = 320):
     """The RGB frame uint8 [H, W, 3] shown at ``t`` seconds (seek to the keyframe before, decode forward)."""
-    import av
+    from reelmatch.media import decodable_video, open_media
 
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream")
-        stream = container.streams.video[0]
+    with open_media(path) as container:
+        stream = decodable_video(container, Path(path).name)
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         target = start + max(0.0, t)
         if target > 0:
@@ -53,7 +52,7 @@ def add_copy_routes(app: FastAPI, state, ws) -> None:
         from reelmatch.dedupe.explain import copy_pairs_of
 
         thr = DEFAULT_THRESHOLD if threshold is None else threshold
-        with state.lock:
+        with state.write_lock:  # the workspace's own catalogue connection: one user at a time
             return {"id": item_id, "threshold": thr, "copies": copy_pairs_of(ws, item_id, thr)}
 
     @app.get("/api/items/{item_id}/frame", tags=["media"], response_class=Response)
@@ -63,8 +62,7 @@ def add_copy_routes(app: FastAPI, state, ws) -> None:
         item = state.item(item_id)
 
         def make() -> bytes:
-            with state.lock:
-                path, _ = servable_media(ws, item)
+            path, _ = servable_media(ws, item)
             try:
                 return pictures.encode(frame_at(path, t), format)
             except Exception as e:  # undecodable media: no picture

@@ -46,18 +46,16 @@ def video_frame(path: str | Path, *, at: float = 0.3, max_side: int = 480) -> np
     """One RGB frame of a video, ``at`` (fraction of the duration) into it.
 
     Seeks to the nearest keyframe before the time and decodes forward to it.
-    Raises ``ValueError`` when the file has no decodable video frame.
+    Opened through :func:`reelmatch.media.open_media` (its limits apply).
+    Raises :class:`~reelmatch.errors.InputError` when the file cannot be opened,
+    has no video stream or declares an absurd frame size, ``ValueError`` when
+    no frame decodes.
     """
-    import av
+    from reelmatch import media
 
-    from reelmatch.ingest.probe import header_duration
-
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = header_duration(container, stream)
+    with media.open_media(path) as container:
+        stream = media.decodable_video(container, str(path), thread_type="AUTO")
+        duration = media.duration(container, stream)
         target = (duration or 0.0) * at
         if target > 0:
             container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)

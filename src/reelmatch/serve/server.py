@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
+from dataclasses import asdict
 
 from reelmatch.serve.app import create_app
 from reelmatch.serve.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+#: how ``serve(workers=N)`` hands the workspace and config to its worker processes
+ENV_WORKSPACE = "REELMATCH_SERVE_WORKSPACE"
+ENV_CONFIG = "REELMATCH_SERVE_CONFIG"
 
 
 def serve(
@@ -17,13 +27,70 @@ def serve(
     port: int = 8000,
     log_level: str = "info",
     access_log: bool = False,
+    workers: int = 1,
 ) -> None:
-    """Serve ``ws`` with uvicorn until interrupted (uvicorn logs the address it bound)."""
+    """Serve ``ws`` with uvicorn until interrupted (uvicorn logs the address it bound).
+
+    ``workers > 1`` runs that many server processes on one listening socket; each
+    loads the workspace's artifacts read-only (the neighbour table memory-mapped,
+    shared through the page cache) and picks up rebuilt ones by itself.
+    """
     import uvicorn
 
-    uvicorn.run(
-        create_app(ws, config), host=host, port=port, log_level=log_level, access_log=access_log, server_header=False
-    )
+    config = config or ServeConfig()
+    options = dict(host=host, port=port, log_level=log_level, access_log=access_log, server_header=False)
+    if workers <= 1:
+        _one_thread_per_search()
+        app = create_app(ws, config)
+        warm(app)
+        uvicorn.run(app, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[ENV_WORKSPACE] = str(ws.root)
+    os.environ[ENV_CONFIG] = json.dumps(asdict(config))
+    uconfig = uvicorn.Config("reelmatch.serve.server:app_from_env", factory=True, workers=workers, **options)
+    sock = uconfig.bind_socket()  # logs the address (the real port when port=0)
+    # listening before the workers start: a client connecting early waits in the backlog, it is not refused
+    sock.listen(uconfig.backlog)
+    try:
+        Multiprocess(uconfig, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+
+
+def app_from_env():
+    """The app of one worker process of ``serve(workers=N)`` (uvicorn calls it in each process)."""
+    from reelmatch.workspace import Workspace
+
+    _one_thread_per_search()
+    app = create_app(Workspace(os.environ[ENV_WORKSPACE]), ServeConfig(**json.loads(os.environ[ENV_CONFIG])))
+    warm(app)
+    return app
+
+
+def warm(app) -> None:
+    """Load the artifacts and start the upload processes before the first request (nothing to load yet is fine)."""
+    from reelmatch.errors import ReelmatchError
+
+    state = app.state.reelmatch
+    try:
+        state.artifacts.searcher()
+    except ReelmatchError as e:
+        log.info("nothing to search yet: %s", e)
+    state.upload_embedder.start()
+
+
+def _one_thread_per_search() -> None:
+    """Requests are the parallelism of a server: one FAISS (OpenMP) thread per search, not a team each."""
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
 
 
 class ServerThread:

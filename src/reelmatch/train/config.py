@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 
-from reelmatch.config import fingerprint
+from reelmatch.config import StageConfig
 from reelmatch.errors import InputError
+from reelmatch.model.config import ModelConfig
 
 LOSSES = ("classify", "triplet")
 
 
 @dataclass(frozen=True)
-class Phase:
+class Phase(StageConfig):
     """One stage of the schedule.
 
     loss: ``"classify"`` (warm-up on genres) or ``"triplet"`` (semi-hard triplets);
@@ -39,10 +40,19 @@ DEFAULT_PHASES = (
 )
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+#: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
+#: come from the clips and the genre vocabulary at training time)
+MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout")
+
+
+@dataclass(frozen=True, init=False)
+class TrainConfig(StageConfig):
     """How ``reelmatch train`` fits the model.
 
+    model: the architecture (:class:`reelmatch.model.ModelConfig`); its fields may
+        also be given flat: ``TrainConfig(backbone="tiny", embed_dim=32)``, and read
+        flat: ``config.backbone`` is ``config.model.backbone``.
+    weights: a local weights file of the backbone.
     epochs: shortcut for a frozen schedule: 1 warm-up epoch + ``epochs - 1`` triplet
         epochs (no unfreezing); None = ``phases``.
     classification: ``"multilabel"`` (BCE over genres, default) or ``"softmax"``
@@ -52,35 +62,85 @@ class TrainConfig:
     per_genre: items of one genre in a class-balanced batch.
     val_splits: held-out splits validated each epoch (``val``; ``val`` + ``test`` if ``val``
         has fewer than 4 labelled items).
+
+    Its dict form (``to_dict``: checkpoints, fingerprint) is flat, the model fields
+    next to the others, as since the first checkpoints, so their fingerprints hold.
     """
 
-    backbone: str = "efficientnet_lite0"
-    pretrained: bool = True
-    weights: str | None = None
-    pooling: str = "lstm"
-    embed_dim: int = 256
-    hidden: int = 256
-    audio_dim: int = 128
-    modality_dropout: float = 0.2
-    dropout: float = 0.1
-    epochs: int | None = None
-    phases: tuple[Phase, ...] = field(default_factory=lambda: DEFAULT_PHASES)
-    classification: str = "multilabel"
-    margin: float = 0.2
-    tower_weight: float = 0.5
-    batch_size: int = 32
-    per_genre: int = 4
-    weight_decay: float = 1e-4
-    val_splits: tuple[str, ...] = ("val",)
-    seed: int = 0
+    model: ModelConfig
+    weights: str | None
+    epochs: int | None
+    phases: tuple[Phase, ...]
+    classification: str
+    margin: float
+    tower_weight: float
+    batch_size: int
+    per_genre: int
+    weight_decay: float
+    val_splits: tuple[str, ...]
+    seed: int
+
+    def __init__(self, model: ModelConfig | None = None, *, weights: str | None = None, epochs: int | None = None,
+                 phases: tuple[Phase, ...] = DEFAULT_PHASES, classification: str = "multilabel", margin: float = 0.2,
+                 tower_weight: float = 0.5, batch_size: int = 32, per_genre: int = 4, weight_decay: float = 1e-4,
+                 val_splits: tuple[str, ...] = ("val",), seed: int = 0, **model_fields):
+        unknown = sorted(set(model_fields) - set(MODEL_FIELDS))
+        if unknown:
+            raise TypeError(f"TrainConfig got unexpected field(s) {', '.join(unknown)}")
+        model = model if model is not None else ModelConfig()
+        if model_fields:
+            model = replace(model, **model_fields)
+        values = {"model": model, "weights": weights, "epochs": epochs, "phases": tuple(phases),
+                  "classification": classification, "margin": margin, "tower_weight": tower_weight,
+                  "batch_size": batch_size, "per_genre": per_genre, "weight_decay": weight_decay,
+                  "val_splits": tuple(val_splits), "seed": seed}
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+        self.__post_init__()
 
     def __post_init__(self):
         if self.classification not in ("multilabel", "softmax"):
-            raise InputError(f"classification {self.classification!r} is not one of multilabel, softmax")
+            raise self.invalid("classification", "is not one of multilabel, softmax")
         if self.epochs is not None and self.epochs < 1:
-            raise InputError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 4 or self.per_genre < 2 or self.margin <= 0:
-            raise InputError(f"invalid batch_size/per_genre/margin: {self.batch_size}/{self.per_genre}/{self.margin}")
+            raise self.invalid("epochs", "must be at least 1")
+        for name, ok, why in (("batch_size", self.batch_size >= 4, "must be at least 4"),
+                              ("per_genre", self.per_genre >= 2, "must be at least 2"),
+                              ("margin", self.margin > 0, "must be > 0")):
+            if not ok:
+                raise self.invalid(name, why)
+
+    def __getattr__(self, name):  # the model's fields, read flat
+        if name in MODEL_FIELDS:
+            return getattr(self.model, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def to_dict(self) -> dict:
+        from reelmatch.config import to_jsonable
+
+        out = {}
+        for f in fields(self):
+            if f.name == "model":
+                out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS})
+            else:
+                out[f.name] = to_jsonable(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "TrainConfig":
+        """From the flat dict form (or with a nested ``"model"`` dict)."""
+        own = [f.name for f in fields(_TrainFields)]
+        unknown = sorted(set(doc) - set(own) - set(MODEL_FIELDS) - {"model"})
+        if unknown:
+            raise InputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join((*MODEL_FIELDS, *own))}")
+        doc = dict(doc)
+        flat = {k: doc.pop(k) for k in MODEL_FIELDS if k in doc}
+        model = doc.pop("model", None)
+        if isinstance(model, dict):
+            model = ModelConfig.from_dict(model)
+        model = replace(model or ModelConfig(), **flat)
+        base = StageConfig.from_dict.__func__(_TrainFields, doc)
+        return cls(model, **{f.name: getattr(base, f.name) for f in fields(_TrainFields)})
 
     def schedule(self) -> tuple[Phase, ...]:
         """The phases to run (``epochs`` applied)."""
@@ -93,6 +153,20 @@ class TrainConfig:
             out += (replace(trip, epochs=self.epochs - 1),)
         return out
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self)
+
+
+@dataclass(frozen=True)
+class _TrainFields(StageConfig):
+    """TrainConfig's own fields, for parsing its dict form (types and defaults)."""
+
+    weights: str | None = None
+    epochs: int | None = None
+    phases: tuple[Phase, ...] = DEFAULT_PHASES
+    classification: str = "multilabel"
+    margin: float = 0.2
+    tower_weight: float = 0.5
+    batch_size: int = 32
+    per_genre: int = 4
+    weight_decay: float = 1e-4
+    val_splits: tuple[str, ...] = ("val",)
+    seed: int = 0

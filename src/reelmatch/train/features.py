@@ -18,13 +18,15 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from reelmatch.config import atomic_write_bytes, fingerprint, write_sidecar
+from reelmatch.config import StageConfig, atomic_write_bytes, fingerprint, write_sidecar
 from reelmatch.errors import NotFoundError
+from reelmatch.runner import LocalFirst, Stage
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ VERSION = 1
 
 
 @dataclass(frozen=True)
-class FeaturesConfig:
+class FeaturesConfig(StageConfig):
     """backbone: registry name; pretrained: its default weights; weights: a local weights file."""
 
     backbone: str = "efficientnet_lite0"
@@ -63,11 +65,11 @@ class FeatureCache:
     """The cached features of one backbone for the workspace's current clips."""
 
     def __init__(self, ws, config: FeaturesConfig = FeaturesConfig(), clip_config=None):
-        from reelmatch.dataset.store import current_config
+        from reelmatch.dataset.store import resolve_clip_config
 
         self.ws = ws
         self.config = config
-        self.clip_config = clip_config if clip_config is not None else current_config(ws)
+        self.clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
         self.fingerprint = features_fingerprint(config, self.clip_config.fingerprint)
         self.root = ws.dir("features") / f"{config.backbone}-{self.fingerprint}"
 
@@ -119,88 +121,134 @@ def clip_frame_features(backbone, clips, batch_frames: int = 64) -> list[np.ndar
     return res
 
 
+class _FeaturesJob:
+    """Clips without cached features for the fingerprint; batches computed by the engine, cached here."""
+
+    marks_done = False
+
+    def __init__(self, ws, config: "tuple[FeaturesConfig, object, int]", options):
+        from reelmatch.dataset.store import ClipStore
+
+        fconfig, clip_config, batch_clips = config
+        self.ws, self.config = ws, fconfig
+        self.store = ClipStore(ws, clip_config)
+        self.cache = cache = FeatureCache(ws, fconfig, self.store.config)
+        self.fingerprint = cache.fingerprint
+        cache.root.mkdir(parents=True, exist_ok=True)
+        write_sidecar(cache.root, fconfig, fingerprint=cache.fingerprint, clip_config=self.store.config,
+                      clip_fingerprint=self.store.config.fingerprint)
+        have = set(self.store.ids())
+        pending = {it.id for it in ws.catalog.todo(STAGE, cache.fingerprint, retry_failed=options.retry_failed)}
+        self.todo = [i for i in sorted(have) if i in pending or (i not in cache and not _failed(ws, i))]  # or file deleted
+        self.already = len(have) - len(self.todo)
+        self.total = len(self.todo)
+        self.batch_clips = batch_clips
+        # the same seeded backbone built once per worker (a GPU actor when the cluster has GPUs);
+        # the local engine runs batches here and reuses this process's backbone
+        self.backbone = LocalFirst(partial(_make_backbone_on_device, fconfig))
+        self.fn = partial(_features_fn, self.backbone, fconfig)
+
+    @property
+    def tasks(self):
+        """Batches ``(ids, clips, unreadable {id: reason})``, read lazily from the clip store."""
+        for s in range(0, len(self.todo), self.batch_clips):
+            ids, clips, bad = self.todo[s : s + self.batch_clips], [], {}
+            for i in ids:
+                try:
+                    clips.append(self.store.get(i))
+                except Exception as e:  # noqa: BLE001 - a bad record fails its item
+                    bad[i] = _reason(e)
+            yield ids, clips, bad
+
+    def write(self, task, feats, error):
+        _ids, clips, bad = task
+        out = dict(bad)
+        if error is not None or isinstance(feats, Exception):  # one bad clip must not fail the batch
+            log.warning("features batch failed (%s); retrying item by item", error or feats)
+            feats = None
+        for j, clip in enumerate(clips):
+            try:
+                f = feats[j] if feats is not None else clip_frame_features(self.backbone(), [clip], self.config.batch_frames)[0]
+                if not np.isfinite(f).all():
+                    raise ValueError("backbone features are not finite")
+                self.cache.put(clip, f)
+                out[clip.id] = None
+            except Exception as e:  # noqa: BLE001 - the item fails, the batch goes on
+                out[clip.id] = _reason(e)
+        return out
+
+    def close(self) -> dict:
+        self.store.close()
+        return {"fingerprint": self.fingerprint, "dir": str(self.cache.root), "already_done": self.already,
+                "artifact": self.cache.root}
+
+
+def _features_failed(res) -> str | None:
+    from reelmatch.errors import ItemFailure
+
+    return res.reason if isinstance(res, ItemFailure) else None
+
+
+#: the features stage, for :func:`reelmatch.runner.run_stage` (model work: one backbone per worker)
+FEATURES = Stage(STAGE, plan=_FeaturesJob, failed=_features_failed, batched=True)
+
+
 def compute_features(
     ws,
     backbone_name: str = "efficientnet_lite0",
     *,
     config: FeaturesConfig | None = None,
+    clip_config=None,
     retry_failed: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable | None = None,
     batch_clips: int = 8,
     engine=None,
 ) -> dict:
     """Cache the features of every clip not yet done with this fingerprint.
 
+    ``clip_config``: the clips to read (None: the workspace's current clip config).
     ``engine``: ``None``/``"local"`` runs the backbone here; ``"ray"`` or an engine
-    object runs it on the engine's workers (:mod:`reelmatch.engine.ray`); this
-    process writes the cache either way.
+    object runs it on the engine's workers (:func:`reelmatch.runner.run_stage`); this
+    process writes the cache either way. ``progress(done, total, item_id, error)``.
 
-    Returns ``{"fingerprint", "dir", "done", "failed", "already_done", "seconds"}``.
+    Returns ``{"fingerprint", "dir", "done", "failed", "already_done", "seconds", "failures"}``.
     A clip that fails (e.g. a bad record) is marked failed with a one-line reason.
     """
-    import time
+    return features_stage(ws, backbone_name, config=config, clip_config=clip_config, retry_failed=retry_failed,
+                          progress=progress, batch_clips=batch_clips, engine=engine).result
 
-    from reelmatch.dataset.store import ClipStore
+
+def features_stage(ws, backbone_name: str = "efficientnet_lite0", *, config=None, clip_config=None,
+                   retry_failed=False, progress=None, batch_clips=8, engine=None):
+    """:func:`compute_features` returning the :class:`~reelmatch.runner.StageResult`."""
+    from reelmatch.runner import RunOptions, run_stage
 
     config = config or FeaturesConfig(backbone=backbone_name)
-    t0 = time.perf_counter()
-    store = ClipStore(ws)
-    cache = FeatureCache(ws, config, store.config)
-    cache.root.mkdir(parents=True, exist_ok=True)
-    write_sidecar(cache.root, config, fingerprint=cache.fingerprint, clip_config=store.config,
-                  clip_fingerprint=store.config.fingerprint)
-    have = set(store.ids())
-    pending = {it.id for it in ws.catalog.todo(STAGE, cache.fingerprint, retry_failed=retry_failed)}
-    todo = [i for i in sorted(have) if i in pending or (i not in cache and not _failed(ws, i))]  # or file deleted
-    summary = {"fingerprint": cache.fingerprint, "dir": str(cache.root), "done": 0, "failed": 0,
-               "already_done": len(have) - len(todo), "failures": []}
-    if todo:
-        backbone = None
+    if clip_config is None:
+        from reelmatch.dataset.store import resolve_clip_config
 
-        def local_backbone():
-            nonlocal backbone
-            if backbone is None:
-                backbone = _make_backbone(config)
-            return backbone
+        clip_config = resolve_clip_config(ws)
+    res = run_stage(ws, FEATURES, (config, clip_config, batch_clips), engine, _two_or_four(progress),
+                    RunOptions(retry_failed=retry_failed))
+    c = res.counts
+    res.summary = (f"{config.backbone} features of {res.done} clips cached, {res.failed} failed" if res.total
+                   else f"{c['already_done']} clips cached")
+    res.result = {"fingerprint": c["fingerprint"], "dir": c["dir"], "done": res.done, "failed": res.failed,
+                  "already_done": c["already_done"], "failures": res.failures, "seconds": round(res.seconds, 3)}
+    return res
 
-        def loaded():
-            for s in range(0, len(todo), batch_clips):
-                clips = []
-                for i in todo[s : s + batch_clips]:
-                    try:
-                        clips.append(store.get(i))
-                    except Exception as e:
-                        _fail(ws, summary, i, e, cache.fingerprint)
-                yield s, clips
 
-        if engine is not None and getattr(engine, "name", engine) != "local":
-            from functools import partial
+def _two_or_four(progress):
+    """A ``progress(done, total)`` callback takes the runner's ``(done, total, item_id, error)`` calls too."""
+    if progress is None:
+        return None
+    import inspect
 
-            from reelmatch.engine import get_engine
-
-            # the same seeded backbone built once per worker (a GPU actor when the cluster has GPUs)
-            results = get_engine(engine).map_batches(partial(_features_fn, config), loaded())
-        else:
-            results = ((b, _features_or_error(local_backbone(), b[1], config)) for b in loaded())
-        for (s, clips), feats in results:
-            if isinstance(feats, Exception):  # one bad clip must not fail the batch: retry one by one
-                log.warning("features batch failed (%s); retrying item by item", feats)
-                feats = None
-            for j, clip in enumerate(clips):
-                try:
-                    f = feats[j] if feats is not None else clip_frame_features(local_backbone(), [clip], config.batch_frames)[0]
-                    if not np.isfinite(f).all():
-                        raise ValueError("backbone features are not finite")
-                    cache.put(clip, f)
-                    ws.catalog.mark_done(clip.id, STAGE, cache.fingerprint)
-                    summary["done"] += 1
-                except Exception as e:
-                    _fail(ws, summary, clip.id, e, cache.fingerprint)
-            if progress:
-                progress(min(s + batch_clips, len(todo)), len(todo))
-    store.close()
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
-    return summary
+    try:
+        n = len(inspect.signature(progress).parameters)
+    except (TypeError, ValueError):
+        return progress
+    return progress if n != 2 else (lambda done, total, *_: progress(done, total))
 
 
 def _make_backbone(config: FeaturesConfig):
@@ -214,6 +262,12 @@ def _make_backbone(config: FeaturesConfig):
         return create_backbone(config.backbone, pretrained=config.pretrained, weights=config.weights).eval()
 
 
+def _make_backbone_on_device(config: FeaturesConfig):
+    from reelmatch.runtime import worker_device
+
+    return _make_backbone(config).to(worker_device())  # a GPU actor computes on its GPU
+
+
 def _features_or_error(backbone, clips, config: FeaturesConfig):
     if not clips:
         return []
@@ -223,20 +277,15 @@ def _features_or_error(backbone, clips, config: FeaturesConfig):
         return e
 
 
-def _features_fn(config: FeaturesConfig):
-    """Engine worker side, once per worker: a function ``(start, clips) -> features`` (or the error)."""
-    from reelmatch.engine.ray import worker_device
-
-    backbone = _make_backbone(config).to(worker_device())  # a GPU actor computes on its GPU
-    return lambda batch: _features_or_error(backbone, batch[1], config)
+def _features_fn(backbone: "LocalFirst", config: FeaturesConfig):
+    """Engine worker side, once per worker: a function ``(ids, clips, bad) -> features`` (or the error)."""
+    model = backbone()
+    return lambda batch: _features_or_error(model, batch[1], config)
 
 
 def _failed(ws, item_id) -> bool:
     return (ws.catalog.stage_of(item_id, STAGE) or {}).get("status") == "failed"
 
 
-def _fail(ws, summary, item_id, err, fp) -> None:
-    msg = f"{type(err).__name__}: {err}"
-    ws.catalog.mark_failed(item_id, STAGE, msg, fp)
-    summary["failed"] += 1
-    summary["failures"].append({"id": item_id, "error": " ".join(msg.split())[:300]})
+def _reason(err) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())[:300]

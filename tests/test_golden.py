@@ -1,0 +1,108 @@
+"""Golden files: every on-disk format is pinned, and a store written before a change still opens.
+
+``tests/golden/manifest.json`` describes the artifacts of a tiny workspace built
+by every stage (see tests/_golden.py); ``tests/golden/ws_v1`` is that workspace.
+A change that alters a format must bump its ``FORMAT_VERSION`` and regenerate
+both (``PYTHONPATH=src python tests/_golden.py --write``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import _golden
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return json.loads(_golden.MANIFEST.read_text())
+
+
+@pytest.fixture
+def old_ws(tmp_path):
+    from reelmatch.workspace import Workspace
+
+    shutil.copytree(_golden.STORE, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    yield ws
+    ws.close()
+
+
+def test_artifacts_match_the_golden_files(tmp_path, golden):
+    ws = _golden.build_workspace(tmp_path)
+    try:
+        got = _golden.describe(ws)
+    finally:
+        ws.close()
+    diffs = _golden.compare(got, golden)
+    assert not diffs, f"{len(diffs)} difference(s) from tests/golden/manifest.json:\n" + "\n".join(diffs[:40])
+
+
+def test_compare_sees_a_changed_format(golden):
+    """The comparison itself can fail: a renamed key, a new file, a moved float, a changed dtype."""
+    import copy
+
+    doc = copy.deepcopy(golden)
+    name = next(k for k in doc["artifacts"] if k.startswith("embeddings/") and k.endswith(".npz"))
+    doc["artifacts"][name]["vectors"]["dtype"] = "float16"
+    doc["artifacts"][name]["vectors"]["mean"] += 0.01
+    doc["files"].append("embeddings/extra.npz")
+    doc["status"]["stages"]["extract"]["done_items"] = doc["status"]["stages"]["extract"].pop("done")
+    diffs = _golden.compare(doc, golden)
+    assert len(diffs) == 5, diffs
+
+
+def test_a_store_written_before_still_opens(old_ws, golden):
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.dedupe import describe_catalogue, find_duplicates
+    from reelmatch.dedupe.store import DescriptorStore
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.extract import run_extract
+    from reelmatch.index import index_path, load_index
+    from reelmatch.model.checkpoint import current_checkpoint, load
+    from reelmatch.train import run_train
+    from reelmatch.train.features import FeatureCache, compute_features
+
+    ws = old_ws
+    assert ws.status() == golden["status"]
+    clip_config = _golden.clip_config()
+    arts = golden["artifacts"]
+    shard = next(v for k, v in arts.items() if k.endswith(".tar"))["members"]
+    with ClipStore(ws) as store:
+        assert store.config == clip_config
+        assert len(store.ids()) == 12
+        for item_id in store.ids():
+            clip = store.get(item_id)
+            assert _golden.describe_array(clip.frames) == shard[f"{item_id}.frames.npy"]
+            assert clip.frames.shape == (2, 16, 16, 3)
+
+    cache = FeatureCache(ws, _golden.features_config(), clip_config)
+    feats = cache.get(store.ids()[0])
+    assert feats["features"].dtype == np.float16 and feats["features"].shape[0] == 2
+
+    emb = load_embeddings(ws)
+    assert len(emb) == 12 and emb.clip_fingerprint == clip_config.fingerprint
+    index = load_index(index_path(ws), vectors_fingerprint=emb.vectors_fingerprint)
+    assert len(index) == 12
+    model, meta = load(current_checkpoint(ws), clip_config=clip_config)
+    assert meta["model"]["backbone"] == "tiny"
+    desc = DescriptorStore(ws, _golden.dedupe_config()).get(store.ids()[0])
+    assert desc is not None and desc.dtype == np.float32
+
+    # nothing is redone: the fingerprints of every stage are those the store was written with
+    assert run_extract(ws, clip_config, workers=0)["total"] == 0
+    assert compute_features(ws, config=_golden.features_config())["done"] == 0
+    best = current_checkpoint(ws)
+    done_before = (best.parent / "done.json").read_text()
+    assert run_train(ws, _golden.train_config()) == best
+    assert (best.parent / "done.json").read_text() == done_before
+    before = emb.vectors_fingerprint
+    run_embed(ws, EmbedConfig(batch_size=4))
+    assert load_embeddings(ws).vectors_fingerprint == before
+    assert describe_catalogue(ws, _golden.dedupe_config(), workers=0)["done"] == 0
+    assert find_duplicates(ws, config=_golden.dedupe_config())["described"] == 12
+    assert ws.similar(store.ids()[0], k=3).results
