@@ -20,11 +20,12 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,test]'
 
 # Debian packages used only by tests/benchmarks: chromium (browser test),
-# ffmpeg (the recipe-comparison benchmark and reference checks), wrk and hey
-# (HTTP load generators of benchmarks/serve.py).
-SYSTEM_DEPS := chromium ffmpeg wrk hey
+# ffmpeg (the recipe-comparison benchmark, reference checks, AugLy's video edits),
+# libmagic1 (python-magic, which AugLy imports), wrk and hey (HTTP load
+# generators of benchmarks/serve.py).
+SYSTEM_DEPS := chromium ffmpeg libmagic1 wrk hey
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null || ! ldconfig -p | grep -q libmagic.so.1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; fi; \
 	fi

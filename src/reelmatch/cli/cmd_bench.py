@@ -14,6 +14,11 @@ def add_arguments(p) -> None:
     p.add_argument("--queries", type=int, default=None, help="originals that get copies (default all, quick 8)")
     p.add_argument("--transforms", default=None, help="comma-separated subset of the suite (see docs/dedupe.md)")
     p.add_argument("--backbone", default="efficientnet_lite0", help="frame backbone")
+    p.add_argument("--augly", action="store_true",
+                   help="the copy-detection suite: AugLy edits, compounds and hard negatives, pair precision/recall and µAP")
+    p.add_argument("--sources", type=int, default=0, help="--augly: videos of the folder used (default all)")
+    p.add_argument("--generated", type=int, default=8, help="--augly: generated films added as sources")
+    p.add_argument("--cache", default=None, help="--augly: cache of generated media (default /tmp/reelmatch-augly)")
     add_json_flag(p)
 
 
@@ -24,6 +29,8 @@ def run(args) -> int:
     from reelmatch.dedupe.config import DedupeConfig
     from reelmatch.dedupe.ndvr import NdvrConfig, format_table, run_ndvr
 
+    if args.augly:
+        return _run_augly(args)
     cfg = NdvrConfig.quick() if args.quick else NdvrConfig()
     cfg = replace(cfg, dedupe=DedupeConfig(backbone=args.backbone))
     if args.seconds:
@@ -37,4 +44,22 @@ def run(args) -> int:
         emit_json(doc)
     else:
         print(format_table(doc))
+    return 0
+
+
+def _run_augly(args) -> int:
+    from pathlib import Path
+
+    from reelmatch.cli.common import emit_json, info
+    from reelmatch.dedupe.config import DedupeConfig
+    from reelmatch.dedupe.copybench import CopyBenchConfig, format_report, run_copybench
+
+    cfg = CopyBenchConfig(dedupe=DedupeConfig(backbone=args.backbone), max_sources=args.sources, generated=args.generated)
+    if args.cache:
+        cfg = CopyBenchConfig(**{**cfg.__dict__, "cache_dir": Path(args.cache)})
+    doc = run_copybench(args.video_dir, cfg, progress=(lambda m: info(f"ndvr: {m}")) if args.verbose else None)
+    if args.json:
+        emit_json(doc)
+    else:
+        print(format_report(doc))
     return 0

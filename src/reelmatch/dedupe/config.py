@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from reelmatch.config import StageConfig
 
-#: Copy-score threshold calibrated on the ndvr benchmark over devdata (docs/dedupe.md).
+#: Copy-score threshold, calibrated on the calibration half of ``bench ndvr --augly`` (docs/dedupe.md).
 DEFAULT_THRESHOLD = 0.75
+#: version of the descriptor format and of the rules that make it (blank frames, scoring inputs);
+#: part of the fingerprint, so descriptors made by another version are recomputed, never mixed
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class DedupeConfig(StageConfig):
     trim_borders: bool = True
     max_seconds: float = 600.0
     decode_side: int = 256
+    format: int = FORMAT_VERSION
 
     def __post_init__(self):
         for name, ok, why in (("fps", self.fps > 0, "must be > 0"), ("size", self.size >= 16, "must be at least 16"),

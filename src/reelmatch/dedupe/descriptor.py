@@ -15,8 +15,10 @@ import numpy as np
 from reelmatch.dedupe.config import DedupeConfig
 from reelmatch.dedupe.frames import border_box, sample_frames
 
-#: frames whose pixel standard deviation is below this (black, flat title
-#: cards) say nothing about which video they come from and are not described
+#: frames whose pixel standard deviation (per colour channel, over the frame)
+#: is below this (black, flat colour cards) say nothing about which video they
+#: come from and are not described; a video made only of them gets no
+#: descriptor at all and never matches anything
 BLANK_STD = 6.0
 
 
@@ -31,11 +33,12 @@ def prepare_frames(path: str | Path, config: DedupeConfig) -> tuple[np.ndarray, 
     if config.trim_borders:
         top, bottom, left, right = border_box(frames)
         frames = frames[:, top:bottom, left:right]
-    std = frames.reshape(len(frames), -1).std(axis=1)
+    std = frames.reshape(len(frames), -1, 3).std(axis=1).max(axis=1)
     keep = std >= BLANK_STD
-    if keep.any():
-        frames, times = frames[keep], times[keep]
+    frames, times = frames[keep], times[keep]
     s = config.size
+    if len(frames) == 0:
+        return np.zeros((0, s, s, 3), np.uint8), times
     out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(f)).resize((s, s), Image.BILINEAR)) for f in frames])
     return out, times
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
 from reelmatch.dedupe.groups import connected_groups
+from reelmatch.dedupe.scoring import PairScorer
 from reelmatch.dedupe.similarity import copy_score
 from reelmatch.dedupe.store import DescriptorStore
 from reelmatch.errors import NotBuiltError, NotFoundError
@@ -128,7 +129,8 @@ def _done_ids(ws, config: DedupeConfig) -> list[str]:
 
 
 def candidate_pairs(
-    descs: dict[str, np.ndarray], threshold: float, *, index=None, k: int = 64, only: str | None = None
+    descs: dict[str, np.ndarray], threshold: float, *, index=None, k: int = 64, only: str | None = None,
+    score: Callable[[str, str], float] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Copy scores of the pairs that may reach ``threshold``, found with FAISS.
 
@@ -136,23 +138,37 @@ def candidate_pairs(
     threshold only when some frame pair does: candidates are the items owning one
     of the ``k`` nearest frames (inner product >= threshold) of a frame of the
     other. Only candidates get the full score. ``only``: pairs with this id.
+    ``score(a, b)``: the pair score (default: the order-free chamfer ``copy_score``;
+    the stage passes the temporally aligned :class:`scoring.PairScorer`, also a
+    trimmed mean of frame similarities, so the same bound holds).
     """
     if index is None:
         raise ValueError("candidate_pairs needs (index, owner, ids) from DescriptorStore.index")
     faiss_index, owner, ids = index
     k = max(1, min(k, int(faiss_index.ntotal)))
     scores: dict[tuple[str, str], float] = {}
-    queries = [only] if only is not None else ids
-    for a in queries:
-        if a not in descs:
+    queries = [q for q in ([only] if only is not None else ids) if q in descs and len(descs[q])]
+    # one search for many query frames at a time (FAISS is slow on many tiny batches)
+    chunk, batch = [], 0
+    for n, a in enumerate(queries):
+        chunk.append(a)
+        batch += len(descs[a])
+        if batch < 8192 and n + 1 < len(queries):
             continue
-        sims, rows = faiss_index.search(np.ascontiguousarray(descs[a], dtype=np.float32), k)
-        cands = {ids[owner[r]] for s_row, r_row in zip(sims, rows) for s, r in zip(s_row, r_row) if r >= 0 and s >= threshold}
-        cands.discard(a)
-        for b in cands:
-            key = (a, b) if a < b else (b, a)
-            if key not in scores and b in descs:
-                scores[key] = copy_score(descs[a], descs[b])
+        x = np.ascontiguousarray(np.concatenate([descs[q] for q in chunk]), dtype=np.float32)
+        sims, rows = faiss_index.search(x, k)
+        start = 0
+        for q in chunk:
+            s_q, r_q = sims[start : start + len(descs[q])], rows[start : start + len(descs[q])]
+            start += len(descs[q])
+            hit = (r_q >= 0) & (s_q >= threshold)
+            cands = {ids[o] for o in set(owner[r_q[hit]].tolist())}
+            cands.discard(q)
+            for b in cands:
+                key = (q, b) if q < b else (b, q)
+                if key not in scores and b in descs:
+                    scores[key] = score(q, b) if score is not None else copy_score(descs[q], descs[b])
+        chunk, batch = [], 0
     return scores
 
 
@@ -170,13 +186,14 @@ def find_duplicates(
     groups = []
     if len(descs) > 1:
         index = store.index(descs)
-        scores = candidate_pairs(descs, threshold, index=index, k=k)
+        pairer = PairScorer(descs, {i: store.times(i) for i in descs})
+        scores = candidate_pairs(descs, threshold, index=index, k=k, score=pairer)
         for score, members in connected_groups(((a, b, s) for (a, b), s in scores.items()), threshold):
             items = []
             for i in members:
                 it = ws.catalog.get(i)
                 items.append({"id": it.id, "title": it.title, "path": str(ws.media_file(it)) if it.media_path else None})
-            groups.append({"score": round(score, 4), "items": items})
+            groups.append({"score": round(score, 4), "items": items, "pairs": pairer.explain_group(members, scores, threshold)})
     failures = [f for f in ws.catalog.status()["failures"] if f["stage"] == STAGE]
     return {
         "groups": groups,
@@ -186,7 +203,7 @@ def find_duplicates(
     }
 
 
-def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None) -> set[str]:
+def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None, times=None) -> set[str]:
     store = DescriptorStore(ws, config)
     descs = store.load_all(_done_ids(ws, config))
     if not descs:
@@ -195,7 +212,10 @@ def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, sel
         return set()
     key = self_id if self_id is not None else "\x00query"
     index = store.index(descs)
-    scores = candidate_pairs({**descs, key: desc}, threshold, index=index, only=key)
+    all_descs = {**descs, key: desc}
+    all_times = {i: store.times(i) for i in descs}
+    all_times[key] = times if times is not None else store.times(key)
+    scores = candidate_pairs(all_descs, threshold, index=index, only=key, score=PairScorer(all_descs, all_times))
     return {b if a == key else a for (a, b), s in scores.items() if s >= threshold} - {key}
 
 
@@ -220,5 +240,7 @@ def duplicates_of_file(ws, path, threshold: float = DEFAULT_THRESHOLD, config: D
     """Ids of catalogue items that are copies of the video file ``path`` (described now)."""
     from reelmatch.dedupe.descriptor import FrameDescriber, prepare_frames
 
-    frames, _ = prepare_frames(path, config)
-    return _copies_of(ws, config, FrameDescriber(config).describe(frames), threshold, None)
+    frames, times = prepare_frames(path, config)
+    if len(frames) == 0:  # only blank frames: nothing to match with
+        return set()
+    return _copies_of(ws, config, FrameDescriber(config).describe(frames), threshold, None, times)

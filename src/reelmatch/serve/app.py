@@ -532,6 +532,10 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         # FileResponse answers Range requests (206, Accept-Ranges, Content-Range, 416) and sends an ETag
         return FileResponse(path, media_type=ctype, headers={"Cache-Control": PICTURE_CACHE})
 
+    # issue 17: copy pairs with segments and frames at a time (kept in their own module)
+    from reelmatch.serve.copies import add_copy_routes
+
+    add_copy_routes(app, state, ws)
     return app
 
 

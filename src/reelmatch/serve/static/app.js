@@ -178,6 +178,7 @@ async function showItem(id) {
       h("section", {},
         h("h2", { class: "section-title" }, "Similar trailers", h("small", {}, "by look and sound")),
         similar)));
+  if (window.showCopies) window.showCopies(id, view.querySelector("[data-testid=item]"));  // issue 17 (copies.js)
   try {
     const doc = await api(`${item.similar}?k=10&kind=trailer`);
     similar.replaceChildren(...(doc.results.length ? doc.results.map((r) => resultRow(r))
