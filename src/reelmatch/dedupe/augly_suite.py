@@ -191,10 +191,12 @@ def _file_key(path: Path) -> str:
 
 
 def _video_size(path: Path) -> tuple[int, int]:
-    import av
+    from reelmatch.media import open_media, video_stream
 
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
+    with open_media(path) as c:
+        s = video_stream(c)
+        if s is None:
+            raise ValueError(f"{path.name}: no video stream")
         return int(s.codec_context.width), int(s.codec_context.height)
 
 
