@@ -286,13 +286,12 @@ def test_pictures_from_clips(catalogue_ws, media_dir):
 
 def test_cli_serves_on_loopback(catalogue_ws, tmp_path):
     """``reelmatch serve --port 0`` binds 127.0.0.1, answers, and stops on SIGINT."""
-    import re
     import signal
     import subprocess
     import sys
-    import time
 
     import httpx
+    from served import wait_for_url
 
     log = tmp_path / "serve.log"
     with open(log, "w") as err:
@@ -301,12 +300,7 @@ def test_cli_serves_on_loopback(catalogue_ws, tmp_path):
             stdout=subprocess.DEVNULL, stderr=err, text=True,
         )
     try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            m = re.search(r"running on (http://127\.0\.0\.1:\d+)", log.read_text())
-            url = m.group(1) if m else time.sleep(0.1)
-        assert url, log.read_text()
+        url = wait_for_url(log, proc)
         assert httpx.get(url + "/api/health").json()["items"] == 4
         assert httpx.patch(url + "/api/items/t-red", json={"year": 1}).status_code == 403
     finally:

@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from reelmatch.serve.app import create_app  # noqa: E402
 from reelmatch.serve.config import ServeConfig  # noqa: E402
 from reelmatch.serve.server import ServerThread  # noqa: E402
+from served import wait_for_url  # noqa: E402
 
 
 def titles(ws) -> dict[str, str]:
@@ -213,12 +214,8 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
     threads: list[threading.Thread] = []
     seen: list[tuple[str, int, list[str] | None]] = []
     try:
-        url = None
+        url = wait_for_url(log, proc)
         deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            m = re.search(r"running on (http://127\.0\.0\.1:\d+)", log.read_text())
-            url = m.group(1) if m else time.sleep(0.1)
-        assert url, log.read_text()
         ready = False
         while not ready and time.monotonic() < deadline:  # the worker processes listen a moment after the log line
             try:

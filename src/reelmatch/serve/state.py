@@ -54,7 +54,19 @@ class ReadOnlyCatalog(Catalog):
         return {r[0]: {"status": r[1], "error": r[2]} for r in rows}
 
 
-class _CachedView:
+class _ItemLookup:
+    """``get`` over a view's ``maybe_get``: :class:`NotFoundError` (a 404) for an unknown id."""
+
+    def get(self, item_id: str):
+        from reelmatch.errors import NotFoundError
+
+        item = self.maybe_get(item_id)
+        if item is None:
+            raise NotFoundError(f"no item with id {item_id!r}")
+        return item
+
+
+class _CachedView(_ItemLookup):
     """One thread's read-only catalogue, with item lookups served from the shared cache."""
 
     def __init__(self, reads: "ReadCatalog", catalog: ReadOnlyCatalog):
@@ -95,14 +107,6 @@ class _CachedView:
             n = reads.counts[gen] = self._catalog.count()  # a full count: once per catalogue version
         return n
 
-    def get(self, item_id: str):
-        from reelmatch.errors import NotFoundError
-
-        item = self.maybe_get(item_id)
-        if item is None:
-            raise NotFoundError(f"no item with id {item_id!r}")
-        return item
-
     def __getattr__(self, name):
         return getattr(self._catalog, name)
 
@@ -111,7 +115,7 @@ class CacheMiss(Exception):
     """A cache-only view was asked for something it has not cached."""
 
 
-class _CacheOnlyView:
+class _CacheOnlyView(_ItemLookup):
     """Item lookups from the shared cache only (no SQLite): what the event loop may do inline."""
 
     def __init__(self, reads: "ReadCatalog"):
@@ -122,14 +126,6 @@ class _CacheOnlyView:
             return self._reads.items[item_id]
         except KeyError:
             raise CacheMiss(item_id) from None
-
-    def get(self, item_id: str):
-        from reelmatch.errors import NotFoundError
-
-        item = self.maybe_get(item_id)
-        if item is None:
-            raise NotFoundError(f"no item with id {item_id!r}")
-        return item
 
     def __getattr__(self, name):
         raise CacheMiss(name)
