@@ -127,13 +127,16 @@ def test_copies_group_and_distinct_videos_do_not(ws, corpus):
     assert rep["failures"][0]["id"] == "hostile" and "hostile.mp4" in rep["failures"][0]["error"]
     st = ws.catalog.stage_of("hostile", "dedupe")
     assert st["status"] == "failed"
-    doc = find_duplicates(ws, config=config)
+    # the 12 %-per-side crop of this 96x64 video scores 0.88, under the shipped threshold (0.905, calibrated so
+    # that look-alike presenters never merge: docs/dedupe.md); the segment is found at the shipped one
+    assert [sorted(i["id"] for i in g["items"]) for g in find_duplicates(ws, config=config)["groups"]] == [["scenes", "scenes_segment"]]
+    doc = find_duplicates(ws, 0.85, config=config)
     json.dumps(doc)  # the public document is plain JSON
     groups = [sorted(i["id"] for i in g["items"]) for g in doc["groups"]]
     assert groups == [["scenes", "scenes_copy", "scenes_segment"]], doc
     assert set(doc["groups"][0]["items"][0]) == {"id", "title", "path"}
     assert doc["failures"][0]["id"] == "hostile"
-    assert duplicates_of(ws, "scenes_segment", config=config) == {"scenes", "scenes_copy"}
+    assert duplicates_of(ws, "scenes_segment", 0.85, config=config) == {"scenes", "scenes_copy"}
     assert duplicates_of(ws, "checker", config=config) == set()
     # a threshold above every score: no group
     assert find_duplicates(ws, 1.01, config)["groups"] == []
@@ -145,7 +148,7 @@ def test_cli_dedupe_json(ws, corpus, cli):
     ws.catalog.upsert(Item(id="scenes", title="Scenes", media_path=str(corpus["scenes"])))
     ws.catalog.upsert(Item(id="copy", title="Scenes copy", media_path=str(corpus["scenes_copy"])))
     ws.catalog.upsert(Item(id="bad", title="Bad", media_path=str(corpus["hostile"])))
-    r = cli("-w", ws.root, "dedupe", "--json", "--workers", "1")
+    r = cli("-w", ws.root, "dedupe", "--json", "--workers", "1", "--threshold", "0.85")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [sorted(i["id"] for i in g["items"]) for g in doc["groups"]] == [["copy", "scenes"]]

@@ -1,6 +1,6 @@
 NAME = "dedupe"
 HELP = "groups of copies"
-EXAMPLE = "reelmatch -w ws dedupe --threshold 0.75 --json"
+EXAMPLE = "reelmatch -w ws dedupe --json"
 
 
 def add_arguments(p) -> None:
@@ -12,6 +12,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--backbone", default="efficientnet_lite0", help="frame backbone of the copy descriptor")
     p.add_argument("--fps", type=float, default=1.0, help="frames described per second (default 1)")
+    p.add_argument("--no-audio", action="store_true",
+                   help="pictures only: do not fingerprint soundtracks (Chromaprint) as copy evidence")
     p.add_argument("--retry-failed", action="store_true", help="retry items whose media failed before")
     add_workers_flag(p)
     add_engine_flags(p)
@@ -26,7 +28,7 @@ def run(args) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not -1.0 <= threshold <= 1.0:
         raise InputError(f"--threshold {threshold} is not in [-1, 1]")
-    config = DedupeConfig(backbone=args.backbone, fps=args.fps)
+    config = DedupeConfig(backbone=args.backbone, fps=args.fps, audio=not args.no_audio)
     with open_workspace(args) as ws:
         with StageProgress("copy descriptors") as progress:
             rep = describe_catalogue(ws, config, workers=args.workers, retry_failed=args.retry_failed,

@@ -13,6 +13,8 @@ def add_arguments(p) -> None:
     p.add_argument("--exclude-same-title", action="store_true", help="leave out items with the query's title")
     p.add_argument("--exclude-duplicates", action="store_true",
                    help="leave out copies of the query (re-encodes, crops, cuts; needs 'reelmatch dedupe' run first)")
+    p.add_argument("--duplicate-threshold", type=float, default=None, metavar="T",
+                   help="with --exclude-duplicates: the copy-score threshold (default: dedupe's calibrated one)")
     p.add_argument("--add", action="store_true", help="add a new video file to the catalogue (and index) too")
     add_json_flag(p)
 
@@ -24,7 +26,8 @@ def run(args) -> int:
     ws = open_workspace(args)
     res = similar(ws, args.query, args.k, genre=args.genre, kind=args.kind,
                   exclude_same_title=args.exclude_same_title, add=args.add,
-                  exclude_duplicates=args.exclude_duplicates)
+                  exclude_duplicates=(args.duplicate_threshold if args.duplicate_threshold is not None else True)
+                  if args.exclude_duplicates else False)
     print_result(res, args.json)
     return 0
 

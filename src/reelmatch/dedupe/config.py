@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from reelmatch.config import StageConfig
 
 #: Copy-score threshold, calibrated on the calibration half of ``bench ndvr --augly`` (docs/dedupe.md).
-DEFAULT_THRESHOLD = 0.75
+DEFAULT_THRESHOLD = 0.905
 #: version of the descriptor format and of the rules that make it (blank frames, scoring inputs);
 #: part of the fingerprint, so descriptors made by another version are recomputed, never mixed
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: an audio fingerprint next to the frame descriptors
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class DedupeConfig(StageConfig):
                  horizontally flipped copy gets the same descriptor.
     trim_borders: cut bars that stay constant over the whole video (letterbox).
     max_seconds: only the first ``max_seconds`` of a video are described.
+    audio:       also fingerprint the soundtrack (Chromaprint) and let it vouch for a copy whose
+                 picture is heavily edited (``dedupe.audio``); needs Debian's ``libchromaprint1``.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -33,6 +35,7 @@ class DedupeConfig(StageConfig):
     trim_borders: bool = True
     max_seconds: float = 600.0
     decode_side: int = 256
+    audio: bool = True
     format: int = FORMAT_VERSION
 
     def __post_init__(self):

@@ -7,7 +7,12 @@ The catalogue of the benchmark holds:
   ``generated`` synthetic films (:func:`generated.scene_clip`);
 - **copies**: for every original, a window of ``window`` seconds (at a random
   start) edited by AugLy families (round-robin, ``families_per_source`` each)
-  and ``compounds_per_source`` compound edits (2-3 families at once);
+  and ``compounds_per_source`` compound edits (2-3 families at once); an edit
+  that draws a second video (overlay onto a background, blend,
+  picture-in-picture, insert into a longer video) takes it from a generated
+  background of that source's own, so copies of two sources never share
+  footage (with one shared pool, two insert copies of different sources really
+  do show the same background video, and grouping them is not an error);
 - **hard negatives**, which must never be grouped with anything but their own
   copies: different presenters in one framing, one set at other moments,
   colour cards, black frames (generated), and other scenes of one film (files
@@ -32,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelmatch.dedupe.augly_suite import DEFAULT_CACHE, SINGLE, _file_key, make_copy
+from reelmatch.dedupe.augly_suite import DEFAULT_CACHE, SINGLE, _file_key, make_copy, plan
 from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
 from reelmatch.dedupe.pair_metrics import group_pair_counts, groups_from_pairs, micro_ap, precision_recall
 from reelmatch.errors import InputError
@@ -53,7 +58,7 @@ class CopyBenchConfig:
     cache_dir: Path = DEFAULT_CACHE
     dedupe: DedupeConfig = DedupeConfig()
     threshold: float | None = None  # None: the shipped DEFAULT_THRESHOLD
-    methods: tuple[str, ...] = ("reelmatch", "whitened", "chamfer_v1", "mean_pooled", "video_hash")
+    methods: tuple[str, ...] = ("reelmatch", "visual_only", "whitened", "chamfer_v1", "mean_pooled", "video_hash")
 
 
 @dataclass
@@ -131,6 +136,11 @@ def build_catalogue(video_dir: Path, cfg: CopyBenchConfig, tick=lambda m: None) 
         p = mk(gdir / f"scene_{g:02d}.mp4", 100 + g, gen.scene_clip, 20.0)
         sources.append((p.name, p, p.name, ""))
     distractors = [mk(gdir / f"distractor_{g:02d}.mp4", 900 + g, gen.scene_clip, 12.0) for g in range(4)]
+
+    def own_backgrounds(name: str) -> list[Path]:
+        seed = _h(cfg.seed, name, "background") % (1 << 31)
+        return [mk(gdir / f"background_{seed:010d}.mp4", seed, gen.scene_clip, 12.0)]
+
     fam_cycle = list(SINGLE)
     for n, (name, p, root, film) in enumerate(sources):
         split = "calibration" if _h(cfg.seed, name) % 2 == 0 else "heldout"
@@ -145,7 +155,11 @@ def build_catalogue(video_dir: Path, cfg: CopyBenchConfig, tick=lambda m: None) 
         for j, fam in enumerate(fams):
             seed = _h(cfg.seed, name, fam, j)
             try:
-                out, edits = make_copy(win, fam, seed, distractors=distractors, cache_dir=cache)
+                # a copy drawing a second video (overlay, blend, picture-in-picture, insert) gets one of its own
+                # source's background videos: copies of two sources never share footage through a background
+                own = any(e.needs for e in plan(fam, seed))
+                bg = own_backgrounds(name) if own else distractors
+                out, edits = make_copy(win, fam, seed, distractors=bg, cache_dir=cache)
             except Exception as e:
                 skipped.append({"path": f"{name} [{fam}]", "error": " ".join(f"{type(e).__name__}: {e}".split())[:300]})
                 continue
@@ -195,16 +209,29 @@ class BenchDescriber:
         c = self.cache / f"{_file_key(path)}_{self.cfg.fingerprint}_{self.VERSION}.npz"
         if c.exists():
             with np.load(c) as z:
-                return {k: z[k] for k in z.files}
+                out = {k: z[k] for k in z.files}
+            if "audio" not in out:  # cached before the soundtrack was fingerprinted
+                out["audio"] = self._audio(path)
+                np.savez(c, **out)
+            return out
         frames, times = prepare_frames(path, self.cfg)
         f = self.fd.features(frames, flip=False)
         g = self.fd.features(np.ascontiguousarray(frames[:, :, ::-1]), flip=False)
         rm = f + g
         rm /= np.linalg.norm(rm, axis=1, keepdims=True) + 1e-12
         out = {"desc": rm.astype(np.float32), "plain": f.astype(np.float32), "hash": dhash(frames), "times": times.astype(np.float32),
-               "blank": np.array([len(frames) == 0])}  # fmt: skip
+               "blank": np.array([len(frames) == 0]), "audio": self._audio(path)}  # fmt: skip
         np.savez(c, **out)
         return out
+
+    def _audio(self, path: Path) -> np.ndarray:
+        from reelmatch.dedupe.audio import audio_fingerprint
+
+        try:
+            return audio_fingerprint(path, max_seconds=self.cfg.max_seconds)
+        except Exception as e:  # noqa: BLE001 - a soundtrack that does not decode is no audio evidence
+            log.warning("no audio fingerprint for %s: %s", path.name, e)
+            return np.zeros(0, np.uint32)
 
 
 # ---------------------------------------------------------------- scoring
@@ -369,19 +396,23 @@ def run_copybench(video_dir: str | Path, cfg: CopyBenchConfig = CopyBenchConfig(
     for split in ("calibration", "heldout"):
         sub = [it for it in items if it.split == split]
         whitened = CopyScorer.fit({it.name: (descs[it.name]["desc"], descs[it.name]["times"], bool(descs[it.name]["blank"][0])) for it in sub})
-        pairer = PairScorer({it.name: descs[it.name]["desc"] for it in sub}, {it.name: descs[it.name]["times"] for it in sub})
+        frames_of = {it.name: descs[it.name]["desc"] for it in sub}
+        times_of = {it.name: descs[it.name]["times"] for it in sub}
+        audio_of = {it.name: descs[it.name]["audio"] for it in sub} if cfg.dedupe.audio else None
+        pairer = PairScorer(frames_of, times_of, audio_of)  # what the dedupe stage ships
+        visual = PairScorer(frames_of, times_of)  # the same, pictures only
 
         def shipped_score(x, y, pairer=pairer):
             s_ = pairer(x, y)
             return s_, (pairer.explain(x, y) if s_ >= 0.5 else None)
 
-        ctx = {"reelmatch": shipped_score, "whitened": whitened.pair_by_name}
+        ctx = {"reelmatch": shipped_score, "visual_only": lambda x, y: (visual(x, y), None), "whitened": whitened.pair_by_name}
         res = {}
         for m in cfg.methods:
             a, b, s, extra = score_all(sub, descs, m, ctx)
             thr = shipped if m == "reelmatch" else (DEFAULT_THRESHOLD_V1 if m == "chamfer_v1" else None)
             r = evaluate(sub, a, b, s, thr)
-            r["calibrated_threshold"] = calibrate_threshold(sub, a, b, s) if m in ("reelmatch", "whitened", "chamfer_v1") else None
+            r["calibrated_threshold"] = calibrate_threshold(sub, a, b, s) if m in ("reelmatch", "visual_only", "whitened", "chamfer_v1") else None
             if m == "reelmatch":
                 r["localisation"] = localisation(sub, extra)
             res[m] = r

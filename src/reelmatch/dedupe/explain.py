@@ -8,8 +8,7 @@ first); the serve page shows it (``GET /api/items/{id}/copies``).
 from __future__ import annotations
 
 from reelmatch.dedupe.config import DEFAULT_THRESHOLD, DedupeConfig
-from reelmatch.dedupe.scoring import PairScorer
-from reelmatch.dedupe.stage import _done_ids, candidate_pairs
+from reelmatch.dedupe.stage import _done_ids, score_candidates
 from reelmatch.dedupe.store import DescriptorStore
 from reelmatch.errors import NotBuiltError
 
@@ -25,8 +24,7 @@ def copy_pairs_of(ws, item_id: str, threshold: float = DEFAULT_THRESHOLD, config
         if state is not None and state["status"] == "done":
             return []  # described, but only blank frames: it matches nothing
         raise NotBuiltError(f"item {item_id} has no copy descriptor yet: run 'reelmatch dedupe' first")
-    pairer = PairScorer(descs, {i: store.times(i) for i in descs})
-    scores = candidate_pairs(descs, threshold, index=store.index(descs), only=item_id, score=pairer)
+    pairer, scores = score_candidates(store, descs, {i: store.times(i) for i in descs}, threshold, config, only=item_id)
     out = []
     for (a, b), s in sorted(scores.items(), key=lambda kv: -kv[1]):
         if s < threshold:

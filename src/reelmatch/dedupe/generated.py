@@ -37,20 +37,29 @@ def _write(path: Path, seconds: float, frame_fn, audio=True) -> Path:
 
 
 def _sound(seed: int):
+    """A soundtrack of its own per seed: a random melody (a new note every 0.15-0.4 s, two octaves, the
+    seed's timbre) over a beat and noise. Unrelated seeds sound unrelated, as two films' soundtracks do
+    (a steady tone shared by every video would make any audio evidence meaningless)."""
     rng = np.random.default_rng([seed, 9])
-    f0 = float(rng.uniform(150, 700))
+    note = float(rng.uniform(0.15, 0.4))
+    pitches = 110.0 * 2.0 ** (rng.integers(0, 25, 4096) / 12.0)  # A2..A4
+    harmonics = rng.uniform(0.1, 0.8, 3)
     beat = float(rng.uniform(1.0, 3.0))
     noise = rng.uniform(-1, 1, 16000).astype(np.float32)
 
     def audio(t: np.ndarray) -> np.ndarray:
-        env = 0.3 + 0.7 * np.exp(-5.0 * ((t * beat) % 1.0))
-        x = np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(0.7 * t))) + 0.4 * np.sin(2 * np.pi * 1.5 * f0 * t)
-        return (0.25 * env * x + 0.03 * noise[(t * 16000).astype(np.int64) % 16000]).astype(np.float32)
+        k = (t / note).astype(np.int64)
+        f = pitches[k % len(pitches)]
+        phase = 2 * np.pi * f * (t - k * note)
+        x = np.sin(phase) + sum(h * np.sin((n + 2) * phase) for n, h in enumerate(harmonics))
+        env = np.exp(-3.0 * (t - k * note) / note) * (0.6 + 0.4 * np.exp(-5.0 * ((t * beat) % 1.0)))
+        return (0.2 * env * x + 0.03 * noise[(t * 16000).astype(np.int64) % 16000]).astype(np.float32)
 
     return audio
 
 
-def scene_clip(path: Path, seed: int, seconds: float = 10.0) -> Path:
+def scene_clip(path: Path, seed: int, seconds: float = 10.0, audio=None) -> Path:
+    """A generated film of ``seed``; ``audio`` (a samples function of time) replaces its own soundtrack."""
     rng = np.random.default_rng([seed, 1])
     n_scenes = int(seconds // 2) + 2
     cuts = np.cumsum(rng.uniform(2.0, 3.0, n_scenes))
@@ -82,7 +91,7 @@ def scene_clip(path: Path, seed: int, seconds: float = 10.0) -> Path:
             img[m] = col
         return np.clip(img, 0, 255).astype(np.uint8)
 
-    return _write(path, seconds, frame, _sound(seed))
+    return _write(path, seconds, frame, _sound(seed) if audio is None else audio)
 
 
 def _set_background(seed: int) -> np.ndarray:

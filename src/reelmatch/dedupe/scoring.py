@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reelmatch.dedupe.config import DEFAULT_THRESHOLD
 from reelmatch.dedupe.segments import align
 
 #: whitening keeps at most this many principal directions
@@ -93,18 +94,40 @@ def frame_url(item_id: str, t: float) -> str:
     return f"/api/items/{quote(str(item_id), safe='')}/frame?t={t:.2f}"
 
 
+def audio_as_copy_score(audio: float) -> float:
+    """An audio score on the copy-score scale: :data:`audio.AUDIO_MIN` maps to the shipped threshold and 1 to 1
+    (below ``AUDIO_MIN``: 0, the sound vouches for nothing). The audio score is a share of matching sound,
+    not a similarity, so it needs its own threshold."""
+    from reelmatch.dedupe.audio import AUDIO_MIN
+
+    if audio < AUDIO_MIN:
+        return 0.0
+    return DEFAULT_THRESHOLD + (1.0 - DEFAULT_THRESHOLD) * (audio - AUDIO_MIN) / (1.0 - AUDIO_MIN)
+
+
 class PairScorer:
     """The dedupe stage's copy score: ``scorer(a, b) -> float`` over stored descriptors and times.
 
+    The score is the temporally aligned frame score, or the audio score
+    (:func:`dedupe.audio.audio_score`: the share of the shorter soundtrack that
+    matches at one time offset, put on the same scale by
+    :func:`audio_as_copy_score`) when that is higher: a copy whose picture is
+    blended, overlaid or shrunk into another video usually keeps its sound.
+    Silence, steady tones and matches shorter than a few seconds never count,
+    and an item without any visual descriptor (only blank frames) never matches.
+
     Each scored pair's alignment is kept, so :meth:`explain` can give its
     matching segments and best matching frame pair without scoring it again.
-    ``descs``: id -> float32 [T, D]; ``times``: id -> float32 [T] seconds.
+    ``descs``: id -> float32 [T, D]; ``times``: id -> float32 [T] seconds;
+    ``audio``: id -> uint32 [n] Chromaprint sub-fingerprints (optional).
     """
 
-    def __init__(self, descs: dict[str, np.ndarray], times: dict[str, np.ndarray]):
+    def __init__(self, descs: dict[str, np.ndarray], times: dict[str, np.ndarray], audio: dict[str, np.ndarray] | None = None):
         self.descs = descs
         self.times = times
+        self.audio = audio or {}
         self.alignments: dict[tuple[str, str], object] = {}
+        self.sounds: dict[tuple[str, str], tuple[float, dict | None]] = {}
 
     def __call__(self, a: str, b: str) -> float:
         key = (a, b) if a < b else (b, a)
@@ -114,15 +137,25 @@ class PairScorer:
             if len(dx) == 0 or len(dy) == 0:
                 return 0.0
             self.alignments[key] = align(dx, dy, self.times[x], self.times[y])
-        return self.alignments[key].score
+            if self.audio:
+                from reelmatch.dedupe.audio import audio_score
+
+                self.sounds[key] = audio_score(self.audio.get(x), self.audio.get(y))
+        return max(self.alignments[key].score, audio_as_copy_score(self.sounds.get(key, (0.0, None))[0]))
 
     def explain(self, a: str, b: str) -> dict:
-        """``{"a", "b", "score", "segments": [{"a_start", "a_end", "b_start", "b_end", "score"}],
-        "best_match": {"a_time", "b_time", "similarity", "a_thumbnail", "b_thumbnail"}}`` (seconds)."""
+        """``{"a", "b", "score", "visual", "audio", "segments": [{"a_start", "a_end", "b_start", "b_end", "score"}],
+        "best_match": {"a_time", "b_time", "similarity", "a_thumbnail", "b_thumbnail"}}`` (seconds).
+
+        ``visual`` is the aligned frame score; ``audio`` is ``{"score", "offset", "seconds"}`` (the
+        soundtrack's share that matches, ``b``'s time minus ``a``'s, matching seconds) or null."""
         key = (a, b) if a < b else (b, a)
-        self(a, b)
+        score = self(a, b)
         r = self.alignments.get(key)
-        out = {"a": key[0], "b": key[1], "score": round(float(r.score), 4) if r else 0.0, "segments": r.segments if r else []}
+        out = {"a": key[0], "b": key[1], "score": round(float(score), 4),
+               "visual": round(float(r.score), 4) if r else 0.0, "segments": r.segments if r else []}  # fmt: skip
+        sound, match = self.sounds.get(key, (0.0, None))
+        out["audio"] = {"score": round(float(sound), 4), **match} if match else None
         if r is not None and r.best is not None:
             ta, tb, sim = r.best
             out["best_match"] = {"a_time": round(ta, 2), "b_time": round(tb, 2), "similarity": round(sim, 4),

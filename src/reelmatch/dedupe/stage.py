@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -20,11 +20,21 @@ STAGE = "dedupe"
 
 
 def _prepare_task(task):
-    """Worker function (picklable): ``(item_id, path, config) -> (frames, times)``."""
+    """Worker function (picklable): ``(item_id, path, config) -> (frames, times, audio)``."""
     from reelmatch.dedupe.descriptor import prepare_frames
 
     _item_id, path, config = task
-    return prepare_frames(path, config)
+    frames, times = prepare_frames(path, config)
+    return frames, times, _fingerprint(path, config)
+
+
+def _fingerprint(path, config: DedupeConfig) -> np.ndarray | None:
+    """The soundtrack's Chromaprint sub-fingerprints (``config.audio``), else None."""
+    if not config.audio:
+        return None
+    from reelmatch.dedupe.audio import audio_fingerprint
+
+    return audio_fingerprint(path, max_seconds=config.max_seconds)
 
 
 def _prepare_or_missing(task):
@@ -42,6 +52,10 @@ class _DedupeJob:
         self.ws, self.config = ws, config
         self.fingerprint = config.fingerprint
         self.store = DescriptorStore(ws, config)
+        if config.audio:
+            from reelmatch.dedupe.audio import require_chromaprint
+
+            require_chromaprint()  # before any work: one clear error, not one per item
         self.tasks, self.missing = [], {}
         for item in ws.catalog.todo(STAGE, self.fingerprint, retry_failed=options.retry_failed):
             try:
@@ -66,12 +80,12 @@ class _DedupeJob:
             return {item_id: self.missing[item_id]}
         if error is not None:
             return {item_id: error}
-        frames, times = result
+        frames, times, audio = result
         try:
             desc = self.describer.describe(frames)
         except Exception as e:  # a frame the backbone cannot take: that item fails, not the batch
             return {item_id: f"{path}: {type(e).__name__}: {e}"}
-        self.store.put(item_id, desc, times, source=path)
+        self.store.put(item_id, desc, times, source=path, audio=audio)
         return {item_id: None}
 
     def close(self) -> dict:
@@ -130,7 +144,7 @@ def _done_ids(ws, config: DedupeConfig) -> list[str]:
 
 def candidate_pairs(
     descs: dict[str, np.ndarray], threshold: float, *, index=None, k: int = 64, only: str | None = None,
-    score: Callable[[str, str], float] | None = None,
+    score: Callable[[str, str], float] | None = None, extra: Iterable[tuple[str, str]] = (),
 ) -> dict[tuple[str, str], float]:
     """Copy scores of the pairs that may reach ``threshold``, found with FAISS.
 
@@ -140,7 +154,9 @@ def candidate_pairs(
     other. Only candidates get the full score. ``only``: pairs with this id.
     ``score(a, b)``: the pair score (default: the order-free chamfer ``copy_score``;
     the stage passes the temporally aligned :class:`scoring.PairScorer`, also a
-    trimmed mean of frame similarities, so the same bound holds).
+    trimmed mean of frame similarities, so the same bound holds for its visual
+    part). ``extra``: more pairs to score whatever their frames say (the
+    soundtrack candidates of :class:`audio.AudioCandidates`).
     """
     if index is None:
         raise ValueError("candidate_pairs needs (index, owner, ids) from DescriptorStore.index")
@@ -169,7 +185,39 @@ def candidate_pairs(
                 if key not in scores and b in descs:
                     scores[key] = score(q, b) if score is not None else copy_score(descs[q], descs[b])
         chunk, batch = [], 0
+    for a, b in extra:
+        key = (a, b) if a < b else (b, a)
+        if key not in scores and a in descs and b in descs and (only is None or only in key):
+            scores[key] = score(a, b) if score is not None else copy_score(descs[a], descs[b])
     return scores
+
+
+def score_candidates(store: DescriptorStore, descs: dict[str, np.ndarray], times: dict[str, np.ndarray], threshold: float,
+                     config: DedupeConfig, *, only: str | None = None, query: np.ndarray | None = None,
+                     k: int = 64) -> tuple[PairScorer, dict[tuple[str, str], float]]:
+    """``(scorer, {pair: score})`` for the candidate pairs (of ``only``, else all): frame candidates from the
+    FAISS frame index plus soundtrack candidates (:class:`audio.AudioCandidates`).
+
+    ``query``: ``only`` is a new file, not stored (its descriptor and times are in ``descs``/``times``), and
+    this is its soundtrack fingerprint (empty: none)."""
+    from reelmatch.dedupe.audio import AudioCandidates
+
+    stored = {i: d for i, d in descs.items() if query is None or i != only}
+    audio = _audio_of(store, stored, config)
+    if query is not None and len(query) and config.audio:
+        audio[only] = query
+    pairer = PairScorer(descs, times, audio)
+    sounds = AudioCandidates(audio)
+    extra = sounds.pairs() if only is None else [(only, b) for b in sounds.of(only)]
+    scores = candidate_pairs(descs, threshold, index=store.index(stored), k=k, only=only, score=pairer, extra=extra)
+    return pairer, scores
+
+
+def _audio_of(store: DescriptorStore, ids, config: DedupeConfig) -> dict[str, np.ndarray]:
+    """The stored soundtrack fingerprints of ``ids`` (none when ``config.audio`` is off)."""
+    if not config.audio:
+        return {}
+    return {i: a for i in ids if (a := store.audio(i)) is not None and len(a)}
 
 
 def find_duplicates(
@@ -185,9 +233,7 @@ def find_duplicates(
     descs = store.load_all(_done_ids(ws, config))
     groups = []
     if len(descs) > 1:
-        index = store.index(descs)
-        pairer = PairScorer(descs, {i: store.times(i) for i in descs})
-        scores = candidate_pairs(descs, threshold, index=index, k=k, score=pairer)
+        pairer, scores = score_candidates(store, descs, {i: store.times(i) for i in descs}, threshold, config, k=k)
         for score, members in connected_groups(((a, b, s) for (a, b), s in scores.items()), threshold):
             items = []
             for i in members:
@@ -203,7 +249,8 @@ def find_duplicates(
     }
 
 
-def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None, times=None) -> set[str]:
+def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, self_id: str | None, times=None,
+               sound: np.ndarray | None = None) -> set[str]:
     store = DescriptorStore(ws, config)
     descs = store.load_all(_done_ids(ws, config))
     if not descs:
@@ -211,11 +258,11 @@ def _copies_of(ws, config: DedupeConfig, desc: np.ndarray, threshold: float, sel
     if len(desc) == 0:
         return set()
     key = self_id if self_id is not None else "\x00query"
-    index = store.index(descs)
     all_descs = {**descs, key: desc}
     all_times = {i: store.times(i) for i in descs}
     all_times[key] = times if times is not None else store.times(key)
-    scores = candidate_pairs(all_descs, threshold, index=index, only=key, score=PairScorer(all_descs, all_times))
+    new = None if self_id is not None else (sound if sound is not None else np.zeros(0, np.uint32))
+    _pairer, scores = score_candidates(store, all_descs, all_times, threshold, config, only=key, query=new)
     return {b if a == key else a for (a, b), s in scores.items() if s >= threshold} - {key}
 
 
@@ -243,4 +290,4 @@ def duplicates_of_file(ws, path, threshold: float = DEFAULT_THRESHOLD, config: D
     frames, times = prepare_frames(path, config)
     if len(frames) == 0:  # only blank frames: nothing to match with
         return set()
-    return _copies_of(ws, config, FrameDescriber(config).describe(frames), threshold, None, times)
+    return _copies_of(ws, config, FrameDescriber(config).describe(frames), threshold, None, times, _fingerprint(path, config))

@@ -1,7 +1,8 @@
 """Copy descriptors on disk under ``<workspace>/dedupe/<fingerprint>/``.
 
 ```
-dedupe/<fp>/items/<item id>.npz        descriptors float32 [T, D], times float32 [T]
+dedupe/<fp>/items/<item id>.npz        descriptors float32 [T, D], times float32 [T], audio uint32 [n]
+                                       (Chromaprint sub-fingerprints; empty without sound)
 dedupe/<fp>/items/<item id>.npz.json   sidecar (config, source file, frame count)
 dedupe/<fp>/frames.faiss (+ .json)     FAISS inner-product index over all frames
 dedupe/<fp>/frames_owner.npy           int64 [N]: row of the item owning each frame
@@ -66,9 +67,10 @@ class DescriptorStore:
     def path(self, item_id: str) -> Path:
         return self.items_dir / f"{_safe_name(item_id)}.npz"
 
-    def put(self, item_id: str, desc: np.ndarray, times: np.ndarray, *, source: str) -> None:
+    def put(self, item_id: str, desc: np.ndarray, times: np.ndarray, *, source: str, audio: np.ndarray | None = None) -> None:
         buf = io.BytesIO()
-        np.savez(buf, desc=desc.astype(np.float32), times=times.astype(np.float32))
+        audio = np.zeros(0, np.uint32) if audio is None else np.asarray(audio, np.uint32)
+        np.savez(buf, desc=desc.astype(np.float32), times=times.astype(np.float32), audio=audio)
         p = self.path(item_id)
         atomic_write_bytes(p, buf.getvalue())
         write_sidecar(p, self.config, item_id=item_id, source=source, frames=int(len(desc)))
@@ -87,6 +89,14 @@ class DescriptorStore:
             return None
         with np.load(p) as z:
             return z["times"]
+
+    def audio(self, item_id: str) -> np.ndarray | None:
+        """The item's Chromaprint sub-fingerprints uint32 [n] (empty: no sound), or None."""
+        p = self.path(item_id)
+        if not p.exists():
+            return None
+        with np.load(p) as z:
+            return z["audio"] if "audio" in z.files else None
 
     def load_all(self, ids: list[str]) -> dict[str, np.ndarray]:
         out = {}

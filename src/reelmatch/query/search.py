@@ -384,7 +384,7 @@ def similar(
     exclude_same_title: bool = False,
     add: bool = False,
     name: str = "default",
-    exclude_duplicates: bool = False,
+    exclude_duplicates: bool | float = False,
     table: bool = True,
     fallback: bool = True,
 ) -> QueryResult:
@@ -392,7 +392,8 @@ def similar(
 
     ``kind`` ("trailer"/"ad") and ``genre`` restrict the results; ``exclude_ids``
     drops given ids; ``exclude_duplicates`` drops the query's copies found by
-    ``reelmatch.dedupe`` (items without copy descriptors are kept); ``table=False``
+    ``reelmatch.dedupe`` at its shipped threshold, or at this copy-score threshold when it is a number
+    (items without copy descriptors are kept); ``table=False``
     searches the index even where the neighbour table could answer; ``fallback=False``
     raises :class:`NeedsIndexSearch` instead of searching the index (a caller that
     must not block: the server's event loop). Raises
@@ -409,9 +410,10 @@ def similar(
         searcher = searcher_for(ws, name)
     # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     if exclude_duplicates:  # copies of the query (reelmatch.dedupe descriptors) are not recommendations
-        from reelmatch.dedupe import duplicates_of, duplicates_of_file
+        from reelmatch.dedupe import DEFAULT_THRESHOLD, duplicates_of, duplicates_of_file
 
-        dups = duplicates_of(ws, target.item_id) if target.item_id else duplicates_of_file(ws, target.query["path"])
+        thr = DEFAULT_THRESHOLD if exclude_duplicates is True else float(exclude_duplicates)
+        dups = duplicates_of(ws, target.item_id, thr) if target.item_id else duplicates_of_file(ws, target.query["path"], thr)
         exclude_ids = set(exclude_ids) | dups
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
                       exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback)
