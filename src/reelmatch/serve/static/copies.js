@@ -33,9 +33,14 @@
           el("figcaption", {}, `here at ${fmt(mine ? best.a_time : best.b_time)}`)),
         el("figure", {}, el("img", { src: mine ? best.b_thumbnail : best.a_thumbnail, alt: "the copy", loading: "lazy" }),
           el("figcaption", {}, `copy at ${fmt(mine ? best.b_time : best.a_time)} (similarity ${best.similarity.toFixed(2)})`))) : null;
+      // the evidence: pictures (aligned frames) and, when it vouches, the soundtrack (offset is b's time minus a's)
+      const picture = c.visual != null ? ` · pictures ${c.visual.toFixed(3)}` : "";
+      const sound = c.audio ? el("p", { class: "note", "data-testid": "sound-match" },
+        `Sound: ${c.audio.seconds.toFixed(1)} s match (${Math.round(100 * c.audio.score)} % of the shorter soundtrack), ` +
+        `${fmt(Math.abs(c.audio.offset))} ${(mine ? c.audio.offset : -c.audio.offset) >= 0 ? "later" : "earlier"} in the copy`) : null;
       return el("div", { class: "copy", "data-testid": "copy" },
-        el("a", { href: `#/item/${encodeURIComponent(c.id)}` }, c.title), ` · copy score ${c.score.toFixed(3)}`,
-        el("ul", {}, ...segs), pics);
+        el("a", { href: `#/item/${encodeURIComponent(c.id)}` }, c.title), ` · copy score ${c.score.toFixed(3)}${picture}`,
+        sound, el("ul", {}, ...segs), pics);
     }));
   };
 })();
