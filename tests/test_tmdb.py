@@ -163,3 +163,25 @@ def test_cli_import_tmdb(ws, tmp_path, capsys):
     assert "exactly one source" in capsys.readouterr().err
     assert main(["-w", str(ws.root), "import", str(p), "--add-unmatched"]) != 0
     assert "--add-unmatched is for --tmdb only" in capsys.readouterr().err
+
+
+def test_catalogue_transactions_nest_as_savepoints(ws):
+    """import --tmdb groups its writes into one commit per batch: nested transactions are savepoints."""
+    from reelmatch.catalog.db import Item
+
+    cat = ws.catalog
+    with cat.transaction():
+        cat.upsert(Item(id="kept", title="Kept"))
+        with pytest.raises(RuntimeError):
+            with cat.transaction() as c:
+                c.execute("UPDATE items SET title='Changed' WHERE id='kept'")
+                raise RuntimeError("only the inner writes roll back")
+        cat.upsert(Item(id="also", title="Also"))
+    assert cat.get("kept").title == "Kept" and cat.get("also").title == "Also"
+    with pytest.raises(RuntimeError):
+        with cat.transaction():
+            cat.upsert(Item(id="gone", title="Gone"))
+            raise RuntimeError("the outer transaction rolls back everything in it")
+    assert cat.maybe_get("gone") is None
+    cat.upsert(Item(id="after", title="After"))  # the catalogue is usable afterwards
+    assert cat.get("after").title == "After"

@@ -187,8 +187,30 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
+
+        Nested inside another transaction it is a savepoint: an exception rolls back
+        only its own writes, and nothing is committed before the outer one ends (so a
+        caller can group many writes into one commit: ``with cat.transaction(): ...``).
+        """
+        depth = getattr(self, "_depth", 0)
+        if depth:
+            name = f"sp{depth}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            self._depth = depth + 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self._conn.execute(f"RELEASE {name}")
+            finally:
+                self._depth = depth
+            return
         self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self._conn
         except BaseException:
@@ -196,6 +218,8 @@ class Catalog:
             raise
         else:
             self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     # ----------------------------------------------------------------- items
     def upsert(self, item: Item) -> str:

@@ -26,6 +26,7 @@ import ast
 import json
 import logging
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from reelmatch.ingest.imdb import item_imdb_id, normalise_imdb_id
 from reelmatch.ingest.report import IngestReport
 
 log = logging.getLogger(__name__)
+#: rows per catalogue commit
+COMMIT_ROWS = 1000
 
 #: a plot longer than this (characters) is cut at a word boundary and the cut noted
 MAX_PLOT_CHARS = 10_000
@@ -264,64 +267,18 @@ def import_tmdb(ws, path, config: TmdbConfig = TmdbConfig()) -> TmdbReport:
     if not path.is_file():
         raise InputError(f"{path}: no such file (expected a TMDB CSV such as tmdb_5000_movies.csv)")
     report = TmdbReport()
-    name = path.name
-    lines = read_text_lines(path, report, name)
-    cat = ws.catalog
-    by_tmdb: dict[int, list[str]] = {}
-    by_imdb: dict[str, list[str]] = {}
-    for item in cat.items():
-        tid = (item.extra or {}).get("tmdb_id")
-        if tid is not None:
-            try:
-                by_tmdb.setdefault(int(tid), []).append(item.id)
-            except (TypeError, ValueError):
-                pass
-        iid = item_imdb_id(item)
-        if iid:
-            by_imdb.setdefault(iid, []).append(item.id)
-
-    pos = None
-    seen: dict[tuple, int] = {}
-    cut = 0
-    for n, fields in csv_records(lines, report, name):
-        if pos is None:
-            pos = _header_map(fields, path)
-            continue
-        report.rows += 1
-        try:
-            row = parse_row(fields, pos)
-        except _RowProblem as e:
-            report.error(name, n, e.field, f"{e.message}; row skipped")
-            continue
-        key = (row.get("tmdb_id"), row.get("imdb_id"))
-        if key in seen:
-            report.error(name, n, pos.get("tmdb_id", pos.get("imdb_id"))[1], f"the same title is already on line {seen[key]}; row skipped")
-            continue
-        seen[key] = n
-        cut += row["plot_cut"]
-        targets = by_tmdb.get(row["tmdb_id"], []) if row.get("tmdb_id") is not None else []
-        if not targets and row.get("imdb_id"):
-            targets = by_imdb.get(row["imdb_id"], [])
-        if not targets:
-            report.unmatched += 1
-            if config.add_unmatched:
-                item = _new_item(row)
-                old = cat.maybe_get(item.id)
-                if old is None:
-                    cat.upsert(item)
-                    report.count("inserted", item.id)
-                else:
-                    changes = merge_tmdb(old, row, config)
-                    if changes:
-                        cat.update_fields(item.id, **changes)
-                    report.count("updated" if changes else "unchanged", item.id)
-            continue
-        for item_id in targets:
-            report.matched += 1
-            changes = merge_tmdb(cat.get(item_id), row, config)
-            if changes:
-                cat.update_fields(item_id, **changes)
-            report.count("updated" if changes else "unchanged", item_id)
+    lines = read_text_lines(path, report, path.name)
+    join = _TmdbJoin(ws, path, report, config)
+    # one commit per COMMIT_ROWS rows, not one per item (a 45K-row movies_metadata.csv); a run killed mid-way
+    # keeps every committed batch, and a re-run finds those rows unchanged
+    with ExitStack() as batch:
+        batch.enter_context(ws.catalog.transaction())
+        for n, fields in csv_records(lines, report, path.name):
+            if report.rows and report.rows % COMMIT_ROWS == 0:
+                batch.close()
+                batch.enter_context(ws.catalog.transaction())
+            join.record(n, fields)
+    pos, cut = join.pos, join.cut
     if pos is None:
         raise InputError(f"{path}: empty file (expected a header such as id,title,overview,genres)")
     if cut:
@@ -333,3 +290,66 @@ def import_tmdb(ws, path, config: TmdbConfig = TmdbConfig()) -> TmdbReport:
         )
     log.info("import --tmdb %s: %s", path, report.summary())
     return report
+
+
+class _TmdbJoin:
+    """The state of one :func:`import_tmdb` run: the header's column map, the lookups, the report."""
+
+    def __init__(self, ws, path: Path, report: TmdbReport, config: TmdbConfig):
+        self.cat, self.path, self.name, self.report, self.config = ws.catalog, path, path.name, report, config
+        self.pos: dict | None = None
+        self.seen: dict[tuple, int] = {}
+        self.cut = 0
+        self.by_tmdb: dict[int, list[str]] = {}
+        self.by_imdb: dict[str, list[str]] = {}
+        for item in self.cat.items():
+            tid = (item.extra or {}).get("tmdb_id")
+            if tid is not None:
+                try:
+                    self.by_tmdb.setdefault(int(tid), []).append(item.id)
+                except (TypeError, ValueError):
+                    pass
+            iid = item_imdb_id(item)
+            if iid:
+                self.by_imdb.setdefault(iid, []).append(item.id)
+
+    def record(self, n: int, fields: list[str]) -> None:
+        """One CSV record: the header (its column map) or a row joined onto the catalogue."""
+        if self.pos is None:
+            self.pos = _header_map(fields, self.path)
+            return
+        self.report.rows += 1
+        try:
+            row = parse_row(fields, self.pos)
+        except _RowProblem as e:
+            self.report.error(self.name, n, e.field, f"{e.message}; row skipped")
+            return
+        key = (row.get("tmdb_id"), row.get("imdb_id"))
+        if key in self.seen:
+            self.report.error(self.name, n, self.pos.get("tmdb_id", self.pos.get("imdb_id"))[1], f"the same title is already on line {self.seen[key]}; row skipped")
+            return
+        self.seen[key] = n
+        self.cut += row["plot_cut"]
+        targets = self.by_tmdb.get(row["tmdb_id"], []) if row.get("tmdb_id") is not None else []
+        if not targets and row.get("imdb_id"):
+            targets = self.by_imdb.get(row["imdb_id"], [])
+        if not targets:
+            self.report.unmatched += 1
+            if self.config.add_unmatched:
+                item = _new_item(row)
+                old = self.cat.maybe_get(item.id)
+                if old is None:
+                    self.cat.upsert(item)
+                    self.report.count("inserted", item.id)
+                else:
+                    changes = merge_tmdb(old, row, self.config)
+                    if changes:
+                        self.cat.update_fields(item.id, **changes)
+                    self.report.count("updated" if changes else "unchanged", item.id)
+            return
+        for item_id in targets:
+            self.report.matched += 1
+            changes = merge_tmdb(self.cat.get(item_id), row, self.config)
+            if changes:
+                self.cat.update_fields(item_id, **changes)
+            self.report.count("updated" if changes else "unchanged", item_id)
