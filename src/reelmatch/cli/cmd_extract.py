@@ -20,8 +20,13 @@ def add_arguments(p) -> None:
     p.add_argument("--start", type=float, default=None, metavar="S", help="skip the first S seconds (default 5)")
     p.add_argument("--window", type=float, default=None, metavar="S", help="seconds sampled after --start (default 125)")
     p.add_argument("--sampling", choices=("exact", "keyframe"), default=None,
-                   help="exact (default): the last frame shown before each instant, the recipe's frame; keyframe: the"
-                        " last keyframe before it, one frame decoded per instant (~3x faster, frames ~2 s earlier)")
+                   help="keyframe (default): the last keyframe before each instant, one frame decoded per instant"
+                        " (frames ~2 s earlier); exact (--recipe's): the last frame shown before it, the recipe's frame")
+    p.add_argument("--frame-codec", choices=("jpeg", "webp", "raw"), default=None,
+                   help="how records keep frames: jpeg (default) or webp pictures decoded on read, raw uint8"
+                        " (--recipe's: bit-exact, ~6x larger)")
+    p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
+                   help="quality 1-100 of the jpeg/webp frames (default 90)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -36,7 +41,8 @@ def config_from_args(args, ws):
     overrides = {
         name: value
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start),
-                            ("window", args.window), ("sampling", args.sampling))
+                            ("window", args.window), ("sampling", args.sampling),
+                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality))
         if value is not None
     }
     if args.recipe:
@@ -59,6 +65,7 @@ def run(args) -> int:
                               retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args))
     info(
         f"extract ({config.geometry} geometry, {config.spectrogram} spectrogram, {config.sampling} sampling,"
+        f" {config.frame_codec} frames,"
         f" config {summary['config']}):"
         f" {summary['done']} done,"
         f" {summary['failed']} failed, {summary['already_done']} already done,"

@@ -120,8 +120,8 @@ class _EmbedJob:
             self.emb = Embeddings.empty(meta=self.meta)
         self.emb.meta = dict(self.meta)
         save_embeddings(self.emb, self.path, self.config)
-        for i in self.pending_ids:  # done only once the vectors are on disk
-            self.ws.catalog.mark_done(i, "embed", self.fingerprint)
+        # done only once the vectors are on disk, in one transaction
+        self.ws.catalog.mark_many("embed", [(i, None) for i in self.pending_ids], self.fingerprint)
         self.pending, self.pending_ids, self.last_save = [], [], time.monotonic()
 
     def close(self) -> dict:
