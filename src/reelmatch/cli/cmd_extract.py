@@ -1,3 +1,5 @@
+import argparse
+
 NAME = "extract"
 HELP = "clips from media"
 EXAMPLE = "reelmatch -w ws extract --workers 2 --timeout 120"
@@ -27,6 +29,13 @@ def add_arguments(p) -> None:
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
                    help="quality 1-100 of the jpeg/webp frames (default 90)")
+    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
+                   help="workers append records to their own shards and send back only where they are"
+                        " (default: on with --engine ray, off with the local engine)")
+    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+                   help="commit the catalogue and the clip index once per N items (default 256) ...")
+    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
+                   help="... or once per S seconds, whichever comes first (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -62,7 +71,9 @@ def run(args) -> int:
     config = config_from_args(args, ws)
     with StageProgress("extract", disable=args.no_progress) as progress:
         summary = run_extract(ws, config, workers=args.workers, timeout=args.timeout,
-                              retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args))
+                              retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args),
+                              workers_write=args.workers_write, commit_every=args.commit_every,
+                              commit_seconds=args.commit_seconds)
     info(
         f"extract ({config.geometry} geometry, {config.spectrogram} spectrogram, {config.sampling} sampling,"
         f" {config.frame_codec} frames,"

@@ -147,14 +147,17 @@ def run_extract(
     kind: str | None = None,
     engine=None,
     workers_write: bool | None = None,
+    commit_every: int = 256,
+    commit_seconds: float = 1.0,
 ) -> dict:
     """Extract a clip for every item with media whose extract stage is not done with ``config``.
 
-    Workers decode (the :data:`EXTRACT` stage run by :func:`reelmatch.runner.run_stage`);
-    this process alone appends records to the :class:`~reelmatch.dataset.store.ClipStore`
-    and marks each item done or failed (one-line reason) in the catalogue, item by
-    item, so a run killed at any point loses nothing finished and a new run
-    redoes nothing finished. Failed items are retried only with ``retry_failed``.
+    Workers decode and encode the records (the :data:`EXTRACT` stage run by
+    :func:`reelmatch.runner.run_stage`); with ``workers_write`` (default on the Ray
+    engine) they also append them to their own shards. This process makes them
+    durable, indexes them and marks the items done or failed (one-line reason) in
+    batches of ``commit_every`` items or ``commit_seconds``, so a run killed at any
+    point loses nothing committed and a new run redoes nothing committed. Failed items are retried only with ``retry_failed``.
     ``progress(done, total, item_id, error)`` is called after each item.
     ``engine``: ``"local"`` (default, a process pool), ``"ray"`` or an engine
     object (:func:`reelmatch.engine.get_engine`); the records are the same.
@@ -163,16 +166,18 @@ def run_extract(
     "already_done", "clips", "seconds", "failures": [{"id", "title", "error"}]}``.
     """
     res = extract_stage(ws, config, workers=workers, timeout=timeout, retry_failed=retry_failed, progress=progress,
-                        max_memory_mb=max_memory_mb, kind=kind, engine=engine, workers_write=workers_write)
+                        max_memory_mb=max_memory_mb, kind=kind, engine=engine, workers_write=workers_write,
+                        commit_every=commit_every, commit_seconds=commit_seconds)
     return res.result
 
 
 def extract_stage(ws, config: ClipConfig = ClipConfig(), *, workers=None, timeout=DEFAULT_TIMEOUT,
                   retry_failed=False, progress=None, max_memory_mb=DEFAULT_MAX_MEMORY_MB, kind=None,
-                  engine=None, workers_write=None) -> StageResult:
+                  engine=None, workers_write=None, commit_every=256, commit_seconds=1.0) -> StageResult:
     """:func:`run_extract` returning the :class:`~reelmatch.runner.StageResult` (its summary in ``.result``)."""
     options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, max_memory_mb=max_memory_mb,
-                         kind=kind, workers_write=workers_write)
+                         kind=kind, workers_write=workers_write, commit_every=commit_every,
+                         commit_seconds=commit_seconds)
     res = run_stage(ws, EXTRACT, config, engine, progress, options)
     c = res.counts
     res.summary = (f"{res.done} extracted, {res.failed} failed, {c['clips']} clips in the store" if res.total
