@@ -207,7 +207,11 @@ def describe(ws) -> dict:
                 members = arts.setdefault(rel, {"members": {}})["members"]
                 for m in t.getmembers():
                     data = t.extractfile(m).read()
-                    if m.name.endswith(".npy"):
+                    if m.name.endswith(".npy.gz"):
+                        import gzip
+
+                        members[m.name] = describe_array(decode_npy(gzip.decompress(data)))
+                    elif m.name.endswith(".npy"):
                         members[m.name] = describe_array(decode_npy(data))
                     elif m.name.endswith((".jpg", ".webp")):
                         from PIL import Image

@@ -28,7 +28,7 @@ def add_arguments(p) -> None:
                    help="how records keep frames: jpeg (default) or webp pictures decoded on read, raw uint8"
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
-                   help="quality 1-100 of the jpeg/webp frames (default 90)")
+                   help="quality 1-100 of the jpeg/webp frames (default 95)")
     p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
                    help="workers append records to their own shards and send back only where they are"
                         " (default: on with --engine ray, off with the local engine)")

@@ -75,7 +75,7 @@ class ClipConfig(StageConfig):
     frame_codec: how the clip store keeps frames: ``"jpeg"`` (default) or
         ``"webp"`` at ``frame_quality`` (decoded on read), ``"raw"`` uint8
         arrays (the recipe's, bit-exact). With a lossy codec the log-mel
-        spectrogram is kept as float16.
+        spectrogram is kept as float16 (gzipped).
     frame_quality: 1-100, the lossy codec's quality.
     """
 
@@ -91,7 +91,7 @@ class ClipConfig(StageConfig):
     spec_frames: int = 512
     sampling: str = "keyframe"
     frame_codec: str = "jpeg"
-    frame_quality: int = 90
+    frame_quality: int = 95
 
     def __post_init__(self):
         if not (isinstance(self.frame_quality, int) and 1 <= self.frame_quality <= 100):

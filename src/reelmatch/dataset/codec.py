@@ -29,7 +29,7 @@ def encode_frames(frames: np.ndarray, mask: np.ndarray, codec: str, quality: int
     ext, fmt = LOSSY[codec]
     options = {"quality": int(quality)}
     if fmt == "JPEG":
-        options.update(subsampling=0 if quality >= 90 else 2, optimize=False)
+        options.update(subsampling=0 if quality >= 90 else 2, optimize=False)  # 4:4:4 from q90
     else:
         options.update(method=4)
     out = {}

@@ -131,7 +131,7 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
 
     ``config.frame_codec`` (default: raw) says how frames are kept: ``frames.npy``
     (raw uint8), or one ``fNN.jpg``/``fNN.webp`` picture per real frame; with a
-    lossy codec a float32 spectrogram is kept as float16.
+    lossy codec a float32 spectrogram is kept as float16, gzipped (``spectrogram.npy.gz``).
     """
     codec = "raw" if config is None else config.frame_codec
     doc = {"id": clip.id, "split": clip.split, "has_audio": bool(clip.has_audio), "meta": clip.meta,
@@ -146,8 +146,13 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
         if spec.dtype == np.float32:
             doc["spectrogram_dtype"] = "float32"
             spec = spec.astype(np.float16)
-        out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps),
-               "spectrogram.npy": encode_npy(spec)}
+        out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps)}
+        if spec.dtype == np.float16:  # log-mel: smooth, ~30% smaller gzipped (WebDataset decodes .gz)
+            import gzip
+
+            out["spectrogram.npy.gz"] = gzip.compress(encode_npy(spec), compresslevel=6, mtime=0)
+        else:
+            out["spectrogram.npy"] = encode_npy(spec)
         out.update(encode_frames(clip.frames, clip.mask, codec, config.frame_quality))
     out["json"] = json.dumps(doc, sort_keys=True, default=_json_default).encode()
     return out
@@ -166,8 +171,13 @@ def clip_from_members(members: dict[str, bytes], where: str = "record") -> Clip:
         from reelmatch.dataset.codec import decode_frames
 
         mask = decode_npy(members["mask.npy"])
-        arrays = {"mask": mask, "timestamps": decode_npy(members["timestamps.npy"]),
-                  "spectrogram": decode_npy(members["spectrogram.npy"]),
+        if "spectrogram.npy.gz" in members:
+            import gzip
+
+            spec = decode_npy(gzip.decompress(members["spectrogram.npy.gz"]))
+        else:
+            spec = decode_npy(members["spectrogram.npy"])
+        arrays = {"mask": mask, "timestamps": decode_npy(members["timestamps.npy"]), "spectrogram": spec,
                   "frames": decode_frames(members, mask, tuple(doc["frame_shape"]), codec, where)}
         if doc.get("spectrogram_dtype"):
             arrays["spectrogram"] = arrays["spectrogram"].astype(doc["spectrogram_dtype"])
