@@ -64,6 +64,11 @@ def config_from_args(args, ws):
 
 
 def run(args) -> int:
+    if args.engine == "local" and str(args.workers) != "0":  # start-up: the workers' imports overlap with ours
+        from reelmatch.engine.local import start_forkserver
+        from reelmatch.extract.config import WORKER_MODULES
+
+        start_forkserver(WORKER_MODULES)
     from reelmatch.cli.common import StageProgress, engine_from_args, info, open_workspace
     from reelmatch.extract.run import run_extract
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from reelmatch.extract.config import ClipConfig
+from reelmatch.extract.config import WORKER_MODULES, ClipConfig
 from reelmatch.runner import Progress, RunOptions, Stage, StageResult, run_stage
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,9 @@ def extract_write_task(root: str, run: str, task: tuple) -> object:
 
 
 #: imported once by the local engine's fork server: workers start with PyAV loaded
-extract_task.preload_modules = ("av", "reelmatch.extract.clip", "reelmatch.extract.video", "reelmatch.extract.audio")
-extract_record_task.preload_modules = extract_task.preload_modules + ("reelmatch.dataset.store", "PIL.Image")
-extract_write_task.preload_modules = extract_record_task.preload_modules
+extract_task.preload_modules = WORKER_MODULES
+extract_record_task.preload_modules = WORKER_MODULES
+extract_write_task.preload_modules = WORKER_MODULES
 
 
 class _ExtractJob:
