@@ -66,7 +66,7 @@ def test_killed_run_loses_nothing_and_redoes_nothing(ws, tmp_path):
     """Kill ``reelmatch extract`` (SIGKILL) after some items are done, run it again."""
     add_items(ws, tmp_path, 8, seconds=3.0)
     args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "extract", "--workers", "1", "--no-progress",
-            "--frames", "4", "--interval", "0.6", "--start", "0"]
+            "--frames", "4", "--interval", "0.6", "--start", "0", "--commit-every", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     done_before = []
     try:
