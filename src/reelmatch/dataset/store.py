@@ -8,17 +8,23 @@ Layout (one directory per clip config, so records of two configs never mix)::
     <ws>/clips/<fingerprint>/shards/clips-<run>-<n>.tar
 
 Shards are plain tar files in the WebDataset layout: each record is a group of
-members sharing a key, ``<key>.frames.npy``, ``<key>.mask.npy``,
-``<key>.timestamps.npy``, ``<key>.spectrogram.npy`` and ``<key>.json`` (id, split,
-has_audio, meta). Arrays are ``.npy`` (read with ``allow_pickle=False``): nothing
-is ever unpickled. A shard streams sequentially with ``tar`` or ``webdataset``;
-the index gives random access by id (class-balanced sampling needs it).
+members sharing a key: ``<key>.mask.npy``, ``<key>.timestamps.npy``, the
+spectrogram (``.spectrogram.npy``, or ``.spectrogram.npy.gz`` float16 with a
+lossy frame codec), the frames (``<key>.frames.npy`` raw, or one
+``<key>.fNN.jpg``/``.webp`` per real frame) and ``<key>.json`` (id, split,
+has_audio, meta, ``format_version``, ``frame_codec``). Format 1 records (raw
+only, no codec field) still read. Arrays are ``.npy`` (read with
+``allow_pickle=False``): nothing is ever unpickled. A shard streams
+sequentially with ``tar`` or ``webdataset``; the index gives random access by id
+(class-balanced sampling needs it).
 
-Writing is append-only: each run writes new shards, each record is flushed and
-fsynced before its index row commits, and only then is the item marked done in
-the catalogue, so a killed run loses nothing finished (a half-written record is
-never indexed). Re-extracting an item appends a new record and repoints the
-index; the old bytes stay until :meth:`ClipStore.compact`.
+Writing is append-only: each run writes new shards (the driver's, or one per
+worker process with :func:`worker_append`); records are fsynced before their
+index rows commit (:meth:`ClipStore.commit`, one transaction per batch), and only
+then are the items marked done in the catalogue, so a killed run loses nothing
+committed; a record written but never committed is never indexed and
+:meth:`ClipStore.recover` removes it. Re-extracting an item appends a new record
+and repoints the index; the old bytes stay until :meth:`ClipStore.compact`.
 """
 
 from __future__ import annotations
@@ -605,7 +611,8 @@ def worker_append(root: str, config: ClipConfig, run: str, record: "EncodedRecor
         for old_key in [k for k in _WORKER_WRITERS if k[0] == key[0]]:  # a previous run's shard: finish it
             old = _WORKER_WRITERS.pop(old_key)
             old.sync()
-            old._f is not None and old._f.close()
+            if old._f is not None:
+                old._f.close()
         store = ClipStore.open_dir(Path(root), config)
         host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
         w = _WORKER_WRITERS[key] = ShardWriter(store, run=run, tag=f"-{host}-{os.getpid()}", index=False)
