@@ -64,10 +64,6 @@ def config_from_args(args, ws):
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import start_local_workers
-    from reelmatch.extract.config import WORKER_MODULES
-
-    start_local_workers(args, WORKER_MODULES)  # start-up: the workers' imports overlap with ours
     from reelmatch.cli.common import StageProgress, engine_from_args, info, open_workspace
     from reelmatch.extract.run import run_extract
 

@@ -164,15 +164,6 @@ def clip_config_of(ws):
     return resolve_clip_config(ws)
 
 
-def start_local_workers(args, modules: tuple[str, ...]) -> None:
-    """With the local engine, start its fork server now (importing ``modules`` for the workers), so
-    those imports overlap with the command's own start-up instead of delaying the first item."""
-    if getattr(args, "engine", "local") == "local" and str(getattr(args, "workers", None)) != "0":
-        from reelmatch.engine.local import start_forkserver
-
-        start_forkserver(modules)
-
-
 def engine_from_args(args):
     """The engine named by ``--engine``/``--address`` (see reelmatch.engine.get_engine)."""
     from reelmatch.engine import get_engine

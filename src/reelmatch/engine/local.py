@@ -185,20 +185,6 @@ def run_items(
         pool.close()
 
 
-def start_forkserver(preload: tuple[str, ...] = ()) -> None:
-    """Start the fork server now, importing ``preload`` in it while this process goes on.
-
-    The first worker of :func:`run_items` then forks from a server that is (nearly)
-    ready instead of waiting for its imports (PyAV, numpy, scipy...). Calling it
-    is optional and idempotent; a running server keeps its preload.
-    """
-    from multiprocessing import forkserver
-
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["reelmatch.engine.local", *preload])
-    forkserver.ensure_running()
-
-
 class _Pool:
     """The workers of one :func:`run_items` call and the tasks they hold."""
 
