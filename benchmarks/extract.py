@@ -127,45 +127,46 @@ def recipe_extract(path: str):
     return path, padded, len(frames), spec
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds of a live process and of its reaped children (/proc/PID/stat utime+stime+cutime+cstime)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+def become_subreaper() -> None:
+    """Orphaned descendants (a fork server outliving its command) are reparented to this process."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
+def timed_command(cmd: list[str], env=None) -> tuple[float, float]:
+    """Run ``cmd`` to the end of its last descendant: (wall s, CPU s of every process it started).
 
-
-def tree_cpu() -> float:
-    """CPU seconds used so far by this process and every descendant, live or reaped.
-
-    Reaped descendants count through ``RUSAGE_CHILDREN`` (the recipe's pool and
-    its ffmpeg processes) or through their live parent's ``cutime`` (reelmatch's
-    workers are children of the multiprocessing fork server, which stays alive).
+    This process is a child subreaper, so every descendant is reaped here or by
+    a waiting parent, and ``RUSAGE_CHILDREN`` counts all of their CPU time.
     """
     import resource
 
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
-    return total + sum(_proc_cpu(pid) for pid in _descendants(os.getpid()))
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while True:  # descendants left behind (a fork server) end on their own: reap them
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])}... failed: {r.stderr.strip()[-2000:]}")
+    return wall, cpu() - c0
+
+
+def recipe_batch(out: Path, files: list[str], workers: int) -> None:
+    """The recipe as one command: its process pool over ``files``; frames and pictures saved to ``out``."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        res = list(pool.map(recipe_extract, files))
+    np.savez(out, **{f"frames{i}": r[1] for i, r in enumerate(res)}, **{f"n{i}": r[2] for i, r in enumerate(res)},
+             **{f"spec{i}": r[3] for i, r in enumerate(res)})
 
 
 def psnr(a, b) -> float:
@@ -174,24 +175,22 @@ def psnr(a, b) -> float:
 
 
 def main(argv=None) -> int:
-    from reelmatch.engine.local import default_workers
+    from reelmatch.runtime import default_workers
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", nargs="*", type=Path, help="trailers to use instead of generated ones")
-    ap.add_argument("--trailers", type=int, default=4, help="how many trailers to generate (default 4)")
+    ap.add_argument("--trailers", type=int, default=12, help="how many trailers to generate (default 12)")
     ap.add_argument("--seconds", type=float, default=150.0, help="length of generated trailers (default 150)")
     ap.add_argument("--no-cuts", action="store_true", help="single-shot trailers (worst case for seeking)")
     ap.add_argument("--workers", type=int, default=default_workers(), help="processes for each side (default: all cores)")
-    ap.add_argument("--rounds", type=int, default=2, help="measurement rounds, alternating which side runs first (default 2)")
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="each round extracts every trailer this many times on each side: a batch, so that start-up"
-                         " costs (process pools, imports) weigh as they do in a real run (default 2)")
-    ap.add_argument("--no-extra", action="store_true",
-                    help="skip the extra measurements: the default config (fit geometry + log-mel) and keyframe"
-                         " sampling (recipe mode at the last keyframe before each instant: not the recipe's frames)")
+    ap.add_argument("--rounds", type=int, default=1, help="measurement rounds, alternating the order of the sides (default 1)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "reelmatch-bench-extract",
                     help="where generated trailers are kept between runs")
-    args = ap.parse_args(argv)
+    ap.add_argument("--recipe-batch", type=Path, default=None, help=argparse.SUPPRESS)  # internal: the recipe side
+    args, rest = ap.parse_known_args(argv)
+    if args.recipe_batch is not None:
+        recipe_batch(args.recipe_batch, rest, args.workers)
+        return 0
     if shutil.which("ffmpeg") is None:
         print("the ffmpeg binary is required (the recipe's method runs it)", file=sys.stderr)
         return 2
@@ -209,104 +208,84 @@ def main(argv=None) -> int:
             with ThreadPoolExecutor(max_workers=max(args.workers, 1)) as pool:
                 list(pool.map(lambda ip: make_trailer(ip[1], args.seconds, seed=ip[0], cuts=not args.no_cuts), missing))
             print(f"generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    for p in files:  # warm the page cache for both sides alike
+    for p in files:  # warm the page cache for every side alike
         p.read_bytes()
-    batch = [p for _ in range(max(args.repeat, 1)) for p in files]
-    print(f"{len(files)} trailers x {max(args.repeat, 1)} per round, {args.workers} workers per side, {os.cpu_count()} CPUs")
+    print(f"{len(files)} trailers, {args.workers} workers per side, {os.cpu_count()} CPUs;"
+          f" each side is one whole command, start-up included")
+    become_subreaper()
 
     from reelmatch.catalog import Item, item_id_for
     from reelmatch.dataset.store import ClipStore
-    from reelmatch.extract import ClipConfig, run_extract
+    from reelmatch.extract import ClipConfig
+    from reelmatch.extract.timestamps import plan_samples
     from reelmatch.workspace import Workspace
 
-    def run_recipe():
-        """The recipe: two ffmpeg processes per trailer, trailers in a process pool."""
-        t = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            out = {r[0]: r[1:] for r in pool.map(recipe_extract, [str(p) for p in batch])}
-        return time.perf_counter() - t, out
+    py = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="reelmatch-bench-"))
+    ids = {}
 
-    def run_ours(config=ClipConfig.recipe()):
-        """reelmatch: run_extract (recipe mode unless told) over a scratch workspace (records stored)."""
-        with tempfile.TemporaryDirectory() as d:
-            ws = Workspace.init(Path(d) / "ws")
-            ids = {}
-            for n, p in enumerate(batch):
-                iid = item_id_for("file", f"{p}#{n}")
-                ids[iid] = str(p)
-                ws.catalog.upsert(Item(id=iid, title=p.stem, media_path=str(p)))
-            t = time.perf_counter()
-            summary = run_extract(ws, config, workers=args.workers)
-            elapsed = time.perf_counter() - t
-            if summary["failed"]:
-                raise SystemExit(f"reelmatch failed on {summary['failures']}")
-            store = ClipStore(ws)
-            out = {ids[c.id]: c for c in store.iter()}
-            store.close()
-            ws.close()
-        return elapsed, out
+    def fresh_ws(name):
+        root = tmp / name
+        shutil.rmtree(root, ignore_errors=True)
+        ws = Workspace.init(root)
+        for p in files:
+            iid = item_id_for("file", str(p))
+            ids[iid] = str(p)
+            ws.catalog.upsert(Item(id=iid, title=p.stem, media_path=str(p)))
+        ws.close()
+        return root
 
-    # rounds alternate which side goes first (the machine may be shared and its load drift);
-    # CPU seconds of the whole side (every process it started) are measured with the wall time:
-    # on a shared machine wall time depends on how the scheduler splits the cores, CPU time does not
-    def run_default():
-        return run_ours(ClipConfig())
-
-    def run_keyframe():
-        return run_ours(ClipConfig.recipe(sampling="keyframe"))
-
-    sides = [run_recipe, run_ours] + ([] if args.no_extra else [run_default, run_keyframe])
-    wall = {fn: 0.0 for fn in sides}
-    cpu = {fn: 0.0 for fn in sides}
-    outs = {}
+    sides = {
+        "recipe (2 ffmpeg processes/trailer)": lambda: [py, __file__, "--recipe-batch", str(tmp / "recipe.npz"),
+                                                        "--workers", str(args.workers), *map(str, files)],
+        "reelmatch extract (default)": lambda: [py, "-m", "reelmatch", "-w", str(fresh_ws("default")), "extract",
+                                                "--no-progress", "--workers", str(args.workers)],
+        "reelmatch extract --recipe": lambda: [py, "-m", "reelmatch", "-w", str(fresh_ws("recipe-mode")), "extract",
+                                               "--recipe", "--no-progress", "--workers", str(args.workers)],
+    }
+    names = list(sides)
+    wall = dict.fromkeys(names, 0.0)
+    cpu = dict.fromkeys(names, 0.0)
     for r in range(args.rounds):
-        this = {}
-        for fn in (sides if r % 2 == 0 else sides[::-1]):
-            c0 = tree_cpu()
-            elapsed, outs[fn] = fn()
-            time.sleep(0.3)  # let the fork server reap finished workers (their CPU lands in its cutime)
-            this[fn] = (elapsed, tree_cpu() - c0)
-            wall[fn] += this[fn][0]
-            cpu[fn] += this[fn][1]
-        (rr, cr), (ro, co) = this[run_recipe], this[run_ours]
-        print(f"round {r + 1}: wall recipe {rr:.2f} s, reelmatch {ro:.2f} s ({rr / ro:.1f}x);"
-              f" CPU recipe {cr:.1f} s, reelmatch {co:.1f} s ({cr / co:.1f}x)")
-    recipe, clips = outs[run_recipe], outs[run_ours]
+        for name in (names if r % 2 == 0 else names[::-1]):
+            cmd = sides[name]()
+            w, c = timed_command(cmd)
+            wall[name] += w
+            cpu[name] += c
+            print(f"round {r + 1}: {name:38} wall {w:7.2f} s, CPU {c:7.2f} s", flush=True)
 
-    print(f"\n{'trailer':<28} {'frames':>7} {'min frame PSNR':>15} {'spectrogram PSNR':>17}")
+    # outputs: --recipe's frames are the recipe's; the default's frames are at the keyframes before the instants
+    rec = np.load(tmp / "recipe.npz")
     worst = float("inf")
-    for p in files:
-        frames, n, spec = recipe[str(p)]
-        c = clips[str(p)]
-        if c.num_valid != n:
-            print(f"{p.name}: recipe took {n} frames, reelmatch {c.num_valid}", file=sys.stderr)
-            return 1
-        if run_default in outs:  # the default config takes the frames at the same instants
-            d = outs[run_default][str(p)]
-            if not np.array_equal(d.timestamps, c.timestamps, equal_nan=True):
-                print(f"{p.name}: the default config took frames at {d.timestamps}, recipe mode at {c.timestamps}",
-                      file=sys.stderr)
+    order = {str(p): i for i, p in enumerate(files)}
+    with Workspace(tmp / "recipe-mode") as ws, ClipStore(ws) as store:
+        for c in store.iter():
+            i = order[ids[c.id]]
+            n = int(rec[f"n{i}"])
+            if c.num_valid != n:
+                print(f"{Path(ids[c.id]).name}: recipe took {n} frames, --recipe {c.num_valid}", file=sys.stderr)
                 return 1
-        fp = min(psnr(c.frames[i], frames[i]) for i in range(n)) if n else float("inf")
-        sp = psnr(c.spectrogram, spec)
-        worst = min(worst, fp, sp)
-        print(f"{p.name[:28]:<28} {n:>7} {fp:>12.1f} dB {sp:>14.1f} dB")
-    n = len(batch) * args.rounds
-    names = {run_recipe: "recipe (2 ffmpeg processes/trailer):", run_ours: "reelmatch extract (recipe mode):",
-             run_default: "reelmatch extract (default config):",
-             run_keyframe: "reelmatch, keyframe sampling (*):"}
-    print(f"\n{'':37} {'wall':>9} {'trailers/min':>13} {'CPU/trailer':>12} {'ratio wall':>11} {'ratio CPU':>10}")
-    for fn in sides:
-        print(f"{names[fn]:37} {wall[fn]:7.2f} s {n / wall[fn] * 60:13.1f} {cpu[fn] / n:10.2f} s"
-              f" {wall[run_recipe] / wall[fn]:10.1f}x {cpu[run_recipe] / cpu[fn]:9.1f}x")
-    if run_keyframe in outs:
-        early = np.concatenate([(clips[str(p)].timestamps - outs[run_keyframe][str(p)].timestamps)[clips[str(p)].mask]
-                                for p in files])
-        print(f"(*) not the recipe's frames: the last keyframe before each instant, {early.mean():.2f} s earlier on"
-              f" average (at most {early.max():.2f} s); not counted for the target")
-    print(f"worst PSNR {worst:.1f} dB (target >= 30): {'ok' if worst >= 30 else 'BELOW TARGET'}")
-    print(f"CPU-time ratio recipe/reelmatch (all processes, per trailer): {cpu[run_recipe] / cpu[run_ours]:.1f}x")
-    print(f"throughput ratio reelmatch/recipe (wall): {wall[run_recipe] / wall[run_ours]:.1f}x (target >= 15x)")
+            fp = min(psnr(c.frames[k], rec[f"frames{i}"][k]) for k in range(n)) if n else float("inf")
+            worst = min(worst, fp, psnr(c.spectrogram, rec[f"spec{i}"]))
+    dist = []
+    with Workspace(tmp / "default") as ws, ClipStore(ws) as store:
+        for c in store.iter():
+            targets = np.array(plan_samples(store.config, c.meta.get("duration")).targets)[: c.num_valid]
+            dist.append(targets - c.timestamps[c.mask][: len(targets)])
+    dist = np.concatenate(dist)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    n = len(files) * args.rounds
+    base = names[0]
+    print(f"\n{'':38} {'wall':>9} {'CPU':>9} {'CPU/trailer':>12} {'ratio wall':>11} {'ratio CPU':>10}")
+    for name in names:
+        print(f"{name:38} {wall[name]:7.2f} s {cpu[name]:7.2f} s {cpu[name] / n:10.2f} s"
+              f" {wall[base] / wall[name]:10.1f}x {cpu[base] / cpu[name]:9.1f}x")
+    print(f"--recipe vs the recipe: worst PSNR {worst:.1f} dB (frames bit-identical: inf)")
+    print(f"default: sampled frames {dist.mean():.2f} s before their instants on average (median"
+          f" {np.median(dist):.2f}, max {dist.max():.2f} s; the exact frame is < 1 frame before)")
+    d = names[1]
+    print(f"default vs the recipe: {wall[base] / wall[d]:.1f}x wall, {cpu[base] / cpu[d]:.1f}x CPU (target >= 30x)")
     return 0
 
 

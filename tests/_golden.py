@@ -11,10 +11,14 @@ move with thread counts).
 ``tests/golden/manifest.json`` is ``describe`` of a workspace built by the code
 of the commit that wrote it; ``tests/golden/ws_v1/`` is such a workspace itself
 (without media), so a test can check that a store written before a change still
-opens. Regenerate both (only when a format change is intended, with a new
-``FORMAT_VERSION``) with::
+opens (``ws_v1.manifest.json`` is its description, from the commit that wrote
+it). Regenerate the manifest (only when a format change is intended, with a new
+``FORMAT_VERSION``; check its diff) with::
 
     PYTHONPATH=src python tests/_golden.py --write
+
+``--write --store`` also rewrites ``ws_v1`` and its description: only when old
+stores need not open any more.
 """
 
 from __future__ import annotations
@@ -32,16 +36,25 @@ import numpy as np
 GOLDEN = Path(__file__).parent / "golden"
 MANIFEST = GOLDEN / "manifest.json"
 STORE = GOLDEN / "ws_v1"
+#: ``describe`` of ``ws_v1`` when it was written (clip format 1: exact sampling, raw frames)
+STORE_MANIFEST = GOLDEN / "ws_v1.manifest.json"
 
 #: JSON keys whose values change from run to run
 VOLATILE = {"created", "updated", "versions", "written", "seconds", "started", "finished", "elapsed",
-            "file_stat", "created_at", "updated_at"}
+            "file_stat", "created_at", "updated_at", "shards"}
 
 
 def clip_config():
     from reelmatch.extract import ClipConfig
 
     return ClipConfig(start=0.0, window=1.0, num_frames=2, interval=0.5, size=16, n_mels=16, spec_frames=32)
+
+
+def clip_config_v1():
+    """The clip config ``ws_v1`` was written with (the defaults of then: exact sampling, raw frames)."""
+    import dataclasses
+
+    return dataclasses.replace(clip_config(), sampling="exact", frame_codec="raw")
 
 
 def features_config():
@@ -127,7 +140,8 @@ def _mask(doc, ws_root: str):
 
 def _mask_path(s: str, ws_root: str) -> str:
     s = s.replace(ws_root, "<ws>")
-    s = re.sub(r"clips-\d{14}-[0-9a-f]{6}-", "clips-<run>-", s)
+    # shards are named by run (and by worker when workers write them): their records, not their layout, count
+    s = re.sub(r"clips-\d{14}-[0-9a-f]{6}(-[A-Za-z0-9]+-\d+)?-\d{5}\.tar", "clips-<shard>.tar", s)
     if s.startswith("/"):  # media outside the workspace (a temporary directory)
         s = "<media>/" + Path(s).name
     return s
@@ -168,10 +182,10 @@ def describe(ws) -> dict:
 
     root = ws.root
     r = str(root)
-    doc: dict = {"files": sorted(_rel(p, root) for p in root.rglob("*") if p.is_file()
+    doc: dict = {"files": sorted({_rel(p, root) for p in root.rglob("*") if p.is_file()
                                  and not p.name.endswith(("-wal", "-shm")) and "/tmp/" not in f"/{_rel(p, root)}"
                                  and not p.relative_to(root).parts[0] in ("tmp", "media", "reports")
-                                 and "lightning" not in p.as_posix())}
+                                 and "lightning" not in p.as_posix()})}
     arts: dict = {}
     for p in sorted(root.rglob("*")):
         if not p.is_file():
@@ -189,15 +203,24 @@ def describe(ws) -> dict:
         elif p.suffix == ".tar":
             import tarfile
 
-            with tarfile.open(p) as t:
-                members = {}
+            with tarfile.open(p) as t:  # every shard of a store together: the records, whatever the layout
+                members = arts.setdefault(rel, {"members": {}})["members"]
                 for m in t.getmembers():
                     data = t.extractfile(m).read()
-                    if m.name.endswith(".npy"):
+                    if m.name.endswith(".npy.gz"):
+                        import gzip
+
+                        members[m.name] = describe_array(decode_npy(gzip.decompress(data)))
+                    elif m.name.endswith(".npy"):
                         members[m.name] = describe_array(decode_npy(data))
+                    elif m.name.endswith((".jpg", ".webp")):
+                        from PIL import Image
+
+                        with Image.open(io.BytesIO(data)) as im:
+                            members[m.name] = {"picture": im.format, **describe_array(np.asarray(im.convert("RGB")))}
                     else:
                         members[m.name] = _mask(json.loads(data), r)
-                arts[rel] = {"members": members}
+                arts[rel]["members"] = dict(sorted(members.items()))
         elif p.suffix in (".sqlite", ".db"):
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
             try:
@@ -271,6 +294,7 @@ def checkpoint_sqlite(root: Path) -> None:
 
 def _write() -> None:
     import shutil
+    import sys
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,6 +304,10 @@ def _write() -> None:
         checkpoint_sqlite(Path(tmp) / "ws")
         GOLDEN.mkdir(exist_ok=True)
         MANIFEST.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        if "--store" not in sys.argv:
+            print(f"wrote {MANIFEST}")
+            return
+        STORE_MANIFEST.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         if STORE.exists():
             shutil.rmtree(STORE)
         ignore = shutil.ignore_patterns("*-wal", "*-shm", "lightning*", "*.ckpt")

@@ -17,7 +17,7 @@ from reelmatch.samples.media import tone, write_video
 from media_cases import counter_frames, encode
 
 # small clips: 4 frames 0.5 s apart from t=0.2 (targets 0.45, 0.95, 1.45, 1.95)
-SMALL = ClipConfig(start=0.2, window=2.0, num_frames=4, interval=0.5, size=32, n_mels=16, spec_frames=24)
+SMALL = ClipConfig(start=0.2, window=2.0, num_frames=4, interval=0.5, size=32, n_mels=16, spec_frames=24, sampling="exact")
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None
 
 
@@ -68,13 +68,13 @@ def test_clip_contract_and_recipe_sampling_rule(media):
 
 
 @pytest.mark.parametrize("name,config", [
-    ("bframes", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)),   # dense: one GOP, continue decoding
-    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32)),    # sparse: seek + skip non-ref frames
-    ("vfr", ClipConfig(start=0.0, window=2.4, num_frames=8, interval=0.3, size=32)),        # variable frame rate, a 0.6 s gap
+    ("bframes", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32, sampling="exact")),   # dense: one GOP, continue decoding
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32, sampling="exact")),    # sparse: seek + skip non-ref frames
+    ("vfr", ClipConfig(start=0.0, window=2.4, num_frames=8, interval=0.3, size=32, sampling="exact")),        # variable frame rate, a 0.6 s gap
     # keyframes (every 12 frames at 25 fps) exactly at the instants 0.48 and 1.44: the frame taken is the one before
-    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=2, interval=0.96, size=32)),
-    ("opengop", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32)),
-    ("opengop", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32)),
+    ("bframes", ClipConfig(start=0.0, window=2.4, num_frames=2, interval=0.96, size=32, sampling="exact")),
+    ("opengop", ClipConfig(start=0.0, window=2.4, num_frames=3, interval=0.8, size=32, sampling="exact")),
+    ("opengop", ClipConfig(start=0.1, window=2.3, num_frames=6, interval=0.37, size=32, sampling="exact")),
 ])
 def test_frames_match_slow_full_decode_reference(media, name, config):
     clip = extract_clip(media[name], config)
@@ -96,7 +96,7 @@ def test_target_aware_decoding_takes_the_same_frames_as_the_general_path(media, 
 
     with av.open(str(media[name])) as c:
         duration = c.duration / 1e6
-    configs = [ClipConfig(start=s, window=2.4, num_frames=k, interval=i, size=32)
+    configs = [ClipConfig(start=s, window=2.4, num_frames=k, interval=i, size=32, sampling="exact")
                for s, k, i in [(0.0, 3, 0.8), (0.1, 6, 0.37), (0.0, 2, 0.96), (0.3, 12, 0.17), (0.0, 5, 0.5)]]
     for config in configs:
         targets = plan_samples(config, duration).targets
@@ -116,14 +116,23 @@ def test_target_aware_decoding_takes_the_same_frames_as_the_general_path(media, 
 
 
 def reference_keyframes(path, config):
-    """Slow obvious reference: decode every frame, take the last *keyframe* shown before each target."""
+    """Slow obvious reference: decode every frame, take the last *keyframe* shown before each target,
+    or the last frame before it when the previous target took that keyframe (no two collapse)."""
     import av
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        keys = [(float(f.pts * s.time_base), f.to_ndarray(format="gray")) for f in c.decode(s) if f.key_frame]
+        decoded = [(float(f.pts * s.time_base), f.to_ndarray(format="gray"), f.key_frame) for f in c.decode(s)]
         dur = c.duration / 1e6
-    return [[k for k in keys if k[0] < t - 1e-9][-1] for t in plan_samples(config, dur).targets]
+    out, last_key = [], None
+    for t in plan_samples(config, dur).targets:
+        key = [d for d in decoded if d[2] and d[0] < t - 1e-9][-1]
+        if key[0] == last_key:
+            key = [d for d in decoded if d[0] < t - 1e-9][-1]
+        else:
+            last_key = key[0]
+        out.append(key[:2])
+    return out
 
 
 @pytest.mark.parametrize("name,config", [
@@ -139,9 +148,36 @@ def test_keyframe_sampling_takes_the_last_keyframe_before_each_instant(media, na
     for n, (t, grey) in enumerate(ref):
         assert clip.timestamps[n] == pytest.approx(t, abs=1e-4)
         assert abs(int(clip.frames[n, :, :8].mean()) - int(grey[:, :16].mean())) <= 3
-    # one frame decoded per instant, where exact sampling decodes the references up to each
+    # one frame decoded per instant (unless its keyframe was taken already), fewer than exact sampling decodes
     exact = extract_clip(media[name], ClipConfig(**{**config.__dict__, "sampling": "exact"}), threads=1)
-    assert clip.meta["frames_decoded"] == clip.num_valid < exact.meta["frames_decoded"]
+    for n in range(1, clip.num_valid):  # two instants share a frame only when no other frame is before the later one
+        if clip.timestamps[n] == clip.timestamps[n - 1]:
+            assert exact.timestamps[n] == clip.timestamps[n]
+    keys_taken = len({t for t, _ in ref if any(abs(t - k) < 1e-4 for k in _keyframe_times(media[name]))})
+    if keys_taken == clip.num_valid:
+        assert clip.meta["frames_decoded"] == clip.num_valid < exact.meta["frames_decoded"]
+
+
+def _keyframe_times(path):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return [float(f.pts * s.time_base) for f in c.decode(s) if f.key_frame]
+
+
+def test_long_gop_instants_never_collapse_onto_one_keyframe(tmp_path):
+    """One keyframe for the whole video: each instant after the first takes its exact frame instead."""
+    path = encode(tmp_path / "onegop.mp4", [i / 25 for i in range(75)], gop=300)
+    assert len(_keyframe_times(path)) == 1
+    config = ClipConfig(start=0.0, window=3.0, num_frames=5, interval=0.6, size=32)
+    assert config.sampling == "keyframe"  # the default
+    clip = extract_clip(path, config, threads=1)
+    exact = extract_clip(path, ClipConfig(**{**config.__dict__, "sampling": "exact"}), threads=1)
+    assert clip.num_valid == 5 and len(set(clip.timestamps.tolist())) == 5
+    assert clip.timestamps[0] == pytest.approx(0.0)
+    np.testing.assert_allclose(clip.timestamps[1:], exact.timestamps[1:], atol=1e-6)
+    assert np.array_equal(clip.frames[1:], exact.frames[1:])
 
 
 def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
@@ -155,9 +191,19 @@ def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
 
 def test_clip_config_fingerprints_do_not_drift():
     """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
-    assert ClipConfig().fingerprint == "1b271965e4418cd6"
+    # what was the default before keyframe sampling and JPEG frames became it
+    assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
+    assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig(sampling="keyframe").fingerprint not in ("1b271965e4418cd6", "0e4d122e50180b02")
+    assert ClipConfig().fingerprint == "36e26996a6f6ff09"  # keyframe sampling, JPEG q95
+    assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
+    # a stored config from before the fields existed reads as what made it
+    old = {k: v for k, v in ClipConfig.recipe().to_dict().items() if k not in ("sampling", "frame_codec", "frame_quality")}
+    assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
+    with pytest.raises(InputError, match="frame_codec"):
+        ClipConfig(frame_codec="png")
+    with pytest.raises(InputError, match="frame_quality"):
+        ClipConfig(frame_quality=0)
     with pytest.raises(InputError, match="sampling"):
         ClipConfig(sampling="nearest")
 

@@ -56,16 +56,17 @@ def test_cli_extract_then_show(ws, tmp_path, cli):
     assert ClipStore(ws).config.geometry == "recipe" and ClipStore(ws).config.num_frames == 2
     r = cli("-w", ws.root, "extract", "--fit", "--no-progress")
     assert r.returncode == 0 and "3 done" in r.stderr and "fit geometry" in r.stderr
-    r = cli("-w", ws.root, "extract", "--sampling", "keyframe", "--no-progress")
-    assert r.returncode == 0 and "3 done" in r.stderr and "keyframe sampling" in r.stderr, r.stderr
-    assert ClipStore(ws).config.sampling == "keyframe" and ClipStore(ws).config.geometry == "fit"
+    assert ClipStore(ws).config.sampling == "keyframe" and ClipStore(ws).config.frame_codec == "jpeg"
+    r = cli("-w", ws.root, "extract", "--sampling", "exact", "--frame-codec", "raw", "--no-progress")
+    assert r.returncode == 0 and "3 done" in r.stderr and "exact sampling" in r.stderr, r.stderr
+    assert ClipStore(ws).config.sampling == "exact" and ClipStore(ws).config.geometry == "fit"
 
 
 def test_killed_run_loses_nothing_and_redoes_nothing(ws, tmp_path):
     """Kill ``reelmatch extract`` (SIGKILL) after some items are done, run it again."""
     add_items(ws, tmp_path, 8, seconds=3.0)
     args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "extract", "--workers", "1", "--no-progress",
-            "--frames", "4", "--interval", "0.6", "--start", "0"]
+            "--frames", "4", "--interval", "0.6", "--start", "0", "--commit-every", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     done_before = []
     try:

@@ -15,7 +15,7 @@ from reelmatch.dataset.store import ClipStore, current_config, set_current_confi
 from reelmatch.errors import NotFoundError
 from reelmatch.extract.config import ClipConfig
 
-CFG = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12)
+CFG = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12, frame_codec="raw")  # exact round trips
 
 
 def make_clip(item_id: str, seed: int, split: str = "train") -> Clip:

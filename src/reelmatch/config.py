@@ -50,6 +50,11 @@ class StageConfig:
 
     #: fields left out of the fingerprint while they hold their default (added after artifacts existed)
     FINGERPRINT_OMIT_DEFAULTS: tuple[str, ...] = ()
+    #: fields added after artifacts existed whose default later changed: field -> the value every
+    #: artifact made before had. Left out of the fingerprint while they hold it, and what
+    #: ``from_dict`` fills in when a stored document lacks the field (so old artifacts keep
+    #: their fingerprint and are never redone)
+    LEGACY_VALUES: dict = {}
 
     @property
     def fingerprint(self) -> str:
@@ -69,6 +74,7 @@ class StageConfig:
         if unknown:
             raise InputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
         hints = _type_hints(cls)
+        doc = {**{k: v for k, v in cls.LEGACY_VALUES.items() if k in known}, **doc}
         return cls(**{k: _from_json(v, hints.get(k)) for k, v in doc.items()})
 
     def invalid(self, name: str, why: str):
@@ -123,6 +129,12 @@ def fingerprint(config: Any, length: int = 16) -> str:
         default = next(f.default for f in dataclasses.fields(config) if f.name == name)
         if fields.get(name) == to_jsonable(default):
             fields.pop(name)
+    for name, value in getattr(config, "LEGACY_VALUES", {}).items():
+        if name in fields and fields[name] == to_jsonable(value):
+            fields.pop(name)
+    omit = getattr(config, "fingerprint_omit", None)
+    for name in omit() if omit is not None else ():
+        fields.pop(name, None)
     payload = json.dumps(
         {"type": type(config).__name__, "fields": fields},
         sort_keys=True,

@@ -39,6 +39,7 @@ class DemoConfig:
     backbone: the frame backbone (``tiny`` is for tests only).
     devdata: folder of real clips to add (None = none).
     workers: worker processes (None = CPU count).
+    sampling / frame_codec: of the clips (``ClipConfig``'s defaults: keyframe sampling, JPEG frames).
     """
 
     items: int = 200
@@ -51,6 +52,8 @@ class DemoConfig:
     seed: int = 0
     devdata: Path | None = None
     workers: int | None = None
+    sampling: str = "keyframe"
+    frame_codec: str = "jpeg"
 
 
 @dataclass
@@ -87,6 +90,8 @@ def clip_config_for(config: DemoConfig):
         num_frames=config.frames,
         interval=window / config.frames,
         size=config.clip_size,
+        sampling=config.sampling,
+        frame_codec=config.frame_codec,
     )
 
 

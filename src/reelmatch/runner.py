@@ -10,15 +10,20 @@ rest, the same way for every stage and engine:
 2. asks the stage for its job: the tasks (items, or batches of items) to do;
 3. maps the job's picklable per-item function (or per-worker batch function)
    over them with the engine (``local`` process pool, ``ray``...);
-4. hands each result to the job, which writes it (a record, a file, vectors);
-5. marks each item done or failed (one-line reason) in the catalogue, item by
-   item, so a killed run loses nothing finished and a new run redoes nothing;
+4. hands each result to the job, which writes it (a record, a file, vectors) or,
+   when the workers wrote it themselves, takes its small metadata;
+5. commits in batches, one per ``commit_every`` items or ``commit_seconds``:
+   first the job's ``sync()`` (its files durable, its index committed), then the
+   catalogue status of every item of the batch in one transaction, so a killed
+   run loses nothing committed and a new run redoes nothing committed (at most
+   the last uncommitted batch);
 6. reports progress through one callback type, :data:`Progress`, and returns
    one result type, :class:`StageResult`.
 
-Workers only compute: this process alone writes, whatever the engine, so the
-artifacts do not depend on it (tests/test_ray.py). Stages never import an
-engine module; their runtime helpers are in :mod:`reelmatch.runtime`.
+With ``workers_write`` (the Ray engine's default) a stage's workers write their
+own output files (clip shards, feature files) and return metadata; this process
+only commits. Otherwise workers compute and this process writes. Stages never
+import an engine module; their runtime helpers are in :mod:`reelmatch.runtime`.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class RunOptions:
     retry_failed:  also redo items that failed before.
     max_memory_mb: address-space limit per worker (local engine).
     kind:          only items of this kind (``trailer``/``ad``), where the stage allows it.
+    workers_write: workers write their own output files and return metadata (None: the
+                   engine's ``workers_write``: True on Ray, False on the local engine).
+    commit_every / commit_seconds: a catalogue transaction per this many items or seconds.
     """
 
     workers: int | None = None
@@ -59,6 +67,9 @@ class RunOptions:
     retry_failed: bool = False
     max_memory_mb: int | None = None
     kind: str | None = None
+    workers_write: bool | None = None
+    commit_every: int = 256
+    commit_seconds: float = 1.0
 
 
 class Job(Protocol):
@@ -82,6 +93,9 @@ class Job(Protocol):
 
     def close(self) -> dict:
         """Finish (flush, close files); extra counts for the result, ``"artifact"`` its path."""
+
+    # optional: ``sync()``, make everything written so far durable and indexed; the
+    # runner calls it before each catalogue commit
 
 
 def _failure_reason(result: Any) -> str | None:
@@ -244,19 +258,41 @@ def run_stage(
     from reelmatch.engine import get_engine
     from reelmatch.runtime import check_workers
 
+    import dataclasses
+
     t0 = time.monotonic()
     if options.workers is not None:
         check_workers(options.workers, minimum=stage.min_workers)
+    if options.commit_every < 1 or options.commit_seconds < 0:
+        from reelmatch.errors import InputError
+
+        raise InputError(f"commit_every must be >= 1 and commit_seconds >= 0, got {options.commit_every}, "
+                         f"{options.commit_seconds}")
     result = StageResult(stage.name)
+    eng = get_engine(engine)
+    if options.workers_write is None:
+        options = dataclasses.replace(options, workers_write=bool(getattr(eng, "workers_write", False)))
     with stage_lock(ws, stage.name):
         job = stage.plan(ws, config, options)
         cat = ws.catalog
         fp = job.fingerprint
         log.info("%s: %d item(s) to do (config %s)", stage.name, job.total, fp)
         n = 0
+        batch: list[tuple[str, str | None]] = []
+        last_commit = time.monotonic()
+
+        def commit() -> None:
+            nonlocal last_commit
+            sync = getattr(job, "sync", None)
+            if sync is not None:
+                sync()  # the payload durable (and indexed) before the catalogue says done
+            if batch:
+                cat.mark_many(stage.name, batch, fp, done=not job.marks_done)
+                batch.clear()
+            last_commit = time.monotonic()
+
         try:
             if job.total:
-                eng = get_engine(engine)
                 if stage.batched:
                     results = eng.map_batches(job.fn, job.tasks, workers=options.workers)
                 else:
@@ -272,20 +308,25 @@ def run_stage(
                     for item_id, err in job.write(task, res, error).items():
                         n += 1
                         if err is None:
-                            if not job.marks_done:
-                                cat.mark_done(item_id, stage.name, fp)
                             result.done += 1
                         else:
                             err = " ".join(str(err).split())[:500] or "unknown error"
-                            cat.mark_failed(item_id, stage.name, err, fp)
                             result.failed += 1
                             item = cat.maybe_get(item_id)
                             result.failures.append({"id": item_id, "title": item.title if item else None, "error": err})
                             log.info("%s failed: %s (%s): %s", stage.name, item.title if item else "?", item_id, err)
+                        batch.append((item_id, err))
                         if progress is not None:
                             progress(n, job.total, item_id, err)
+                    if len(batch) >= options.commit_every or time.monotonic() - last_commit >= options.commit_seconds:
+                        commit()
+                commit()
         finally:
-            extra = job.close() or {}
+            try:
+                if batch:  # interrupted: what was written is still committed
+                    commit()
+            finally:
+                extra = job.close() or {}
     result.artifact = None if extra.get("artifact") is None else str(extra.pop("artifact"))
     result.counts = extra
     result.status = "ran" if result.total else "up to date"

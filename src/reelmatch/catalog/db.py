@@ -366,6 +366,30 @@ class Catalog:
                 (item_id, stage, status, error, fingerprint, time.time()),
             )
 
+    def mark_many(self, stage: str, outcomes: "Iterable[tuple[str, str | None]]", fingerprint: str | None = None,
+                  *, done: bool = True) -> int:
+        """Record ``(item_id, error)`` outcomes of ``stage`` in ONE transaction: done when ``error`` is None
+        (only with ``done``; else such items are left alone), else failed with the one-line reason.
+
+        The batched form of :meth:`mark_done` / :meth:`mark_failed` that the stage runner
+        commits per N items or T seconds. Returns the rows written.
+        """
+        self._check_stage(stage)
+        now = time.time()
+        rows = [(item_id, stage, "done" if err is None else "failed",
+                 None if err is None else (" ".join(str(err).split())[:500] or "unknown error"), fingerprint, now)
+                for item_id, err in outcomes if err is not None or done]
+        if rows:
+            with self.transaction() as c:
+                c.executemany(
+                    "INSERT INTO stages (item_id, stage, status, error, fingerprint, attempts, updated_at)"
+                    " VALUES (?,?,?,?,?,1,?) ON CONFLICT (item_id, stage) DO UPDATE SET status=excluded.status,"
+                    " error=excluded.error, fingerprint=excluded.fingerprint, attempts=stages.attempts+1,"
+                    " updated_at=excluded.updated_at",
+                    rows,
+                )
+        return len(rows)
+
     def clear_stage(self, stage: str, item_id: str | None = None) -> None:
         self._check_stage(stage)
         with self.transaction() as c:

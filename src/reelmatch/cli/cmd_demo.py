@@ -20,6 +20,9 @@ def add_arguments(p) -> None:
     p.add_argument("--backbone", default=None, help="frame backbone (default efficientnet_lite0; 'tiny' is for tests)")
     p.add_argument("--devdata", default=None, metavar="DIR", help="folder of real clips to add (default ../shared/devdata if it exists, env REELMATCH_DEVDATA)")
     p.add_argument("--no-devdata", action="store_true", help="do not add real clips")
+    p.add_argument("--sampling", choices=("keyframe", "exact"), default=None, help="frame sampling (default keyframe)")
+    p.add_argument("--frame-codec", choices=("jpeg", "webp", "raw"), default=None,
+                   help="how clip records keep frames (default jpeg)")
     p.add_argument("--serve", action="store_true", help="start the web page when done")
     p.add_argument("--host", default="127.0.0.1", help="with --serve: address to bind (default loopback)")
     p.add_argument("--port", type=int, default=8000, help="with --serve: port (default 8000)")
@@ -50,7 +53,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     config = DemoConfig(workers=args.workers)
     overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs), ("backbone", args.backbone),
-        ("frames", args.frames), ("clip_size", args.clip_size)) if v is not None}
+        ("frames", args.frames), ("clip_size", args.clip_size), ("sampling", args.sampling),
+        ("frame_codec", args.frame_codec)) if v is not None}
     if args.no_devdata:
         devdata = None
     elif args.devdata:

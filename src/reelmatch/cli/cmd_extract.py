@@ -1,3 +1,5 @@
+import argparse
+
 NAME = "extract"
 HELP = "clips from media"
 EXAMPLE = "reelmatch -w ws extract --workers 2 --timeout 120"
@@ -20,8 +22,20 @@ def add_arguments(p) -> None:
     p.add_argument("--start", type=float, default=None, metavar="S", help="skip the first S seconds (default 5)")
     p.add_argument("--window", type=float, default=None, metavar="S", help="seconds sampled after --start (default 125)")
     p.add_argument("--sampling", choices=("exact", "keyframe"), default=None,
-                   help="exact (default): the last frame shown before each instant, the recipe's frame; keyframe: the"
-                        " last keyframe before it, one frame decoded per instant (~3x faster, frames ~2 s earlier)")
+                   help="keyframe (default): the last keyframe before each instant, one frame decoded per instant"
+                        " (frames ~2 s earlier); exact (--recipe's): the last frame shown before it, the recipe's frame")
+    p.add_argument("--frame-codec", choices=("jpeg", "webp", "raw"), default=None,
+                   help="how records keep frames: jpeg (default) or webp pictures decoded on read, raw uint8"
+                        " (--recipe's: bit-exact, ~6x larger)")
+    p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
+                   help="quality 1-100 of the jpeg/webp frames (default 95)")
+    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
+                   help="workers append records to their own shards and send back only where they are"
+                        " (default: on with --engine ray, off with the local engine)")
+    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+                   help="commit the catalogue and the clip index once per N items (default 256) ...")
+    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
+                   help="... or once per S seconds, whichever comes first (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -36,7 +50,8 @@ def config_from_args(args, ws):
     overrides = {
         name: value
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start),
-                            ("window", args.window), ("sampling", args.sampling))
+                            ("window", args.window), ("sampling", args.sampling),
+                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality))
         if value is not None
     }
     if args.recipe:
@@ -56,9 +71,12 @@ def run(args) -> int:
     config = config_from_args(args, ws)
     with StageProgress("extract", disable=args.no_progress) as progress:
         summary = run_extract(ws, config, workers=args.workers, timeout=args.timeout,
-                              retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args))
+                              retry_failed=args.retry_failed, progress=progress, engine=engine_from_args(args),
+                              workers_write=args.workers_write, commit_every=args.commit_every,
+                              commit_seconds=args.commit_seconds)
     info(
         f"extract ({config.geometry} geometry, {config.spectrogram} spectrogram, {config.sampling} sampling,"
+        f" {config.frame_codec} frames,"
         f" config {summary['config']}):"
         f" {summary['done']} done,"
         f" {summary['failed']} failed, {summary['already_done']} already done,"

@@ -54,6 +54,7 @@ class Clip:
 GEOMETRIES = ("fit", "recipe")
 SPECTROGRAMS = ("logmel", "recipe")
 SAMPLINGS = ("exact", "keyframe")
+FRAME_CODECS = ("jpeg", "webp", "raw")
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,17 @@ class ClipConfig(StageConfig):
         (see reelmatch.extract docs).
     spectrogram: ``"logmel"`` (default) = float32 [n_mels, spec_frames] log-mel;
         ``"recipe"`` = uint8 [224, 224, 3] picture like ffmpeg ``showspectrumpic``.
-    sampling: ``"exact"`` (default) = for each instant the last frame shown
-        before it, the recipe's frame; ``"keyframe"`` = the last *keyframe*
+    sampling: ``"keyframe"`` (default) = for each instant the last *keyframe*
         shown before it (decodes one frame per instant: about 3x faster on
         trailers, frames on average a GOP's half earlier; the clip records the
-        times actually taken).
+        times actually taken; an instant whose keyframe the previous instant
+        already took gets its exact frame instead); ``"exact"`` (the recipe's,
+        ``ClipConfig.recipe()``) = the last frame shown before it.
+    frame_codec: how the clip store keeps frames: ``"jpeg"`` (default) or
+        ``"webp"`` at ``frame_quality`` (decoded on read), ``"raw"`` uint8
+        arrays (the recipe's, bit-exact). With a lossy codec the log-mel
+        spectrogram is kept as float16 (gzipped).
+    frame_quality: 1-100, the lossy codec's quality.
     """
 
     start: float = 5.0
@@ -82,10 +89,15 @@ class ClipConfig(StageConfig):
     spectrogram: str = "logmel"
     n_mels: int = 128
     spec_frames: int = 512
-    sampling: str = "exact"
+    sampling: str = "keyframe"
+    frame_codec: str = "jpeg"
+    frame_quality: int = 95
 
     def __post_init__(self):
-        for name, choices in (("geometry", GEOMETRIES), ("spectrogram", SPECTROGRAMS), ("sampling", SAMPLINGS)):
+        if not (isinstance(self.frame_quality, int) and 1 <= self.frame_quality <= 100):
+            raise self.invalid("frame_quality", "must be an integer from 1 to 100")
+        for name, choices in (("geometry", GEOMETRIES), ("spectrogram", SPECTROGRAMS), ("sampling", SAMPLINGS),
+                              ("frame_codec", FRAME_CODECS)):
             if getattr(self, name) not in choices:
                 raise self.invalid(name, f"is not one of {', '.join(choices)}")
         for name, ok, why in (("num_frames", self.num_frames >= 1, "must be at least 1"),
@@ -98,12 +110,17 @@ class ClipConfig(StageConfig):
 
     @classmethod
     def recipe(cls, **overrides) -> "ClipConfig":
-        """The published recipe exactly (geometry and spectrogram picture)."""
-        return cls(**{"geometry": "recipe", "spectrogram": "recipe", **overrides})
+        """The published recipe exactly (geometry, exact frames kept raw, spectrogram picture)."""
+        return cls(**{"geometry": "recipe", "spectrogram": "recipe", "sampling": "exact", "frame_codec": "raw",
+                      **overrides})
 
-    #: fields added after the first clip stores were written count only when not at
-    #: their default, so those stores keep their fingerprint
-    FINGERPRINT_OMIT_DEFAULTS = ("sampling",)
+    #: what every clip store made before these fields existed (or before their default
+    #: changed) had: such stores keep their fingerprint and open without redoing work
+    LEGACY_VALUES = {"sampling": "exact", "frame_codec": "raw"}
+
+    def fingerprint_omit(self) -> tuple[str, ...]:
+        """Fields that do not shape the records: the quality of a codec that is not lossy."""
+        return ("frame_quality",) if self.frame_codec == "raw" else ()
 
     def spectrogram_shape(self) -> tuple[int, ...]:
         if self.spectrogram == "recipe":

@@ -8,17 +8,23 @@ Layout (one directory per clip config, so records of two configs never mix)::
     <ws>/clips/<fingerprint>/shards/clips-<run>-<n>.tar
 
 Shards are plain tar files in the WebDataset layout: each record is a group of
-members sharing a key, ``<key>.frames.npy``, ``<key>.mask.npy``,
-``<key>.timestamps.npy``, ``<key>.spectrogram.npy`` and ``<key>.json`` (id, split,
-has_audio, meta). Arrays are ``.npy`` (read with ``allow_pickle=False``): nothing
-is ever unpickled. A shard streams sequentially with ``tar`` or ``webdataset``;
-the index gives random access by id (class-balanced sampling needs it).
+members sharing a key: ``<key>.mask.npy``, ``<key>.timestamps.npy``, the
+spectrogram (``.spectrogram.npy``, or ``.spectrogram.npy.gz`` float16 with a
+lossy frame codec), the frames (``<key>.frames.npy`` raw, or one
+``<key>.fNN.jpg``/``.webp`` per real frame) and ``<key>.json`` (id, split,
+has_audio, meta, ``format_version``, ``frame_codec``). Format 1 records (raw
+only, no codec field) still read. Arrays are ``.npy`` (read with
+``allow_pickle=False``): nothing is ever unpickled. A shard streams
+sequentially with ``tar`` or ``webdataset``; the index gives random access by id
+(class-balanced sampling needs it).
 
-Writing is append-only: each run writes new shards, each record is flushed and
-fsynced before its index row commits, and only then is the item marked done in
-the catalogue, so a killed run loses nothing finished (a half-written record is
-never indexed). Re-extracting an item appends a new record and repoints the
-index; the old bytes stay until :meth:`ClipStore.compact`.
+Writing is append-only: each run writes new shards (the driver's, or one per
+worker process with :func:`worker_append`); records are fsynced before their
+index rows commit (:meth:`ClipStore.commit`, one transaction per batch), and only
+then are the items marked done in the catalogue, so a killed run loses nothing
+committed; a record written but never committed is never indexed and
+:meth:`ClipStore.recover` removes it. Re-extracting an item appends a new record
+and repoints the index; the old bytes stay until :meth:`ClipStore.compact`.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import sqlite3
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +52,8 @@ from reelmatch.errors import InputError, NotFoundError, StaleArtifactError, Work
 log = logging.getLogger(__name__)
 
 ARRAYS = ("frames", "mask", "timestamps", "spectrogram")
-FORMAT_VERSION = 1
+#: 1: raw arrays only; 2: ``frame_codec`` in the record's json, frames raw or one picture per real frame
+FORMAT_VERSION = 2
 #: a shard is closed and a new one started past this many bytes
 SHARD_MAX_BYTES = 512 * 1024 * 1024
 _BLOCK = tarfile.BLOCKSIZE
@@ -123,20 +132,123 @@ def decode_npy(b: bytes) -> np.ndarray:
     return np.load(io.BytesIO(b), allow_pickle=False)
 
 
-def clip_members(clip: Clip) -> dict[str, bytes]:
-    """The members of one record, suffix -> bytes (WebDataset layout)."""
+def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, bytes]:
+    """The members of one record, suffix -> bytes (WebDataset layout), in format :data:`FORMAT_VERSION`.
+
+    ``config.frame_codec`` (default: raw) says how frames are kept: ``frames.npy``
+    (raw uint8), or one ``fNN.jpg``/``fNN.webp`` picture per real frame; with a
+    lossy codec a float32 spectrogram is kept as float16, gzipped (``spectrogram.npy.gz``).
+    """
+    codec = "raw" if config is None else config.frame_codec
     doc = {"id": clip.id, "split": clip.split, "has_audio": bool(clip.has_audio), "meta": clip.meta,
-           "format_version": FORMAT_VERSION}
-    out = {f"{name}.npy": encode_npy(getattr(clip, name)) for name in ARRAYS}
+           "format_version": FORMAT_VERSION, "frame_codec": codec, "frame_shape": list(clip.frames.shape)}
+    spec = clip.spectrogram
+    if codec == "raw":
+        out = {f"{name}.npy": encode_npy(getattr(clip, name)) for name in ARRAYS}
+    else:
+        from reelmatch.dataset.codec import encode_frames
+
+        doc["frame_quality"] = int(config.frame_quality)
+        if spec.dtype == np.float32:
+            doc["spectrogram_dtype"] = "float32"
+            spec = spec.astype(np.float16)
+        out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps)}
+        if spec.dtype == np.float16:  # log-mel: smooth, ~30% smaller gzipped (WebDataset decodes .gz)
+            import gzip
+
+            out["spectrogram.npy.gz"] = gzip.compress(encode_npy(spec), compresslevel=6, mtime=0)
+        else:
+            out["spectrogram.npy"] = encode_npy(spec)
+        out.update(encode_frames(clip.frames, clip.mask, codec, config.frame_quality))
     out["json"] = json.dumps(doc, sort_keys=True, default=_json_default).encode()
     return out
 
 
-def clip_from_members(members: dict[str, bytes]) -> Clip:
+def clip_from_members(members: dict[str, bytes], where: str = "record") -> Clip:
+    """The clip of a record's members (any format version: 1 raw, 2 raw or compressed frames)."""
     doc = json.loads(members["json"])
-    arrays = {name: decode_npy(members[f"{name}.npy"]) for name in ARRAYS}
+    version = doc.get("format_version", 1)
+    if version > FORMAT_VERSION:
+        raise StaleArtifactError(f"{where} has clip format {version}, this reelmatch reads up to {FORMAT_VERSION}")
+    codec = doc.get("frame_codec", "raw")
+    if codec == "raw":
+        arrays = {name: decode_npy(members[f"{name}.npy"]) for name in ARRAYS}
+    else:
+        from reelmatch.dataset.codec import decode_frames
+
+        mask = decode_npy(members["mask.npy"])
+        if "spectrogram.npy.gz" in members:
+            import gzip
+
+            spec = decode_npy(gzip.decompress(members["spectrogram.npy.gz"]))
+        else:
+            spec = decode_npy(members["spectrogram.npy"])
+        arrays = {"mask": mask, "timestamps": decode_npy(members["timestamps.npy"]), "spectrogram": spec,
+                  "frames": decode_frames(members, mask, tuple(doc["frame_shape"]), codec, where)}
+        if doc.get("spectrogram_dtype"):
+            arrays["spectrogram"] = arrays["spectrogram"].astype(doc["spectrogram_dtype"])
     return Clip(id=doc["id"], has_audio=bool(doc["has_audio"]), meta=doc.get("meta") or {},
                 split=doc.get("split", "train"), **arrays)
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A clip record ready to append (made where the clip is, e.g. in an extract worker): small to send."""
+
+    id: str
+    split: str
+    has_audio: bool
+    num_valid: int
+    members: dict
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in self.members.values())
+
+
+def encode_record(clip: Clip, config: ClipConfig | None = None) -> EncodedRecord:
+    """:func:`clip_members` of ``clip`` with the index fields of its record."""
+    return EncodedRecord(clip.id, clip.split, bool(clip.has_audio), clip.num_valid, clip_members(clip, config))
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a written record is (what a worker that wrote it returns and the index commits).
+
+    shard: file name in the store's ``shards/``; spans: member suffix -> [offset, size];
+    size: bytes of the record in the shard; crc32: of those bytes.
+    """
+
+    id: str
+    shard: str
+    spans: dict
+    split: str
+    has_audio: bool
+    num_valid: int
+    size: int
+    crc32: int
+
+
+def _tar_bytes(key: str, members: dict[str, bytes], pos: int, mtime: int) -> tuple[bytes, dict]:
+    """The tar bytes of one record written at byte ``pos`` of a shard, and its member spans."""
+    spans, buf = {}, bytearray()
+    for suffix, data in members.items():
+        info = tarfile.TarInfo(f"{key}.{suffix}")
+        info.size = len(data)
+        info.mtime = mtime
+        info.mode = 0o644
+        header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+        spans[suffix] = [pos + len(buf) + len(header), len(data)]
+        buf += header
+        buf += data
+        buf += b"\0" * ((-len(data)) % _BLOCK)
+    return bytes(buf), spans
+
+
+def _tail(path: Path, start: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read()
 
 
 def _json_default(o):
@@ -172,6 +284,17 @@ class ClipStore:
             raise StaleArtifactError(
                 f"{self.root} holds clips of config {side.get('fingerprint')}, expected {self.fingerprint}"
             )
+
+    @classmethod
+    def open_dir(cls, root: Path, config: ClipConfig) -> "ClipStore":
+        """The store in directory ``root`` (``<ws>/clips/<fingerprint>``) without a workspace: for workers."""
+        self = cls.__new__(cls)
+        self.ws, self.config, self.fingerprint = None, config, config.fingerprint
+        self.root = Path(root)
+        self.shard_dir = self.root / "shards"
+        self.index_path = self.root / "index.sqlite"
+        self._conn, self._schema_ok, self._pid, self._files = None, False, None, {}
+        return self
 
     def __repr__(self) -> str:
         return f"ClipStore({str(self.root)!r}, {len(self)} clips)"
@@ -215,7 +338,8 @@ class ClipStore:
     def _load(self, row) -> Clip:
         item_id, shard, members = row
         spans = json.loads(members)
-        return clip_from_members({suffix: self._read_member(shard, off, n) for suffix, (off, n) in spans.items()})
+        return clip_from_members({suffix: self._read_member(shard, off, n) for suffix, (off, n) in spans.items()},
+                                 where=f"clip record {item_id!r} in {shard}")
 
     # ------------------------------------------------------------- reading
     def ids(self, split: str | None = None) -> list[str]:
@@ -296,6 +420,70 @@ class ClipStore:
         """A writer appending records to new shards of this store (use as a context manager)."""
         return ShardWriter(self, shard_max_bytes=shard_max_bytes)
 
+    def commit(self, refs: Iterable[RecordRef]) -> int:
+        """Point the index at written, durable records, in one transaction; returns how many."""
+        refs = list(refs)
+        if not refs:
+            return 0
+        db = self._db(create=True)
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT INTO records (id, shard, members, split, has_audio, num_valid, written) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET shard=excluded.shard, members=excluded.members, split=excluded.split,"
+                " has_audio=excluded.has_audio, num_valid=excluded.num_valid, written=excluded.written",
+                [(r.id, r.shard, json.dumps(r.spans), r.split, int(bool(r.has_audio)), int(r.num_valid), now)
+                 for r in refs],
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return len(refs)
+
+    def recover(self) -> dict:
+        """Clean up after a killed run: what was written but never committed goes.
+
+        Shard files no record points to are deleted; a shard whose last bytes hold
+        no committed record (a worker or the driver died after writing them) is cut
+        after its last committed record and closed with the end-of-archive marker.
+        Returns ``{"removed": files, "trimmed": files, "bytes": freed}``. Call it
+        only while no writer runs (the extract stage holds its lock).
+        """
+        out = {"removed": 0, "trimmed": 0, "bytes": 0}
+        if not self.shard_dir.exists():
+            return out
+        ends: dict[str, int] = {}
+        db = self._db()
+        for shard, members in ([] if db is None else db.execute("SELECT shard, members FROM records")):
+            end = max(off + n for off, n in json.loads(members).values())
+            ends[shard] = max(ends.get(shard, 0), end)
+        for p in self.shard_dir.glob("*.tar"):
+            size = p.stat().st_size
+            if p.name not in ends:
+                p.unlink()
+                out["removed"] += 1
+                out["bytes"] += size
+                continue
+            end = ends[p.name] + (-ends[p.name]) % _BLOCK
+            if size > end + 2 * _BLOCK or (size > end and _tail(p, end) != b"\0" * (size - end)):
+                with open(p, "r+b") as f:
+                    f.truncate(end)
+                    f.seek(end)
+                    f.write(b"\0" * (2 * _BLOCK))
+                    f.flush()
+                    os.fsync(f.fileno())
+                out["trimmed"] += 1
+                out["bytes"] += max(size - end - 2 * _BLOCK, 0)
+            elif size == end:  # a worker's shard (never closed): add the end-of-archive marker
+                with open(p, "ab") as f:
+                    f.write(b"\0" * (2 * _BLOCK))
+        if out["removed"] or out["trimmed"]:
+            log.info("clip store %s: removed %d uncommitted shard(s), trimmed %d (%d bytes)",
+                     self.root.name, out["removed"], out["trimmed"], out["bytes"])
+        return out
+
     def discard(self, item_id: str) -> bool:
         """Forget the record of ``item_id`` (bytes stay until :meth:`compact`). True if it had one."""
         db = self._db()
@@ -319,24 +507,34 @@ class ClipStore:
 
 
 class ShardWriter:
-    """Appends records to fresh shard files; each ``add`` is durable when it returns."""
+    """Appends records to fresh shard files of this process.
 
-    def __init__(self, store: ClipStore, *, shard_max_bytes: int = SHARD_MAX_BYTES):
+    ``add(clip)`` is durable and indexed when it returns (one fsync and one index
+    transaction per record). For batches: ``append(encoded) -> RecordRef`` writes
+    the bytes, ``sync()`` makes every appended record durable, and
+    :meth:`ClipStore.commit` indexes the refs in one transaction, in that order.
+    """
+
+    def __init__(self, store: ClipStore, *, shard_max_bytes: int = SHARD_MAX_BYTES, run: str | None = None,
+                 tag: str = "", index: bool = True):
         self.store = store
         self.shard_max_bytes = shard_max_bytes
-        self.run = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        self.run = run or new_run_id()
+        self.tag = tag
         self._n = 0
         self._f = None
         self._name = None
+        self._dirty = False
         self.written = 0
         store.shard_dir.mkdir(parents=True, exist_ok=True)
-        store._db(create=True)
-        if not sidecar_path(store.root / "clips").exists():
-            store.write_sidecar()
+        if index:  # the driver's writer; a worker's only writes shards
+            store._db(create=True)
+            if not sidecar_path(store.root / "clips").exists():
+                store.write_sidecar()
 
     def _open(self) -> None:
         self._n += 1
-        self._name = f"clips-{self.run}-{self._n:05d}.tar"
+        self._name = f"clips-{self.run}{self.tag}-{self._n:05d}.tar"
         self._f = open(self.store.shard_dir / self._name, "ab")  # noqa: SIM115 - closed in close()
 
     def _finish_shard(self) -> None:
@@ -347,41 +545,38 @@ class ShardWriter:
             self._f.close()
             self._f = None
 
-    def add(self, clip: Clip) -> None:
-        """Append ``clip`` and point the index at it (replacing an older record of its id)."""
+    def append(self, record: "EncodedRecord | Clip") -> RecordRef:
+        """Write a record (not yet durable: :meth:`sync`) and return where it is."""
+        if isinstance(record, Clip):
+            record = encode_record(record, self.store.config)
         if self._f is None or self._f.tell() > self.shard_max_bytes:
+            if self._dirty:
+                self.sync()
             self._finish_shard()
             self._open()
-        key = record_key(clip.id)
-        spans = {}
-        f = self._f
-        pos = f.tell()
-        buf = bytearray()
-        now = time.time()
-        for suffix, data in clip_members(clip).items():
-            info = tarfile.TarInfo(f"{key}.{suffix}")
-            info.size = len(data)
-            info.mtime = int(now)
-            info.mode = 0o644
-            header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
-            offset = pos + len(buf) + len(header)
-            buf += header
-            buf += data
-            buf += b"\0" * ((-len(data)) % _BLOCK)
-            spans[suffix] = [offset, len(data)]
-        f.write(buf)
-        f.flush()
-        os.fsync(f.fileno())
-        db = self.store._db(create=True)
-        db.execute(
-            "INSERT INTO records (id, shard, members, split, has_audio, num_valid, written) VALUES (?,?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO UPDATE SET shard=excluded.shard, members=excluded.members, split=excluded.split,"
-            " has_audio=excluded.has_audio, num_valid=excluded.num_valid, written=excluded.written",
-            (clip.id, self._name, json.dumps(spans), clip.split, int(bool(clip.has_audio)), clip.num_valid, now),
-        )
+        pos = self._f.tell()
+        data, spans = _tar_bytes(record_key(record.id), record.members, pos, int(time.time()))
+        self._f.write(data)
+        self._dirty = True
         self.written += 1
+        return RecordRef(record.id, self._name, spans, record.split, bool(record.has_audio), int(record.num_valid),
+                         len(data), zlib.crc32(data))
+
+    def sync(self) -> None:
+        """Make every appended record durable (flush + fsync)."""
+        if self._f is not None and self._dirty:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        self._dirty = False
+
+    def add(self, clip: Clip) -> None:
+        """Append ``clip``, fsync, and point the index at it (replacing an older record of its id)."""
+        ref = self.append(clip)
+        self.sync()
+        self.store.commit([ref])
 
     def close(self) -> None:
+        self.sync()
         self._finish_shard()
         self.store.write_sidecar()
 
@@ -390,3 +585,37 @@ class ShardWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+#: per worker process: (shard dir, run) -> its open ShardWriter
+_WORKER_WRITERS: dict = {}
+
+
+def worker_append(root: str, config: ClipConfig, run: str, record: "EncodedRecord") -> RecordRef:
+    """Worker side: append ``record`` to this process's own shard of run ``run`` in the store at ``root``, durably.
+
+    Each worker process writes its own shard files (``clips-<run>-<host>-<pid>-<n>.tar``)
+    and returns the small :class:`RecordRef`; only the driver indexes it
+    (:meth:`ClipStore.commit`). A record written but never committed (the driver
+    died first) is ignored, and its shard deleted or cut by :meth:`ClipStore.recover`.
+    """
+    import socket
+
+    key = (str(root), run)
+    w = _WORKER_WRITERS.get(key)
+    if w is None:
+        for old_key in [k for k in _WORKER_WRITERS if k[0] == key[0]]:  # a previous run's shard: finish it
+            old = _WORKER_WRITERS.pop(old_key)
+            old.sync()
+            if old._f is not None:
+                old._f.close()
+        store = ClipStore.open_dir(Path(root), config)
+        host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
+        w = _WORKER_WRITERS[key] = ShardWriter(store, run=run, tag=f"-{host}-{os.getpid()}", index=False)
+    ref = w.append(record)
+    w.sync()
+    return ref

@@ -72,43 +72,28 @@ class _EmbedJob:
         self.pending_ids: list[str] = []
         self.last_save = time.monotonic()
         self.local = LocalFirst(embedder_factory(embedder), local=embedder)
-        self.fn = partial(_make_embed_fn, self.local)
+        self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config)
 
     @property
     def tasks(self):
-        """Batches ``(ids, readable ids, clips, unreadable {id: reason})``, read lazily from the clip store."""
+        """Batches of ids: the worker reads their clips from the store's shards itself."""
         size = self.config.batch_size
         for start in range(0, len(self.todo), size):
-            ids = self.todo[start : start + size]
-            clips, ok_ids, bad = [], [], {}
-            for i in ids:
-                try:
-                    clips.append(self.store.get(i))
-                    ok_ids.append(i)
-                except Exception as e:  # noqa: BLE001 - an unreadable clip fails its item
-                    bad[i] = f"reading the clip: {one_line(e, with_type=True, limit=300)}"
-            yield ids, ok_ids, clips, bad
+            yield tuple(self.todo[start : start + size])
 
     def write(self, task, out, error):
-        _ids, ok_ids, clips, bad = task
-        outcome = dict(bad)
-        if not clips:
-            return outcome
-        part = None
-        if error is None:
-            try:
-                part = _to_embeddings(ok_ids, clips, out)
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                error = one_line(e, with_type=True, limit=300)
-        if part is None:  # one bad clip fails alone: redo the batch here, item by item
-            if len(clips) > 1:
-                log.warning("embed: a batch failed (%s); retrying its %d clips one by one", error, len(clips))
-            part, failed = _embed_one_by_one(self.local(), ok_ids, clips, first_error=error)
-            outcome.update(failed)
+        if error is None and not (isinstance(out, tuple) and len(out) == 2):
+            error = f"embed worker returned {type(out).__name__}"
+        if error is not None:
+            return {i: error for i in task}
+        part, outcome = out
+        outcome = {i: outcome.get(i) for i in task}
         if len(part):
             self.pending.append(part)
             self.pending_ids.extend(part.ids)
-            outcome.update({i: None for i in part.ids})
+        missing = [i for i in task if outcome[i] is None and i not in set(part.ids)]
+        for i in missing:
+            outcome[i] = "embed worker returned no vector"
         if len(self.pending_ids) >= self.config.save_every or time.monotonic() - self.last_save > 120:
             self.flush()
         return outcome
@@ -120,8 +105,8 @@ class _EmbedJob:
             self.emb = Embeddings.empty(meta=self.meta)
         self.emb.meta = dict(self.meta)
         save_embeddings(self.emb, self.path, self.config)
-        for i in self.pending_ids:  # done only once the vectors are on disk
-            self.ws.catalog.mark_done(i, "embed", self.fingerprint)
+        # done only once the vectors are on disk, in one transaction
+        self.ws.catalog.mark_many("embed", [(i, None) for i in self.pending_ids], self.fingerprint)
         self.pending, self.pending_ids, self.last_save = [], [], time.monotonic()
 
     def close(self) -> dict:
@@ -234,12 +219,44 @@ def _same(obj):
     return obj
 
 
-def _make_embed_fn(factory):
-    """Worker side, once per worker: build the embedder; the returned function embeds a ``(ids, ok_ids, clips, bad)`` batch."""
+def _make_embed_fn(factory, store_root: str, clip_config):
+    """Worker side, once per worker: build the embedder and open the clip store; the returned
+    function embeds a batch of ids (:func:`embed_batch`), reading the clips itself."""
+    from reelmatch.dataset.store import ClipStore
     from reelmatch.runtime import worker_device
 
     embedder = _on_device(factory(), worker_device())
-    return lambda batch: embedder.embed(batch[2]) if batch[2] else None
+    store = ClipStore.open_dir(Path(store_root), clip_config)
+    return lambda ids: embed_batch(embedder, store, ids)
+
+
+def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]]:
+    """Worker side: ``(vectors of the clips of ids that embed, {id: None or reason})``.
+
+    Clips are read from ``store``; a batch that fails is redone clip by clip, so
+    one bad clip fails alone.
+    """
+    clips, ok_ids, outcome = [], [], {}
+    for i in ids:
+        try:
+            clips.append(store.get(i))
+            ok_ids.append(i)
+        except Exception as e:  # noqa: BLE001 - an unreadable clip fails its item
+            outcome[i] = f"reading the clip: {one_line(e, with_type=True, limit=300)}"
+    if not clips:
+        return Embeddings.empty(), outcome
+    part, error = None, None
+    try:
+        part = _to_embeddings(ok_ids, clips, embedder.embed(clips))
+    except Exception as e:  # noqa: BLE001 - retried one by one below
+        error = one_line(e, with_type=True, limit=300)
+    if part is None:
+        if len(clips) > 1:
+            log.warning("embed: a batch failed (%s); retrying its %d clips one by one", error, len(clips))
+        part, failed = _embed_one_by_one(embedder, ok_ids, clips, first_error=error)
+        outcome.update(failed)
+    outcome.update({i: None for i in part.ids})
+    return part, outcome
 
 
 def _on_device(embedder, device: str):

@@ -61,8 +61,11 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, *, workers_write: bool = False):
         self.workers = workers
+        #: stages let the workers write their own output files (False: results come to the caller,
+        #: which writes them; small records travel through the pipes either way)
+        self.workers_write = workers_write
 
     def __repr__(self) -> str:
         return f"LocalEngine(workers={self.workers})"

@@ -13,11 +13,12 @@ local engine runs:
   its batches. Actors take one GPU each when the cluster has GPUs, else CPUs.
 
 Items and results travel pickled (``cloudpickle``) in a binary column, exactly
-as the local pool sends them through pipes; nothing is written by the workers.
-Results stream back to the caller, which writes records, vectors and the
-catalogue as they arrive, item by item, as with the local engine: the artifacts
-are the same (tests/test_ray.py checks it), and an interrupted run loses nothing
-already written. Items are sent in windows of ``window`` items so a catalogue
+as the local pool sends them through pipes. ``workers_write`` (default True)
+tells the stages that the workers write their own output files (clip shards,
+feature files) to the workspace's storage and send back only metadata; the
+caller commits the catalogue in batches as results arrive. The records are the
+same as the local engine's (tests/test_ray.py checks it), and an interrupted run
+loses nothing committed. Items are sent in windows of ``window`` items so a catalogue
 of a million rows is never materialised in the object store at once.
 
 Media and artifacts may be fsspec URLs (``s3://``, ``gs://``, ``file://``...):
@@ -142,6 +143,7 @@ class RayEngine:
     window:      items per Ray Data dataset (results stream within a window).
     gpus:        GPUs per model actor; ``None``: 1 if the cluster has GPUs, else 0.
     init_kwargs: passed to ``ray.init`` when this engine starts Ray.
+    workers_write: stages let the workers write their own output files (the driver only commits).
     """
 
     name = "ray"
@@ -155,6 +157,7 @@ class RayEngine:
         window: int = DEFAULT_WINDOW,
         gpus: float | None = None,
         init_kwargs: dict | None = None,
+        workers_write: bool = True,
     ):
         if window < 1:
             raise InputError(f"window must be at least 1, got {window}")
@@ -164,6 +167,7 @@ class RayEngine:
         self.window = window
         self.gpus = gpus
         self.init_kwargs = dict(init_kwargs or {})
+        self.workers_write = workers_write
         self._ray = None
 
     def __repr__(self) -> str:

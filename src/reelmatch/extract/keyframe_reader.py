@@ -1,7 +1,10 @@
 """The keyframe reader: the last *keyframe* shown before each instant, one frame decoded per instant.
 
 Instants whose keyframes cannot be used (no timestamps, a keyframe that does not
-decode) go to ``fallback`` (the exact reader), so they get the exact frame.
+decode) go to ``fallback`` (the exact reader), so they get the exact frame. So
+does an instant whose last keyframe the previous instant already took (a GOP
+longer than the interval): two instants never collapse onto one frame while the
+stream has another frame before the later instant.
 """
 
 from __future__ import annotations
@@ -20,9 +23,15 @@ class KeyframeReader:
         self.cursor = fallback.cursor
         self.fallback = fallback
         self.general = fallback.general
+        self._last_key = None  # pts of the keyframe the previous instant took
+        #: instants that took their exact frame because their keyframe was already taken
+        self.collapsed = 0
 
     def frame_before(self, t: float):
         got = self._keyframe_before(t)
+        if got == "taken":
+            self.collapsed += 1
+            got = None
         return got if got is not None else self.fallback.frame_before(t)
 
     def _keyframe_before(self, t: float):
@@ -77,6 +86,8 @@ class KeyframeReader:
             if seek_to > 0.0:
                 return "overshoot"
             key = first_key  # nothing is shown before t: the first keyframe, as the exact rule takes the first frame
+        if key[0] == self._last_key:  # the previous instant has this keyframe: take the exact frame
+            return "taken"
         c.eof = at_end and shown_after == 0
         if c.eof:
             c.stream_ended(seen)
@@ -91,6 +102,7 @@ class KeyframeReader:
         c.frames_decoded += len(frames)
         for f in frames:
             if f.pts == key[0]:
+                self._last_key = key[0]
                 return c.time_of(key[0]), f
         c.eof = False
         return "fail"

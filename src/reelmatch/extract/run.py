@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from reelmatch.extract.config import ClipConfig
+from reelmatch.extract.config import WORKER_MODULES, ClipConfig
 from reelmatch.runner import Progress, RunOptions, Stage, StageResult, run_stage
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,44 @@ def extract_task(task: tuple) -> object:
     return extract_clip(path, config, item_id=item_id, title=title, threads=ITEM_THREADS, decoder_threads=ITEM_DECODER_THREADS)
 
 
+def extract_record_task(task: tuple) -> object:
+    """Worker side: the clip of ``task`` encoded as its record (frames compressed here, not in the driver)."""
+    from reelmatch.dataset.store import encode_record
+
+    return encode_record(extract_task(task), task[3])
+
+
+def extract_write_task(root: str, run: str, task: tuple) -> object:
+    """Worker side: extract, encode and append the record to this worker's own shard; returns its ``RecordRef``."""
+    from reelmatch.dataset.store import worker_append
+
+    return worker_append(root, task[3], run, extract_record_task(task))
+
+
 #: imported once by the local engine's fork server: workers start with PyAV loaded
-extract_task.preload_modules = ("av", "reelmatch.extract.clip", "reelmatch.extract.video", "reelmatch.extract.audio")
+extract_task.preload_modules = WORKER_MODULES
+extract_record_task.preload_modules = WORKER_MODULES
+extract_write_task.preload_modules = WORKER_MODULES
 
 
 class _ExtractJob:
-    """Items with media whose extract stage is not done with the config; records appended to the clip store."""
+    """Items with media whose extract stage is not done with the config; records go to the clip store.
 
-    fn = staticmethod(extract_task)
+    Workers extract and encode (frames compressed in the worker). With
+    ``options.workers_write`` they also append the record to their own shard
+    and return its :class:`~reelmatch.dataset.store.RecordRef`; else this
+    process appends the encoded bytes. Either way :meth:`sync` (called by the
+    runner before each catalogue commit) makes the records durable and indexes
+    them in one transaction. Before starting, what a killed run wrote but never
+    committed is removed (:meth:`ClipStore.recover`).
+    """
+
     marks_done = False
 
     def __init__(self, ws, config: ClipConfig, options):
-        from reelmatch.dataset.store import ClipStore, set_current_config
+        from functools import partial
+
+        from reelmatch.dataset.store import ClipStore, new_run_id, set_current_config
 
         self.fingerprint = fp = config.fingerprint
         cat = ws.catalog
@@ -55,29 +81,54 @@ class _ExtractJob:
         self.already = len(cat.done_ids("extract", fp))
         set_current_config(ws, config)
         self.store = ClipStore(ws, config)
+        self.recovered = self.store.recover() if self.store.shard_dir.exists() else {}
         self.tasks = [(it.id, it.media_path if "://" in it.media_path else str(ws.media_file(it)), it.title, config)
                       for it in with_media]
         self.total = len(self.tasks)
         self.writer = self.store.writer() if self.tasks else None
+        self.workers_write = bool(options.workers_write)
+        if self.workers_write:
+            self.fn = partial(extract_write_task, str(self.store.root), self.writer.run if self.writer else new_run_id())
+            self.fn.preload_modules = extract_write_task.preload_modules
+        else:
+            self.fn = extract_record_task
+        self.refs: list = []
+        self.bytes_written = 0
         log.info("extract: %d already done, %d without media", self.already, self.no_media)
 
     def write(self, task, result, error):
+        from reelmatch.dataset.store import RecordRef
+
         if error is None:
             try:
-                self.writer.add(result)
+                ref = result if isinstance(result, RecordRef) else self.writer.append(result)
+                if ref.id != task[0]:
+                    raise ValueError(f"the worker returned the record of {ref.id!r}")
+                self.refs.append(ref)
+                self.bytes_written += ref.size
             except (OSError, ValueError) as e:
                 error = f"could not store the clip: {e}"
         return {task[0]: error}
+
+    def sync(self) -> None:
+        """The records written so far: durable, then indexed in one transaction."""
+        if self.refs:
+            self.writer.sync()
+            self.store.commit(self.refs)
+            self.refs = []
 
     def close(self) -> dict:
         try:
             if self.writer is not None:
                 self.writer.close()
+                if self.workers_write:
+                    self.store.recover()  # close the workers' shards (end-of-archive marker)
             clips = len(self.store)
         finally:
             self.store.close()
         return {"config": self.fingerprint, "already_done": self.already, "skipped_no_media": self.no_media,
-                "clips": clips, "artifact": self.store.root}
+                "clips": clips, "bytes_written": self.bytes_written, "recovered": self.recovered,
+                "artifact": self.store.root}
 
 
 #: the extract stage, for :func:`reelmatch.runner.run_stage`
@@ -95,14 +146,18 @@ def run_extract(
     max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB,
     kind: str | None = None,
     engine=None,
+    workers_write: bool | None = None,
+    commit_every: int = 256,
+    commit_seconds: float = 1.0,
 ) -> dict:
     """Extract a clip for every item with media whose extract stage is not done with ``config``.
 
-    Workers decode (the :data:`EXTRACT` stage run by :func:`reelmatch.runner.run_stage`);
-    this process alone appends records to the :class:`~reelmatch.dataset.store.ClipStore`
-    and marks each item done or failed (one-line reason) in the catalogue, item by
-    item, so a run killed at any point loses nothing finished and a new run
-    redoes nothing finished. Failed items are retried only with ``retry_failed``.
+    Workers decode and encode the records (the :data:`EXTRACT` stage run by
+    :func:`reelmatch.runner.run_stage`); with ``workers_write`` (default on the Ray
+    engine) they also append them to their own shards. This process makes them
+    durable, indexes them and marks the items done or failed (one-line reason) in
+    batches of ``commit_every`` items or ``commit_seconds``, so a run killed at any
+    point loses nothing committed and a new run redoes nothing committed. Failed items are retried only with ``retry_failed``.
     ``progress(done, total, item_id, error)`` is called after each item.
     ``engine``: ``"local"`` (default, a process pool), ``"ray"`` or an engine
     object (:func:`reelmatch.engine.get_engine`); the records are the same.
@@ -111,16 +166,18 @@ def run_extract(
     "already_done", "clips", "seconds", "failures": [{"id", "title", "error"}]}``.
     """
     res = extract_stage(ws, config, workers=workers, timeout=timeout, retry_failed=retry_failed, progress=progress,
-                        max_memory_mb=max_memory_mb, kind=kind, engine=engine)
+                        max_memory_mb=max_memory_mb, kind=kind, engine=engine, workers_write=workers_write,
+                        commit_every=commit_every, commit_seconds=commit_seconds)
     return res.result
 
 
 def extract_stage(ws, config: ClipConfig = ClipConfig(), *, workers=None, timeout=DEFAULT_TIMEOUT,
                   retry_failed=False, progress=None, max_memory_mb=DEFAULT_MAX_MEMORY_MB, kind=None,
-                  engine=None) -> StageResult:
+                  engine=None, workers_write=None, commit_every=256, commit_seconds=1.0) -> StageResult:
     """:func:`run_extract` returning the :class:`~reelmatch.runner.StageResult` (its summary in ``.result``)."""
     options = RunOptions(workers=workers, timeout=timeout, retry_failed=retry_failed, max_memory_mb=max_memory_mb,
-                         kind=kind)
+                         kind=kind, workers_write=workers_write, commit_every=commit_every,
+                         commit_seconds=commit_seconds)
     res = run_stage(ws, EXTRACT, config, engine, progress, options)
     c = res.counts
     res.summary = (f"{res.done} extracted, {res.failed} failed, {c['clips']} clips in the store" if res.total

@@ -91,13 +91,7 @@ class FeatureCache:
                     "has_audio": bool(z["has_audio"])}
 
     def put(self, clip, features: np.ndarray) -> None:
-        spec = np.asarray(clip.spectrogram)
-        if spec.dtype != np.uint8:
-            spec = spec.astype(np.float16)
-        buf = io.BytesIO()
-        np.savez(buf, features=features.astype(np.float16), mask=np.asarray(clip.mask, dtype=bool),
-                 spectrogram=spec, has_audio=np.array(bool(clip.has_audio)))
-        atomic_write_bytes(self.path(clip.id), buf.getvalue())
+        put_features(self.root, clip, features)
 
 
 def clip_frame_features(backbone, clips, batch_frames: int = 64) -> list[np.ndarray]:
@@ -122,7 +116,13 @@ def clip_frame_features(backbone, clips, batch_frames: int = 64) -> list[np.ndar
 
 
 class _FeaturesJob:
-    """Clips without cached features for the fingerprint; batches computed by the engine, cached here."""
+    """Clips without cached features for the fingerprint, in batches of ids.
+
+    The worker of a batch (this process on the local engine, a Ray actor on Ray)
+    reads its clips from the clip store's shards itself, runs the backbone and
+    writes each clip's feature file; only ``{id: None or reason}`` comes back,
+    so no clip and no feature passes through the driver.
+    """
 
     marks_done = False
 
@@ -146,41 +146,65 @@ class _FeaturesJob:
         # the same seeded backbone built once per worker (a GPU actor when the cluster has GPUs);
         # the local engine runs batches here and reuses this process's backbone
         self.backbone = LocalFirst(partial(_make_backbone_on_device, fconfig))
-        self.fn = partial(_features_fn, self.backbone, fconfig)
+        self.fn = partial(_features_fn, self.backbone, fconfig, str(self.store.root), self.store.config,
+                          str(cache.root))
 
     @property
     def tasks(self):
-        """Batches ``(ids, clips, unreadable {id: reason})``, read lazily from the clip store."""
+        """Batches of ids (the worker reads their clips)."""
         for s in range(0, len(self.todo), self.batch_clips):
-            ids, clips, bad = self.todo[s : s + self.batch_clips], [], {}
-            for i in ids:
-                try:
-                    clips.append(self.store.get(i))
-                except Exception as e:  # noqa: BLE001 - a bad record fails its item
-                    bad[i] = _reason(e)
-            yield ids, clips, bad
+            yield tuple(self.todo[s : s + self.batch_clips])
 
-    def write(self, task, feats, error):
-        _ids, clips, bad = task
-        out = dict(bad)
-        if error is not None or isinstance(feats, Exception):  # one bad clip must not fail the batch
-            log.warning("features batch failed (%s); retrying item by item", error or feats)
-            feats = None
-        for j, clip in enumerate(clips):
-            try:
-                f = feats[j] if feats is not None else clip_frame_features(self.backbone(), [clip], self.config.batch_frames)[0]
-                if not np.isfinite(f).all():
-                    raise ValueError("backbone features are not finite")
-                self.cache.put(clip, f)
-                out[clip.id] = None
-            except Exception as e:  # noqa: BLE001 - the item fails, the batch goes on
-                out[clip.id] = _reason(e)
-        return out
+    def write(self, task, outcome, error):
+        if error is not None or not isinstance(outcome, dict):
+            return {i: error or f"features worker returned {type(outcome).__name__}" for i in task}
+        return {i: outcome.get(i, "features worker returned no outcome") for i in task}
 
     def close(self) -> dict:
         self.store.close()
         return {"fingerprint": self.fingerprint, "dir": str(self.cache.root), "already_done": self.already,
                 "artifact": self.cache.root}
+
+
+def put_features(cache_root: Path, clip, features: np.ndarray) -> None:
+    """Write the feature file of ``clip`` in the cache directory ``cache_root`` (atomically)."""
+    from reelmatch.dataset.store import record_key
+
+    spec = np.asarray(clip.spectrogram)
+    if spec.dtype != np.uint8:
+        spec = spec.astype(np.float16)
+    buf = io.BytesIO()
+    np.savez(buf, features=features.astype(np.float16), mask=np.asarray(clip.mask, dtype=bool),
+             spectrogram=spec, has_audio=np.array(bool(clip.has_audio)))
+    atomic_write_bytes(Path(cache_root) / f"{record_key(clip.id)}.npz", buf.getvalue())
+
+
+def features_batch(backbone, config: FeaturesConfig, store, cache_root, ids) -> dict[str, str | None]:
+    """Worker side: read the clips of ``ids`` from ``store``, compute and write their features.
+
+    Returns ``{id: None (written) or a one-line reason}``; a batch that fails is
+    redone clip by clip, so one bad clip fails alone.
+    """
+    out, clips = {}, []
+    for i in ids:
+        try:
+            clips.append(store.get(i))
+        except Exception as e:  # noqa: BLE001 - a bad record fails its item
+            out[i] = _reason(e)
+    feats = _features_or_error(backbone, clips, config)
+    if isinstance(feats, Exception):
+        log.warning("features batch failed (%s); retrying item by item", feats)
+        feats = None
+    for j, clip in enumerate(clips):
+        try:
+            f = feats[j] if feats is not None else clip_frame_features(backbone, [clip], config.batch_frames)[0]
+            if not np.isfinite(f).all():
+                raise ValueError("backbone features are not finite")
+            put_features(cache_root, clip, f)
+            out[clip.id] = None
+        except Exception as e:  # noqa: BLE001 - the item fails, the batch goes on
+            out[clip.id] = _reason(e)
+    return out
 
 
 def _features_failed(res) -> str | None:
@@ -277,10 +301,14 @@ def _features_or_error(backbone, clips, config: FeaturesConfig):
         return e
 
 
-def _features_fn(backbone: "LocalFirst", config: FeaturesConfig):
-    """Engine worker side, once per worker: a function ``(ids, clips, bad) -> features`` (or the error)."""
+def _features_fn(backbone: "LocalFirst", config: FeaturesConfig, store_root: str, clip_config, cache_root: str):
+    """Engine worker side, once per worker: a function ``ids -> {id: None or reason}`` that reads the
+    clips from the store's shards and writes their feature files (:func:`features_batch`)."""
+    from reelmatch.dataset.store import ClipStore
+
     model = backbone()
-    return lambda batch: _features_or_error(model, batch[1], config)
+    store = ClipStore.open_dir(Path(store_root), clip_config)
+    return lambda ids: features_batch(model, config, store, cache_root, ids)
 
 
 def _failed(ws, item_id) -> bool:

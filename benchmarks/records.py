@@ -1,0 +1,146 @@
+"""Clip-record benchmark: raw frames vs JPEG/WebP frames, and what the codec does to embeddings.
+
+For each trailer, one clip is extracted with the default config (10 frames of
+224x224 + log-mel, keyframe sampling) and encoded as a clip record with every
+codec side by side: ``raw`` (uint8 arrays, format 1's layout), ``jpeg`` at
+several qualities and ``webp``. Printed per codec: record size (mean, and the
+ratio raw/codec), encode and decode time per clip (one thread), PSNR of the
+decoded frames against the raw ones, and the cosine between the embedding of
+the raw clip and of the decoded clip (fused and visual vectors) with the
+pretrained backbone embedder (what ``embed`` uses before a model is trained)
+and, with ``--checkpoint``, a trained model (which needs clips of its config:
+use the trailers it was trained on, e.g. a demo workspace's, with ``--ws``).
+Targets: default quality >= 5x smaller than raw; cosine >= 0.99.
+
+    .venv/bin/python benchmarks/records.py                      # the extract benchmark's trailers
+    .venv/bin/python benchmarks/records.py --files a.mp4 b.mp4
+    .venv/bin/python benchmarks/records.py --ws demo-workspace  # its clips and its trained model
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CODECS = [("raw", 0), ("jpeg", 75), ("jpeg", 85), ("jpeg", 90), ("jpeg", 95), ("webp", 90)]
+
+
+def psnr(a, b) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray]:
+    a, b = embedder.embed(raw), embedder.embed(decoded)
+    return (a["fused"] * b["fused"]).sum(1), (a["visual"] * b["visual"]).sum(1)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", nargs="*", type=Path, help="trailers (default: the extract benchmark's cached ones)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "reelmatch-bench-extract")
+    ap.add_argument("--ws", type=Path, default=None,
+                    help="a workspace: use its clips (raw ones re-encoded) and its trained model instead of --files")
+    ap.add_argument("--limit", type=int, default=40, help="at most this many clips from --ws (default 40)")
+    ap.add_argument("--no-embed", action="store_true", help="sizes and times only")
+    args = ap.parse_args(argv)
+
+    from reelmatch.dataset.store import clip_from_members, clip_members
+    from reelmatch.extract import ClipConfig, extract_clip
+    from reelmatch.runtime import single_threaded
+
+    single_threaded()
+    model = None
+    if args.ws:
+        from reelmatch.dataset.store import ClipStore
+        from reelmatch.workspace import Workspace
+
+        ws = Workspace(args.ws)
+        store = ClipStore(ws)
+        config = store.config
+        clips = [store.get(i) for i in store.ids("test")[: args.limit]]
+        if config.frame_codec != "raw":
+            print(f"note: {args.ws}'s clips are stored as {config.frame_codec}: re-encoding decoded frames", file=sys.stderr)
+        from reelmatch.model.checkpoint import current_checkpoint
+
+        ckpt = current_checkpoint(ws)
+        if ckpt is not None:
+            from reelmatch.embed.embedder import ModelEmbedder
+
+            model = ModelEmbedder(ckpt, clip_config=config)
+        label = f"{len(clips)} test clips of {args.ws} ({config.num_frames} frames of {config.size} px)"
+    else:
+        files = args.files or sorted(args.cache.glob("trailer-v3-*-150s.mp4"))
+        if not files:
+            print("no trailers: run benchmarks/extract.py once (it generates them) or pass --files", file=sys.stderr)
+            return 2
+        config = ClipConfig()
+        clips = []
+        for n, p in enumerate(files):
+            c = extract_clip(p, config, item_id=f"c{n}", title=p.stem, threads=1)
+            clips.append(c)
+        label = f"{len(clips)} trailers ({', '.join(p.name for p in files[:4])}{'...' if len(files) > 4 else ''})"
+    print(f"{label}; default config: {config.frame_codec} q{config.frame_quality}")
+
+    embedders = []
+    if not args.no_embed:
+        from reelmatch.embed.embedder import BackboneEmbedder
+
+        embedders.append(("backbone", BackboneEmbedder()))
+        if model is not None:
+            embedders.append(("trained model", model))
+
+    rows = []
+    raw_size = None
+    for codec, q in CODECS:
+        cfg = dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90)
+        sizes, enc, dec, ps, decoded = [], [], [], [], []
+        for c in clips:
+            t = time.perf_counter()
+            members = clip_members(c, cfg)
+            enc.append(time.perf_counter() - t)
+            sizes.append(sum(len(b) for b in members.values()))
+            t = time.perf_counter()
+            d = clip_from_members(members)
+            dec.append(time.perf_counter() - t)
+            decoded.append(d)
+            ps.append(min(psnr(d.frames[i], c.frames[i]) for i in np.flatnonzero(c.mask)))
+        size = float(np.mean(sizes))
+        raw_size = raw_size or size
+        row = {"codec": f"{codec}" + (f" q{q}" if q else ""), "kb": size / 1024, "ratio": raw_size / size,
+               "enc_ms": 1000 * float(np.mean(enc)), "dec_ms": 1000 * float(np.mean(dec)), "psnr": float(np.min(ps))}
+        for name, emb in embedders:
+            fused, visual = cosines(emb, clips, decoded)
+            row[name] = (float(fused.min()), float(fused.mean()), float(visual.min()))
+        rows.append(row)
+        print(f"  {row['codec']}: done", file=sys.stderr, flush=True)
+
+    head = f"{'codec':10} {'record KB':>10} {'raw/codec':>10} {'encode ms':>10} {'decode ms':>10} {'min PSNR':>9}"
+    for name, _ in embedders:
+        head += f"  {'cos ' + name + ' (min/mean fused, min visual)':>44}"
+    print("\n" + head)
+    for r in rows:
+        line = (f"{r['codec']:10} {r['kb']:10.1f} {r['ratio']:9.1f}x {r['enc_ms']:10.1f} {r['dec_ms']:10.1f}"
+                f" {r['psnr']:7.1f} dB")
+        for name, _ in embedders:
+            f_min, f_mean, v_min = r[name]
+            line += f"  {f_min:>22.5f} / {f_mean:.5f} / {v_min:.5f}"
+        print(line)
+    default = next(r for r in rows if r["codec"] == f"{config.frame_codec} q{config.frame_quality}") \
+        if config.frame_codec != "raw" else next(r for r in rows if r["codec"] == "jpeg q95")
+    print(f"\ndefault ({default['codec']}): {default['ratio']:.1f}x smaller than raw (target >= 5x):"
+          f" {'ok' if default['ratio'] >= 5 else 'BELOW TARGET'}")
+    for name, _ in embedders:
+        print(f"default ({default['codec']}), {name}: min cosine raw vs decoded {default[name][0]:.5f} (target >= 0.99):"
+              f" {'ok' if default[name][0] >= 0.99 else 'BELOW TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Workers write, the driver commits in batches: killed drivers and workers lose nothing committed;
+written-but-uncommitted bytes are cleaned up; compressed frame records."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+import pytest
+
+from reelmatch.catalog import Item
+from reelmatch.dataset.clip import Clip
+from reelmatch.dataset.store import ClipStore, encode_record, worker_append
+from reelmatch.extract.config import ClipConfig
+from reelmatch.samples.media import moving_box_frames, tone, write_video
+
+SMALL = ["--frames", "4", "--interval", "0.6", "--start", "0"]
+
+
+def add_items(ws, d, n, seconds=3.0):
+    for i in range(n):
+        p = write_video(d / f"movie {i}.mp4", seconds=seconds, fps=8,
+                        frames=moving_box_frames(48, 32, color=(40 * i % 255, 90, 200)),
+                        width=48, height=32, audio=tone(300 + 100 * i))
+        ws.catalog.upsert(Item(id=f"m{i}", title=f"Movie {i}", media_path=str(p)))
+
+
+def done_ids(ws):
+    with sqlite3.connect(ws.catalog_path, timeout=30) as c:
+        return [r[0] for r in c.execute("SELECT item_id FROM stages WHERE stage='extract' AND status='done'")]
+
+
+def check_store_is_clean(store):
+    """Every shard file holds committed records only, reads as a whole tar, and every record decodes."""
+    indexed = {p.name for p in store.shards()}
+    files = {p.name for p in store.shard_dir.glob("*.tar")}
+    assert files == indexed, f"uncommitted shard files left: {sorted(files - indexed)}"
+    ids = set(store.ids())
+    for p in store.shard_dir.glob("*.tar"):
+        with tarfile.open(p) as t:  # the whole archive, end marker included
+            keys = {m.name.split(".", 1)[0] for m in t.getmembers()}
+        assert keys <= ids, f"{p.name} holds records nobody committed: {sorted(keys - ids)}"
+    for c in store.iter():
+        assert c.num_valid == 4
+
+
+def run_and_kill(ws, args, *, kill_worker: bool = False, min_done: int = 2):
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    before, killed_worker = [], None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            before = done_ids(ws)
+            if kill_worker and killed_worker is None and before:
+                children = _children(proc.pid)
+                if children:
+                    killed_worker = children[-1]
+                    os.kill(killed_worker, signal.SIGKILL)
+            if len(before) >= min_done and (not kill_worker or killed_worker):
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return before, killed_worker
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("workers_write", [True, False])
+def test_killed_driver_loses_nothing_committed_and_leaves_no_orphans(ws, tmp_path, workers_write):
+    """SIGKILL the driver (and its workers) mid-run, with workers writing their own shards or not; run again."""
+    add_items(ws, tmp_path, 12)
+    flag = "--workers-write" if workers_write else "--no-workers-write"
+    args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "extract", "--workers", "2", "--no-progress",
+            flag, "--commit-every", "2", *SMALL]
+    before, _ = run_and_kill(ws, args)
+    assert len(before) >= 2
+    if len(before) == 12:
+        pytest.skip("the run finished before it could be killed")  # pragma: no cover - very slow machine only
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    store = ClipStore(ws)
+    assert store.ids() == sorted(f"m{i}" for i in range(12))
+    for item_id in before:  # committed before the kill: kept, not redone
+        assert ws.catalog.stage_of(item_id, "extract")["attempts"] == 1
+    assert ws.status()["stages"]["extract"] == {"done": 12, "failed": 0, "pending": 0}
+    check_store_is_clean(store)
+
+
+def test_killed_worker_fails_its_item_alone(ws, tmp_path):
+    """SIGKILL one worker that writes its own shard: committed items stay, the rest finish, a retry completes."""
+    add_items(ws, tmp_path, 12)
+    args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "extract", "--workers", "2", "--no-progress",
+            "--workers-write", "--commit-every", "1", *SMALL]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    killed, before = None, []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and killed is None:
+        before = done_ids(ws)
+        if before:
+            workers = [g for c in _children(proc.pid) for g in _children(c)]  # forked by the fork server
+            if workers:
+                killed = workers[-1]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    st = ws.status()["stages"]["extract"]
+    if killed is None or st["done"] == 12:
+        pytest.skip("no worker could be killed mid-item")  # pragma: no cover - timing
+    assert st["done"] + st["failed"] == 12 and st["failed"] >= 1
+    for item_id in before:
+        assert ws.catalog.stage_of(item_id, "extract")["attempts"] == 1
+    r = subprocess.run([*args, "--retry-failed"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert ws.status()["stages"]["extract"] == {"done": 12, "failed": 0, "pending": 0}
+    check_store_is_clean(ClipStore(ws))
+
+
+def make_clip(item_id, seed, k=3, s=16):
+    rng = np.random.default_rng(seed)
+    mask = np.array([True] * (k - 1) + [False])
+    yy, xx = np.mgrid[0:s, 0:s]
+    frames = np.zeros((k, s, s, 3), np.uint8)
+    for n in range(k - 1):  # smooth pictures (like video), not noise
+        frames[n] = np.stack([(xx * 8 + n * 20) % 256, (yy * 8) % 256, ((xx + yy) * 4 + seed) % 256], -1)
+    return Clip(id=item_id, frames=frames, mask=mask, timestamps=np.array([0.5, 1.0, np.nan], np.float32),
+                spectrogram=rng.random((8, 12), dtype=np.float32), has_audio=True, meta={"w": 1}, split="train")
+
+
+def test_recover_removes_and_trims_what_was_written_but_not_committed(ws):
+    cfg = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12)
+    store = ClipStore(ws, cfg)
+    with store.writer() as w:
+        w.add(make_clip("a", 1))
+    root = str(store.root)
+    committed = worker_append(root, cfg, "run1", encode_record(make_clip("b", 2), cfg))
+    orphan = worker_append(root, cfg, "run1", encode_record(make_clip("c", 3), cfg))  # same worker shard, never committed
+    lone = worker_append(root, cfg, "run2", encode_record(make_clip("d", 4), cfg))  # a shard with nothing committed
+    assert committed.shard == orphan.shard != lone.shard
+    store.commit([committed])
+    with open(store.shard_dir / committed.shard, "ab") as f:  # a torn record after them
+        f.write(b"\x07" * 700)
+    out = ClipStore(ws, cfg).recover()
+    assert out["removed"] == 1 and out["trimmed"] == 1 and out["bytes"] > 700
+    store = ClipStore(ws, cfg)
+    assert store.ids() == ["a", "b"] and not (store.shard_dir / lone.shard).exists()
+    for c in store.iter():
+        assert c.num_valid == 2
+    with tarfile.open(store.shard_dir / committed.shard) as t:
+        assert {m.name.split(".", 1)[0] for m in t.getmembers()} == {"b"}
+    assert ClipStore(ws, cfg).recover() == {"removed": 0, "trimmed": 0, "bytes": 0}  # idempotent
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "webp"])
+def test_compressed_frames_round_trip_close_and_small(ws, codec):
+    cfg = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12, frame_codec=codec, frame_quality=90)
+    raw = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12, frame_codec="raw")
+    clip = make_clip("x", 5)
+    rec, rec_raw = encode_record(clip, cfg), encode_record(clip, raw)
+    suffix = "jpg" if codec == "jpeg" else "webp"
+    assert sorted(k for k in rec.members if k.startswith("f")) == [f"f00.{suffix}", f"f01.{suffix}"]  # real frames only
+    assert "frames.npy" not in rec.members and "frames.npy" in rec_raw.members
+    store = ClipStore(ws, cfg)
+    with store.writer() as w:
+        w.add(clip)
+    got = ClipStore(ws, cfg).get("x")
+    assert got.frames.dtype == np.uint8 and got.frames.shape == clip.frames.shape
+    err = got.frames.astype(float) - clip.frames
+    psnr = 10 * np.log10(255**2 / max((err[:2] ** 2).mean(), 1e-9))
+    assert psnr > 30, psnr
+    assert not got.frames[2].any()  # padding stays zeros
+    assert got.spectrogram.dtype == np.float32 and np.abs(got.spectrogram - clip.spectrogram).max() < 1e-3
+    np.testing.assert_array_equal(got.timestamps, clip.timestamps)
+
+
+def test_a_damaged_picture_names_its_record_and_member(ws):
+    cfg = ClipConfig(num_frames=3, size=16, n_mels=8, spec_frames=12)
+    store = ClipStore(ws, cfg)
+    with store.writer() as w:
+        w.add(make_clip("x", 5))
+    store = ClipStore(ws, cfg)
+    (off, n), = [v for k, v in __import__("json").loads(
+        store._db().execute("SELECT members FROM records").fetchone()[0]).items() if k == "f01.jpg"]
+    shard = store.shards()[0]
+    with open(shard, "r+b") as f:
+        f.seek(off)
+        f.write(b"\0" * n)
+    with pytest.raises(ValueError, match=r"clip record 'x' .*f01\.jpg"):
+        ClipStore(ws, cfg).get("x")
