@@ -322,13 +322,17 @@ def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) ->
         return StageResult("evaluate", "skipped", summary="not asked (--no-evaluate)")
     from reelmatch.evaluate.config import EvalConfig
     from reelmatch.evaluate.embeddings import current_model_info
-    from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate
+    from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate, split_clips
 
     cfg = config.eval or EvalConfig()
-    if current_model_info(ws) is None:
+    info = current_model_info(ws)
+    if info is None:
         return StageResult("evaluate", "skipped", summary="no trained model to evaluate")
     ids, _ = held_out(ws, cfg.split, clip_config=config.clip)
-    if len(ids) < 2:
+    self_supervised = len(ids) < 2 and info.get("training") == "self-supervised"
+    if self_supervised and len(split_clips(ws, cfg.split, config.clip)) < 2:
+        return StageResult("evaluate", "skipped", summary=f"the {cfg.split} split has fewer than 2 clips")
+    if len(ids) < 2 and not self_supervised:
         return StageResult(
             "evaluate", "skipped",
             summary=f"the {cfg.split} split has {len(ids)} labelled trailer(s); at least 2 are needed",
@@ -338,6 +342,12 @@ def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) ->
         return StageResult("evaluate", "up to date", summary=str(report), artifact=str(report))
     res = run_evaluate(ws, cfg, clip_config=config.clip, progress=progress.message)
     m = res.doc["metrics"]
+    if not m:  # a self-supervised model without held-out labels
+        xm = res.doc["cross_modal"]
+        return StageResult(
+            "evaluate", "ran", artifact=str(res.report_path), result=res,
+            summary=f"no held-out labels: cross-modal recall@10 audio->frames {xm['audio_to_frames']['recall_at_10']:.3f} "
+                    f"(chance {xm['chance_at_10']:.3f}) on {xm['items']} held-out clips; {res.report_path}")
     return StageResult(
         "evaluate", "ran", summary=f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
         artifact=str(res.report_path), result=res,

@@ -15,6 +15,14 @@ from reelmatch.train.mining import MultiLabelTripletMiner
 log = logging.getLogger(__name__)
 
 
+#: the view pairs of the cross-modal phase (a text view would add ("visual", "text"), ("audio", "text"))
+SSL_PAIRS = (("visual", "audio"), ("fused", "audio"))
+#: cross-modal phase augmentations: each real frame is dropped with this probability (one always stays),
+#: the spectrogram is rolled in time by a random shift and the fused view's audio is hidden with this one
+SSL_FRAME_DROP = 0.5
+SSL_FUSED_AUDIO_DROP = 0.5
+
+
 def phase_at(phases: tuple[Phase, ...], epoch: int) -> Phase:
     """The phase that epoch ``epoch`` (0-based, over the whole schedule) belongs to."""
     end = 0
@@ -59,7 +67,10 @@ class TwoTowerModule(L.LightningModule):
         if any(p.loss == "cross_modal" for p in self.phases):  # only then: other runs keep their resume state
             from reelmatch.train.contrastive import CrossModalInfoNCE
 
-            self.contrastive = CrossModalInfoNCE()
+            # the picture is paired with the sound, and the fused view with the sound; not fused with the
+            # picture: the fused view contains the picture, so that pair rewards keeping what identifies
+            # one item's frames (memorising items) instead of what its sound shares with others
+            self.contrastive = CrossModalInfoNCE(pairs=SSL_PAIRS)
 
     @property
     def phase(self) -> Phase:
@@ -80,6 +91,29 @@ class TwoTowerModule(L.LightningModule):
             for group in opt.param_groups:
                 group["lr"] = p.lr
 
+    def _ssl_augment(self, batch: dict) -> dict:
+        """Two views that differ each step: a random subset of the frames, the sound rolled in time,
+        and the fused view's audio hidden on some items (random, seeded by the run's seed)."""
+        b = dict(batch)
+        mask = batch["mask"].to(torch.bool)
+        dev = mask.device
+        keep = mask & (torch.rand(mask.shape, device=dev) >= SSL_FRAME_DROP)
+        none = ~keep.any(dim=1) & mask.any(dim=1)
+        if none.any():  # keep one random real frame
+            score = torch.rand(mask.shape, device=dev).masked_fill(~mask, -1.0)
+            pick = torch.zeros_like(mask).scatter_(1, score.argmax(dim=1, keepdim=True), True)
+            keep = torch.where(none.unsqueeze(1), pick, keep)
+        b["mask"] = keep
+        spec = batch["spectrogram"]
+        if spec.ndim == 3 and spec.shape[-1] > 1:  # log-mel [B, n_mels, T]: a circular shift in time
+            t = spec.shape[-1]
+            shift = torch.randint(0, t, (len(spec), 1, 1), device=spec.device)
+            idx = (torch.arange(t, device=spec.device).view(1, 1, t) + shift) % t
+            b["spectrogram"] = torch.gather(spec, 2, idx.expand_as(spec))
+        has_audio = batch["has_audio"].to(torch.bool)
+        b["has_audio"] = has_audio & (torch.rand(has_audio.shape, device=dev) >= SSL_FUSED_AUDIO_DROP)
+        return b
+
     def _classify_loss(self, logits: torch.Tensor, genres: torch.Tensor) -> torch.Tensor:
         if self.config.classification == "softmax":  # the recipe: one genre per item (its first)
             return F.cross_entropy(logits, genres.float().argmax(1))
@@ -96,20 +130,24 @@ class TwoTowerModule(L.LightningModule):
         return self.triplet(emb, None, indices_tuple=triplets)
 
     def training_step(self, batch, batch_idx):
-        out = self.model(batch)
-        genres = batch["genres"]
         p = self.phase
+        genres = batch["genres"]
         if p.loss == "cross_modal":
+            real_audio = batch["has_audio"].to(torch.bool)
+            out = self.model(self._ssl_augment(batch))
+            # the audio tower's view needs real audio; the fused view had it hidden on about half the
+            # items, so fused-audio teaches the fused head to predict the sound from the picture alone
             views = {"visual": out["visual"], "audio": out["audio"], "fused": out["fused"]}
-            # the audio tower's view needs real audio; the fused view may have had it hidden (modality
-            # dropout), so fused-audio also teaches the fused head to predict the sound from the picture
-            loss, parts = self.contrastive(views, {"audio": batch["has_audio"].to(torch.bool)})
+            loss, parts = self.contrastive(views, {"audio": real_audio})
             n = len(genres)
             self.log("train_cross_modal_loss", loss, on_step=False, on_epoch=True, batch_size=n)
             if "visual-audio" in parts:
                 self.log("train_visual_audio_loss", parts["visual-audio"], on_step=False, on_epoch=True, batch_size=n)
             self.log("temperature", self.contrastive.temperature, on_step=False, on_epoch=True, batch_size=n)
-        elif p.loss == "classify":
+            self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+            return loss
+        out = self.model(batch)
+        if p.loss == "classify":
             loss = self._classify_loss(out["logits"], genres)
             self.log("train_classify_loss", loss, on_step=False, on_epoch=True, batch_size=len(genres))
         else:
