@@ -81,7 +81,7 @@ def prepare(root: Path, args):
     ws = Workspace(ws_dir) if (ws_dir / "catalog.db").exists() else Workspace.init(ws_dir)
     import_manifest(ws, manifest)
     cfg = ClipConfig(start=0, window=args.seconds, num_frames=args.frames, interval=args.seconds / args.frames,
-                     size=args.size, n_mels=64, spec_frames=128)
+                     size=args.size, n_mels=32, spec_frames=64)
     rep = run_extract(ws, cfg, workers=2)
     if rep["failed"]:
         raise SystemExit(f"extraction failed for {rep['failed']} items")
