@@ -225,7 +225,7 @@ def embedder_for(ws, meta: dict):
     return emb
 
 
-_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder, "self-supervised": ModelEmbedder}
+_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}  # "self-supervised": a ModelEmbedder
 
 
 def list_embedders() -> list[str]:
