@@ -27,7 +27,7 @@ held-out trailer queries the others (relevant = shares a genre):
 Self-supervised models also get their held-out cross-modal recall (audio -> frames,
 frames -> audio; chance = k / items).
 
-    nice .venv/bin/python benchmarks/label_efficiency.py                 # 240 items, ~10 min on 2 busy cores
+    nice .venv/bin/python benchmarks/label_efficiency.py                 # 240 items: 22 min wall at load ~10 on 2 cores
     nice .venv/bin/python benchmarks/label_efficiency.py --items 120 --fractions 0 0.1 1
 """
 
