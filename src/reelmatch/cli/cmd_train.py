@@ -58,5 +58,6 @@ def run(args) -> int:
 
     mode = read_config(best).get("training", "supervised")
     what = "MAP@R" if mode != "self-supervised" else "cross-modal MRR"
-    info(f"train: {mode} model {best}" + (f" (held-out {what} {score:.3f})" if isinstance(score, float) and score >= 0 else ""))
+    kind = "model" if mode == "supervised" else f"{mode} model"
+    info(f"train: {kind} {best}" + (f" (held-out {what} {score:.3f})" if isinstance(score, float) and score >= 0 else ""))
     return 0
