@@ -1,6 +1,6 @@
 """``build``: every stage in order, with sensible defaults, resumable.
 
-extract -> features -> train (only with genre labels) -> embed -> index
+extract -> features -> train (self-supervised alone without genre labels) -> embed -> index
 -> dedupe (optional) -> evaluate (only with a trained model and held-out labels)
 
 Each stage is the library function of its own module and already skips
@@ -240,17 +240,13 @@ def _stage_train(ws, config: BuildConfig, engine, progress: BuildProgress) -> St
     from reelmatch.errors import InputError
     from reelmatch.train import run_train
 
-    if not has_genre_labels(ws):
-        return StageResult(
-            "train", "skipped",
-            summary="no trailer has genre labels: nothing to learn from, so embed uses the pretrained backbone alone "
-            "(import a manifest with genres, or 'add --genre', to train)",
-        )
-    progress.message("fitting the model (phases: warm-up, triplets)")
+    labelled = has_genre_labels(ws)
+    progress.message("fitting the model (phases: warm-up, triplets)" if labelled else
+                     "no genre labels: fitting a self-supervised model (sound <-> picture)")
     t_start = time.time()
     try:
         best = run_train(ws, _train_config(config), clip_config=config.clip)
-    except InputError as e:  # too few labelled trailers or genres: say so, go on with the backbone
+    except InputError as e:  # too few clips (with sound) or labels: say so, go on with the backbone
         return StageResult("train", "skipped", summary=f"{e}; embed uses the pretrained backbone alone")
     done = best.parent / "done.json"
     summary = _train_summary(best)
@@ -263,6 +259,10 @@ def _train_summary(best) -> str:
 
     try:
         doc = json.loads((best.parent / "done.json").read_text())
+        mode = json.loads((best / "config.json").read_text()).get("training", "supervised")
+        if mode == "self-supervised":
+            return (f"self-supervised (no genre labels), {doc.get('epochs')} epochs, best held-out cross-modal "
+                    f"MRR {float(doc.get('best_cross_modal_mrr') or 0):.3f}: {best}")
         return f"{doc.get('epochs')} epochs, best held-out MAP@R {float(doc.get('best_map_at_r') or 0):.3f}: {best}"
     except (OSError, ValueError):
         return str(best)
@@ -322,13 +322,17 @@ def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) ->
         return StageResult("evaluate", "skipped", summary="not asked (--no-evaluate)")
     from reelmatch.evaluate.config import EvalConfig
     from reelmatch.evaluate.embeddings import current_model_info
-    from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate
+    from reelmatch.evaluate.run import held_out, evaluation_is_current, run_evaluate, split_clips
 
     cfg = config.eval or EvalConfig()
-    if current_model_info(ws) is None:
+    info = current_model_info(ws)
+    if info is None:
         return StageResult("evaluate", "skipped", summary="no trained model to evaluate")
     ids, _ = held_out(ws, cfg.split, clip_config=config.clip)
-    if len(ids) < 2:
+    self_supervised = len(ids) < 2 and info.get("training") == "self-supervised"
+    if self_supervised and len(split_clips(ws, cfg.split, config.clip)) < 2:
+        return StageResult("evaluate", "skipped", summary=f"the {cfg.split} split has fewer than 2 clips")
+    if len(ids) < 2 and not self_supervised:
         return StageResult(
             "evaluate", "skipped",
             summary=f"the {cfg.split} split has {len(ids)} labelled trailer(s); at least 2 are needed",
@@ -338,6 +342,12 @@ def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) ->
         return StageResult("evaluate", "up to date", summary=str(report), artifact=str(report))
     res = run_evaluate(ws, cfg, clip_config=config.clip, progress=progress.message)
     m = res.doc["metrics"]
+    if not m:  # a self-supervised model without held-out labels
+        xm = res.doc["cross_modal"]
+        return StageResult(
+            "evaluate", "ran", artifact=str(res.report_path), result=res,
+            summary=f"no held-out labels: cross-modal recall@10 audio->frames {xm['audio_to_frames']['recall_at_10']:.3f} "
+                    f"(chance {xm['chance_at_10']:.3f}) on {xm['items']} held-out clips; {res.report_path}")
     return StageResult(
         "evaluate", "ran", summary=f"MAP@R {m['map_at_r']:.3f} on {res.doc['items']} held-out trailers; {res.report_path}",
         artifact=str(res.report_path), result=res,

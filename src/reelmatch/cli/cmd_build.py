@@ -12,6 +12,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report at the end")
     p.add_argument("--retry-failed", action="store_true", help="retry items that failed a stage before")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the train command's default)")
+    p.add_argument("--ssl-epochs", type=int, default=None, metavar="N",
+                   help="a self-supervised cross-modal phase of N epochs before the warm-up (a catalogue without "
+                        "genre labels trains it alone anyway)")
 
 
 class StageProgress:
@@ -60,10 +63,12 @@ def run(args) -> int:
     from reelmatch.pipeline import BuildConfig, run_build
 
     train = None
-    if args.epochs is not None:
-        from reelmatch.train import TrainConfig
+    if args.epochs is not None or args.ssl_epochs is not None:
+        from reelmatch.train import DEFAULT_PHASES, TrainConfig
+        from reelmatch.train.config import with_ssl
 
-        train = TrainConfig(epochs=args.epochs)
+        phases = with_ssl(DEFAULT_PHASES, args.ssl_epochs) if args.ssl_epochs is not None else DEFAULT_PHASES
+        train = TrainConfig(epochs=args.epochs, phases=phases)
     config = BuildConfig(
         workers=args.workers, dedupe=args.dedupe, evaluate=not args.no_evaluate,
         retry_failed=args.retry_failed, train=train, engine=args.engine, address=args.address,

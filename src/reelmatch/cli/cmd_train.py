@@ -1,11 +1,15 @@
 NAME = "train"
 HELP = "fit the model (phases)"
-EXAMPLE = "reelmatch -w ws train --epochs 10 --pooling attention"
+EXAMPLE = "reelmatch -w ws train --ssl-epochs 20 --epochs 10 --pooling attention"
 
 
 def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=None, metavar="N",
                    help="frozen-backbone schedule: 1 warm-up + N-1 triplet epochs (default: the full phase schedule)")
+    p.add_argument("--ssl-epochs", type=int, default=None, metavar="N",
+                   help="a self-supervised cross-modal phase of N epochs before the warm-up (frames and audio of the "
+                        "same trailer attract; needs no labels). Without any genre labels train runs it alone "
+                        "(default 20 epochs then)")
     p.add_argument("--backbone", default=None, metavar="NAME", help="frame backbone (default efficientnet_lite0)")
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
     p.add_argument("--pooling", choices=("lstm", "attention", "mean"), default=None, help="temporal pooling (default lstm)")
@@ -32,6 +36,10 @@ def config_from_args(args):
     fields = {k: v for k, v in fields.items() if v is not None}
     if args.softmax:
         fields["classification"] = "softmax"
+    if getattr(args, "ssl_epochs", None) is not None:
+        from reelmatch.train.config import DEFAULT_PHASES, with_ssl
+
+        fields["phases"] = with_ssl(DEFAULT_PHASES, args.ssl_epochs)
     return TrainConfig(**fields)
 
 
@@ -45,6 +53,11 @@ def run(args) -> int:
     best = run_train(ws, config, clip_config=clip_config_of(ws), resume=not args.no_resume, retrain=args.retrain, progress=not args.no_progress,
                      devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator)
     s = read_run_summary(best)
-    score = s.get("best_map_at_r")
-    info(f"train: model {best}" + (f" (held-out MAP@R {score:.3f})" if isinstance(score, float) and score >= 0 else ""))
+    score = s.get("best_map_at_r") if s.get("best_map_at_r") is not None else s.get("best_cross_modal_mrr")
+    from reelmatch.model.checkpoint import read_config
+
+    mode = read_config(best).get("training", "supervised")
+    what = "MAP@R" if mode != "self-supervised" else "cross-modal MRR"
+    kind = "model" if mode == "supervised" else f"{mode} model"
+    info(f"train: {kind} {best}" + (f" (held-out {what} {score:.3f})" if isinstance(score, float) and score >= 0 else ""))
     return 0

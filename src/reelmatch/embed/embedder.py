@@ -122,7 +122,11 @@ class BackboneEmbedder:
 
 
 class ModelEmbedder:
-    """A trained two-tower checkpoint (``encode_towers``, towers L2-normalised)."""
+    """A trained two-tower checkpoint (``encode_towers``, towers L2-normalised).
+
+    ``mode`` is ``"model"``, or ``"self-supervised"`` for a model trained without any
+    labels (the cross-modal phase alone: an unlabelled catalogue's model).
+    """
 
     mode = "model"
 
@@ -132,6 +136,9 @@ class ModelEmbedder:
         # with clip_config, a model trained on clips sampled another way is refused
         loaded = load(checkpoint_dir) if clip_config is None else load(checkpoint_dir, clip_config=clip_config)
         self.model = loaded[0] if isinstance(loaded, tuple) else loaded
+        meta = loaded[1] if isinstance(loaded, tuple) else {}
+        if meta.get("training") == "self-supervised":
+            self.mode = "self-supervised"
         self.model.eval()
         self.checkpoint = str(checkpoint_dir)
         self.fingerprint = model_fingerprint(checkpoint_dir)
@@ -202,11 +209,11 @@ def embedder_for(ws, meta: dict):
     if mode == "backbone":
         emb = create_embedder(mode, meta.get("backbone", "efficientnet_lite0"), meta.get("audio_weight", 0.25),
                               pretrained=meta.get("pretrained", True))
-    elif mode == "model":
+    elif mode in ("model", "self-supervised"):
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = create_embedder(mode, ckpt)
+        emb = create_embedder("model", ckpt)
     else:
         raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"
                                  f" (known: {', '.join(list_embedders())}): run 'reelmatch embed'")
@@ -218,7 +225,7 @@ def embedder_for(ws, meta: dict):
     return emb
 
 
-_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}
+_REGISTRY: dict[str, type] = {"backbone": BackboneEmbedder, "model": ModelEmbedder}  # "self-supervised": a ModelEmbedder
 
 
 def list_embedders() -> list[str]:

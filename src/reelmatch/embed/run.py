@@ -197,8 +197,9 @@ def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_
 
         progress = _two_or_four(progress)
     res = run_stage(ws, EMBED, (config, embedder, clip_config), engine, progress, RunOptions(retry_failed=retry_failed))
-    res.summary = (f"{res.counts['vectors']} vectors ("
-                   f"{'trained model' if res.counts['mode'] == 'model' else 'pretrained backbone alone'})")
+    kind = {"model": "trained model", "self-supervised": "self-supervised model"}.get(res.counts["mode"],
+                                                                                      "pretrained backbone alone")
+    res.summary = f"{res.counts['vectors']} vectors ({kind})"
     return res
 
 

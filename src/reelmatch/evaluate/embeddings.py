@@ -31,7 +31,7 @@ def current_model_info(ws) -> dict | None:
         return None
     info = {"path": str(ckpt), "fingerprint": model_fingerprint(ckpt)}
     cfg = _checkpoint_config(ckpt)
-    for key in ("backbone", "pooling", "embed_dim"):
+    for key in ("backbone", "pooling", "embed_dim", "training"):  # training: only models with a cross-modal phase
         if key in cfg:
             info[key] = cfg[key]
     return info

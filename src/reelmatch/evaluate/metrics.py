@@ -107,3 +107,32 @@ def retrieval_metrics(
     if per_query:
         result["per_query"] = out
     return result
+
+
+def cross_modal_recall(queries: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 10)) -> dict:
+    """Recall@k of finding each item's own other view: row i of ``queries`` against all rows of ``gallery``.
+
+    queries, gallery: float32 [N, E], row i of both is the same item (e.g. its audio and its
+    frames embedding; cosine similarity). Returns ``{"recall_at_<k>": fraction of items whose
+    own gallery row ranks in the first k, "chance_at_<k>": min(k, N) / N, "mrr": mean
+    reciprocal rank of the own row, "items": N}``.
+    Ties count against the item (its row must beat every other row that ranks with it).
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    g = np.asarray(gallery, dtype=np.float32)
+    if q.ndim != 2 or q.shape != g.shape:
+        raise ValueError(f"queries and gallery must be matching [N, E] arrays, got {q.shape} and {g.shape}")
+    n = len(q)
+    out: dict = {"items": n}
+    if n == 0:
+        return {**out, **{f"recall_at_{k}": 0.0 for k in ks}, **{f"chance_at_{k}": 0.0 for k in ks}, "mrr": 0.0}
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    sims = q @ g.T
+    own = np.diag(sims)
+    rank = (sims >= own[:, None]).sum(axis=1)  # 1 = its own row first; ties rank it lower
+    for k in ks:
+        out[f"recall_at_{k}"] = float((rank <= k).mean())
+        out[f"chance_at_{k}"] = min(k, n) / n
+    out["mrr"] = float((1.0 / rank).mean())
+    return out

@@ -149,6 +149,18 @@ def render_html(
         if path is None or not Path(path).exists():
             continue
         parts.append(f"<h2>{html.escape(caption)}</h2><img class='fig' src='{file_data_uri(Path(path))}' alt=''>")
+    xm = doc.get("cross_modal")
+    if xm:
+        parts.append("<h2>Cross-modal retrieval (self-supervised towers)</h2>")
+        parts.append(f"<p class='muted'>Each held-out item's audio embedding queries the frames embeddings of the "
+                     f"{xm.get('items')} held-out items with sound (and the reverse); recall@k: its own clip in the "
+                     f"first k. Chance: k / items.</p>")
+        rows = "".join(
+            f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{_fmt(xm[name].get('recall_at_1'))}</td>"
+            f"<td>{_fmt(xm[name].get('recall_at_10'))}</td></tr>"
+            for name in ("audio_to_frames", "frames_to_audio") if name in xm)
+        rows += f"<tr><td>chance</td><td>{_fmt(xm.get('chance_at_1'))}</td><td>{_fmt(xm.get('chance_at_10'))}</td></tr>"
+        parts.append(f"<table><tr><th>direction</th><th>recall@1</th><th>recall@10</th></tr>{rows}</table>")
     per_genre = doc.get("per_genre") or {}
     if per_genre:
         parts.append("<h2>Per genre (trained model)</h2>")

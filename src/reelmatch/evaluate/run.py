@@ -119,7 +119,21 @@ def evaluation_is_current(ws, config: EvalConfig = EvalConfig(), *, clip_config=
     if info is None:
         return False
     ids, labels = held_out(ws, config.split, clip_config=clip_config)
+    if len(ids) < 2 and info.get("training") == "self-supervised":
+        ids = split_clips(ws, config.split, clip_config)
+        labels = [()] * len(ids)
     return side.get("inputs") == inputs_fingerprint(ws, config, ids, labels, info, clip_config)
+
+
+def split_clips(ws, split: str, clip_config=None) -> list[str]:
+    """Ids of every clip (of ``clip_config``) in ``split``, labelled or not."""
+    from reelmatch.dataset.store import ClipStore
+
+    store = ClipStore(ws, clip_config)
+    try:
+        return sorted(store.ids(split=split))
+    finally:
+        store.close()
 
 
 def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
@@ -133,14 +147,16 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
     say = progress or (lambda msg: None)
     clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
     ids, labels = held_out(ws, config.split, clip_config=clip_config)
+    model_info = emb.current_model_info(ws)
     if len(ids) < 2:
+        if model_info is not None and model_info.get("training") == "self-supervised":
+            return _evaluate_cross_modal_only(ws, config, model_info, clip_config, say)
         raise InputError(
             f"the {config.split} split has {len(ids)} trailer(s) with genres and a clip; "
             "evaluation needs at least 2 (add more labelled trailers, then extract)"
         )
-    model_info = emb.current_model_info(ws)
     if model_info is None:
-        raise NotFoundError("no trained model in the workspace: run 'reelmatch train' (needs genre labels)")
+        raise NotFoundError("no trained model in the workspace: run 'reelmatch train'")
 
     say(f"embedding {len(ids)} held-out trailers with the trained model")
     towers = emb.model_towers(ws, ids, batch_size=config.batch_size, clip_config=clip_config)
@@ -174,6 +190,8 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
         for name, v in per_system_vectors.items()
         if name in ("pretrained_mean", "random")
     }
+    if model_info.get("training"):  # trained with the cross-modal phase: do its towers agree on new items?
+        doc["cross_modal"] = cross_modal_doc(towers)
     doc["model"] = model_info
     doc["baseline_descriptions"] = {n: BASELINE_DESCRIPTIONS[n] for n in doc["baselines"]}
 
@@ -210,6 +228,47 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
     write_sidecar(metrics_path, config, model=model_info,
                   inputs=inputs_fingerprint(ws, config, ids, labels, model_info, clip_config))
     return EvalResult(doc=doc, metrics_path=metrics_path, report_path=report_path, figures=figures)
+
+
+def cross_modal_doc(towers: dict[str, np.ndarray]) -> dict:
+    """Audio -> frames and frames -> audio recall@1/@10 over the items with sound (audio rows not zero)::
+
+        {"items": n, "chance_at_1": 1/n, "chance_at_10": min(10, n)/n,
+         "audio_to_frames": {"recall_at_1", "recall_at_10", "mrr"}, "frames_to_audio": {...}}
+    """
+    from reelmatch.evaluate.metrics import cross_modal_recall
+
+    rows = np.linalg.norm(towers["audio"], axis=1) > 0
+    a, v = towers["audio"][rows], towers["visual"][rows]
+    n = int(rows.sum())
+    doc: dict = {"items": n, "chance_at_1": (1 / n) if n else 0.0, "chance_at_10": (min(10, n) / n) if n else 0.0}
+    for name, (q, g) in (("audio_to_frames", (a, v)), ("frames_to_audio", (v, a))):
+        r = cross_modal_recall(q, g, ks=(1, 10))
+        doc[name] = {k: r[k] for k in ("recall_at_1", "recall_at_10", "mrr")}
+    return doc
+
+
+def _evaluate_cross_modal_only(ws, config: EvalConfig, model_info: dict, clip_config, say) -> EvalResult:
+    """A self-supervised model on a catalogue without held-out labels: only the towers' agreement is measurable."""
+    from reelmatch.evaluate import embeddings as emb
+
+    ids = split_clips(ws, config.split, clip_config)
+    if len(ids) < 2:
+        raise InputError(f"the {config.split} split has {len(ids)} clip(s); evaluation needs at least 2 (add and extract more)")
+    say(f"no genre labels in the {config.split} split: cross-modal retrieval of {len(ids)} held-out clips")
+    towers = emb.model_towers(ws, ids, batch_size=config.batch_size, clip_config=clip_config)
+    doc = {"split": config.split, "items": 0, "metrics": {}, "baselines": {}, "per_genre": {},
+           "cross_modal": cross_modal_doc(towers), "model": model_info,
+           "note": "no genre labels in the held-out split: genre retrieval is not measurable"}
+    reports = ws.dir("reports")
+    metrics_path = reports / "metrics.json"
+    atomic_write_json(metrics_path, doc)
+    context = {"model": model_info.get("path", ""), "held-out clips": str(len(ids)), "training": "self-supervised"}
+    report_path = reports / "report.html"
+    atomic_write_bytes(report_path, render_html(doc, figures={}, examples=[], context=context).encode())
+    write_sidecar(metrics_path, config, model=model_info,
+                  inputs=inputs_fingerprint(ws, config, ids, [()] * len(ids), model_info, clip_config))
+    return EvalResult(doc=doc, metrics_path=metrics_path, report_path=report_path, figures={})
 
 
 def _examples(ws, ids, labels, vectors, config: EvalConfig, clip_config=None) -> list[Example]:

@@ -92,14 +92,50 @@ def _plan(n_items: int, seed: int, genres: tuple[str, ...], two_genre: float, no
     return items
 
 
+_SHAPES = ("box", "circle", "ring", "bar")
+
+
+def source_looks(genres: tuple[str, ...], n_sources: int, seed: int) -> dict[tuple[str, int], GenreStyle]:
+    """``n_sources`` unlike-looking visual sources per genre: ``{(genre, source): style}``.
+
+    Each source has its own palette (hues spread around the colour wheel and dealt
+    to the genres in turn, so one genre's sources lie 1/n_sources of the wheel apart
+    and its neighbours in colour belong to other genres), brightness, shape, texture, motion and cut
+    rhythm; the sound stays the genre's. A genre then has no common look for
+    pretrained image features to group, while its sound is shared.
+    """
+    import colorsys
+
+    rng = np.random.default_rng([seed, 9])
+    n = len(genres) * n_sources
+    hues = (np.arange(n) + rng.uniform(0, 1)) / n  # slot k of the wheel: genre k % G, source k // G
+    out = {}
+    for k in range(n):
+        g, s = genres[k % len(genres)], k // len(genres)
+        h = hues[k]
+        light = rng.uniform(0.3, 0.7)
+        bg = tuple(int(255 * c) for c in colorsys.hls_to_rgb(h, light, rng.uniform(0.5, 1.0)))
+        fg = tuple(int(255 * c) for c in colorsys.hls_to_rgb((h + rng.uniform(0.25, 0.75)) % 1, 1 - light, 0.9))
+        base = GENRES[g]
+        out[(g, s)] = replace(
+            base, background=bg, foreground=fg, brightness=float(rng.uniform(0.4, 1.0)),
+            shape=_SHAPES[int(rng.integers(len(_SHAPES)))], n_shapes=int(rng.integers(1, 5)),
+            speed=float(rng.uniform(0.15, 1.6)), cut=float(rng.uniform(1.0, 5.0)),
+            stripes=float(rng.choice([0.0, 0.0, 3.0, 8.0])), flicker=float(rng.choice([0.0, 0.0, 0.3])),
+            grain=float(rng.choice([0.0, 0.05, 0.25])))
+    return out
+
+
 class _Painter:
     """Frames of one item: (index, t) -> uint8 [size, size, 3]."""
 
-    def __init__(self, item: _Item, size: int, seconds: float, genre_look: float = 1.0):
+    def __init__(self, item: _Item, size: int, seconds: float, genre_look: float = 1.0,
+                 looks: list[GenreStyle] | None = None):
         self.size = size
         self.item = item
         rng = np.random.default_rng([item.seed, 2])
-        self.styles = [self._mix(GENRES[g], rng, genre_look) for g in item.style_genres]
+        self.styles = list(looks) if looks is not None else [self._mix(GENRES[g], rng, genre_look)
+                                                              for g in item.style_genres]
         self.tint = [rng.uniform(-40, 40, 3) for _ in self.styles]
         self.speed = [s.speed * rng.uniform(0.75, 1.3) for s in self.styles]
         scale = min(1.0, seconds / 10.0)  # short clips still show several scenes (and both genres)
@@ -214,6 +250,7 @@ def generate_corpus(
     ads: float = 0.06,
     container: str = "mp4",
     genre_look: float = 0.5,
+    visual_sources: int = 0,
 ) -> Path:
     """Write ``n_items`` synthetic trailers/ads to ``out_dir`` and return the path of ``manifest.csv``.
 
@@ -221,6 +258,12 @@ def generate_corpus(
     comes from its genre; below 1 the rest is a random other genre's look, so
     pretrained image features see mostly distraction and the genre shows in the
     motion, cuts, flicker, texture and sound (a harder, more trailer-like task).
+
+    ``visual_sources`` > 0: each genre's pictures come from that many unlike-looking
+    sources (:func:`source_looks`; an item is drawn in one of them, ``genre_look`` is then
+    unused) while its sound is the genre's: pretrained frame features group the
+    sources, not the genres, and only the sound ties a genre's sources together.
+    The manifest then has a ``source`` column (``Action/2``).
 
     Deterministic: the same arguments give the same files. ``fps`` defaults to 8
     for clips up to 10 s and 4 beyond (extraction samples a few frames anyway).
@@ -239,20 +282,30 @@ def generate_corpus(
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
+    catalogue = source_looks(genres, visual_sources, seed) if visual_sources > 0 else None
     for it in _plan(n_items, seed, genres, two_genre, no_audio, ads):
         rel = f"videos/sample_{seed}_{it.index:04d}.{container}"
         path = out_dir / rel
+        looks = sources = None
+        if catalogue is not None:
+            srng = np.random.default_rng([it.seed, 8])
+            sources = [int(srng.integers(visual_sources)) for _ in it.style_genres]
+            looks = [catalogue[(g, s)] for g, s in zip(it.style_genres, sources)]
         if not path.exists():
             tmp = path.with_name(".tmp_" + path.name)
-            write_video(tmp, seconds=seconds, width=size, height=size, fps=fps, frames=_Painter(it, size, seconds, genre_look),
+            write_video(tmp, seconds=seconds, width=size, height=size, fps=fps,
+                        frames=_Painter(it, size, seconds, genre_look, looks),
                         audio=_Sound(it) if it.audio else False)
             tmp.replace(path)
         plot = f"A synthetic {' and '.join(g.lower() for g in it.style_genres)} {'commercial' if it.kind == 'ad' else 'trailer'}"
         rows.append({"id": f"sample-{seed}-{it.index:04d}", "title": _title(it), "genres": "|".join(it.genres),
                      "kind": it.kind, "year": str(1980 + (it.seed % 45)), "plot": plot + ("" if it.audio else ", silent") + ".",
                      "path": rel})
+        if sources is not None:
+            rows[-1]["source"] = "|".join(f"{g}/{s}" for g, s in zip(it.style_genres, sources))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["id", "title", "genres", "kind", "year", "plot", "path"], lineterminator="\n")
+    names = ["id", "title", "genres", "kind", "year", "plot", "path"] + (["source"] if catalogue is not None else [])
+    w = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     manifest = out_dir / "manifest.csv"

@@ -8,14 +8,16 @@ from reelmatch.config import StageConfig
 from reelmatch.errors import InputError
 from reelmatch.model.config import ModelConfig
 
-LOSSES = ("classify", "triplet")
+LOSSES = ("cross_modal", "classify", "triplet")
 
 
 @dataclass(frozen=True)
 class Phase(StageConfig):
     """One stage of the schedule.
 
-    loss: ``"classify"`` (warm-up on genres) or ``"triplet"`` (semi-hard triplets);
+    loss: ``"cross_modal"`` (self-supervised: InfoNCE between the towers' embeddings of the
+    same item against the batch, no labels needed), ``"classify"`` (warm-up on genres) or
+    ``"triplet"`` (semi-hard triplets);
     unlocked_groups: trainable backbone groups, counted from the top (0 = frozen:
     the phase trains from the feature cache); lr: AdamW learning rate.
     """
@@ -38,6 +40,19 @@ DEFAULT_PHASES = (
     Phase("triplet", 11, "triplet", 1e-3, 0),
     Phase("unfreeze", 1, "triplet", 1e-4, 1),
 )
+
+#: the self-supervised phase ``--ssl-epochs N`` puts first (and the one an unlabelled catalogue trains alone)
+SSL_PHASE = Phase("ssl", 20, "cross_modal", 2e-3, 0)
+
+
+def with_ssl(phases: tuple[Phase, ...], epochs: int, lr: float | None = None) -> tuple[Phase, ...]:
+    """``phases`` with a self-supervised phase of ``epochs`` epochs first (replacing any there was)."""
+    if epochs < 0:
+        raise InputError(f"self-supervised epochs must be >= 0, got {epochs}")
+    rest = tuple(p for p in phases if p.loss != "cross_modal")
+    if epochs == 0:
+        return rest
+    return (replace(SSL_PHASE, epochs=epochs, lr=lr if lr is not None else SSL_PHASE.lr),) + rest
 
 
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
@@ -143,15 +158,20 @@ class TrainConfig(StageConfig):
         return cls(model, **{f.name: getattr(base, f.name) for f in fields(_TrainFields)})
 
     def schedule(self) -> tuple[Phase, ...]:
-        """The phases to run (``epochs`` applied)."""
+        """The phases to run (``epochs`` applied; self-supervised phases stay first)."""
         if self.epochs is None:
             return tuple(p for p in self.phases if p.epochs > 0)
+        ssl = self.self_supervised_phases()
         warm = next((p for p in self.phases if p.loss == "classify"), DEFAULT_PHASES[0])
         trip = next((p for p in self.phases if p.loss == "triplet" and p.unlocked_groups == 0), DEFAULT_PHASES[1])
-        out = (replace(warm, epochs=1),)
+        out = ssl + (replace(warm, epochs=1),)
         if self.epochs > 1:
             out += (replace(trip, epochs=self.epochs - 1),)
         return out
+
+    def self_supervised_phases(self) -> tuple[Phase, ...]:
+        """The schedule's ``cross_modal`` phases (those a catalogue without labels trains alone)."""
+        return tuple(p for p in self.phases if p.loss == "cross_modal" and p.epochs > 0)
 
 
 

@@ -134,3 +134,30 @@ class BalancedBatchSampler(torch.utils.data.Sampler):
                 if taken == 0 and len(set(batch)) >= len(self.genres):
                     break
             yield batch[: self.batch_size]
+
+
+class ShuffledBatchSampler(torch.utils.data.Sampler):
+    """Batches of a seeded shuffle of ``n`` items (self-supervised phases: no labels to balance).
+
+    ``ceil(n / batch_size)`` batches per epoch, none of a single item (a last lone item
+    joins the batch before it); deterministic for a (seed, epoch).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0):
+        if n < 2:
+            raise InputError(f"self-supervised training needs at least 2 items, got {n}")
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest > 1 or full == 0 else 0)
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.n).tolist()
+        batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2] += batches.pop()
+        yield from batches

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +36,13 @@ def _held_out_ids(splits: dict[str, str], wanted: tuple[str, ...], ws) -> list[s
     return ids
 
 
-def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids) -> Path:
-    fp = fingerprint({"train": config.fingerprint, "clips": clip_fp,
-                      "items": [[i, g.nonzero()[0].tolist()] for i, g in zip(train_items.ids, train_items.genres)],
-                      "vocabulary": train_items.vocabulary, "val": list(val_ids)})
+def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids, ssl: dict | None = None) -> Path:
+    doc = {"train": config.fingerprint, "clips": clip_fp,
+           "items": [[i, g.nonzero()[0].tolist()] for i, g in zip(train_items.ids, train_items.genres)],
+           "vocabulary": train_items.vocabulary, "val": list(val_ids)}
+    if ssl:  # self-supervised runs also depend on the unlabelled clips (supervised runs keep their names)
+        doc["ssl"] = ssl
+    fp = fingerprint(doc)
     return ws.dir("models") / f"run-{fp}"
 
 
@@ -66,16 +69,21 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     from reelmatch.evaluate.metrics import retrieval_metrics
     from reelmatch.model import TwoTower
     from reelmatch.model.checkpoint import save, set_current_checkpoint
-    from reelmatch.train.data import BalancedBatchSampler, ClipDataset, FeatureDataset, collate_labelled
-    from reelmatch.train.module import TwoTowerModule, embed_batches, phase_at
+    from reelmatch.train.data import (BalancedBatchSampler, ClipDataset, FeatureDataset, ShuffledBatchSampler,
+                                      collate_labelled)
+    from reelmatch.train.module import (TwoTowerModule, cross_modal_metrics, embed_batches, embed_tower_batches,
+                                        phase_at)
 
     t0 = time.perf_counter()
     store = ClipStore(ws, clip_config)
     clip_cfg = store.config
-    train, val_labels = _labelled_split(ws, store, config)
+    plan = _plan(ws, store, config)
+    if plan.mode == "self-supervised":
+        log.info("no genre labels to train on: self-supervised phases alone (%s)",
+                 ", ".join(f"{p.name} {p.epochs} epochs" for p in plan.phases))
+    train, val_labels, phases, ssl_ids = plan.train, plan.val_labels, plan.phases, plan.ssl_ids
     val_ids = sorted(val_labels)
-    phases = config.schedule()
-    run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids)
+    run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids, ssl=plan.fingerprint_extra())
     best_dir, done = run_dir / "best", run_dir / "done.json"
     if done.exists() and (best_dir / "config.json").exists() and not retrain:
         log.info("training already done: %s", best_dir)
@@ -84,7 +92,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
 
     cache = None
     if any(p.unlocked_groups == 0 for p in phases):  # frozen-backbone phases train from the feature cache
-        cache, train, val_ids = _feature_cache(ws, config, clip_cfg, train, val_ids)
+        cache, train, val_ids, ssl_ids = _feature_cache(ws, config, clip_cfg, train, val_ids, ssl_ids)
+    xm_ids = [i for i in plan.xm_ids if cache is None or i in cache]
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary))
@@ -92,27 +101,48 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
 
     train_feats = FeatureDataset(cache, train) if cache is not None else None
     train_clips = ClipDataset(store, train)
-    val_items = type(train)(val_ids, np.zeros((len(val_ids), 0), bool), train.vocabulary)
+    unlabelled = lambda ids: type(train)(ids, np.zeros((len(ids), len(train.vocabulary)), bool), train.vocabulary)  # noqa: E731
+    ssl_items = unlabelled(ssl_ids)
+    ssl_feats = FeatureDataset(cache, ssl_items) if cache is not None and ssl_ids else None
+    ssl_clips = ClipDataset(store, ssl_items)
+    val_items = unlabelled(val_ids)
     val_feats = FeatureDataset(cache, val_items) if cache is not None and val_ids else None
     val_clips = ClipDataset(store, val_items)
+    xm_items = unlabelled(xm_ids)
+    xm_feats = FeatureDataset(cache, xm_items) if cache is not None and xm_ids else None
+    xm_clips = ClipDataset(store, xm_items)
     val_label_list = [val_labels[i] for i in val_ids]
+    if ssl_feats is not None:
+        with_sound = sum(bool(r["has_audio"]) for r in ssl_feats.records)
+        if with_sound < 4:
+            store.close()
+            raise InputError(
+                f"self-supervised training needs at least 4 training clips with sound, found {with_sound} of "
+                f"{len(ssl_ids)}" + ("; there are no genre labels either (import a manifest with genres, "
+                                     "or 'add --genre')" if plan.mode == "self-supervised" else ""))
 
     def batches(ds, size=32):
         for s in range(0, len(ds), size):
             yield collate_labelled([ds[k] for k in range(s, min(len(ds), s + size))])
 
     def validate(m) -> dict:
-        if not val_ids:
-            return {}
-        ds = val_feats if (m.backbone_frozen and val_feats is not None) else val_clips
-        v = embed_batches(m, batches(ds))
-        res = retrieval_metrics(v, val_label_list, k=10)
-        res.pop("queries", None)
+        res = {}
+        if val_ids:
+            ds = val_feats if (m.backbone_frozen and val_feats is not None) else val_clips
+            v = embed_batches(m, batches(ds))
+            res = retrieval_metrics(v, val_label_list, k=10)
+            res.pop("queries", None)
+        if plan.ssl_phases and xm_ids:  # the towers' agreement on held-out items
+            ds = xm_feats if (m.backbone_frozen and xm_feats is not None) else xm_clips
+            res.update(cross_modal_metrics(embed_tower_batches(m, batches(ds))))
         return res
 
     meta = {"clip_config": clip_cfg, "clip_fingerprint": clip_cfg.fingerprint, "genres": train.vocabulary,
             "phases": phases, "train_config": config, "features_fingerprint": cache.fingerprint if cache else None,
             "train_items": len(train), "val_items": len(val_ids), "unlocked_groups": 0}
+    if plan.ssl_phases:  # only then (the config.json of supervised models, and their fingerprints, stay as they were)
+        meta["training"] = plan.mode
+        meta["ssl_items"] = len(ssl_ids)
 
     def on_best(epoch: int, metrics: dict) -> None:
         if module.global_rank != 0:  # DDP: the other processes hold the same weights
@@ -124,8 +154,12 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
         def train_dataloader(self):
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
             p = phase_at(phases, epoch)
-            ds = train_feats if (p.unlocked_groups == 0 and train_feats is not None) else train_clips
-            sampler = BalancedBatchSampler(train.genres, config.batch_size, config.per_genre, seed=config.seed)
+            if p.loss == "cross_modal":  # every training clip, labelled or not, in shuffled batches
+                ds = ssl_feats if (p.unlocked_groups == 0 and ssl_feats is not None) else ssl_clips
+                sampler = ShuffledBatchSampler(len(ds), config.batch_size, seed=config.seed)
+            else:
+                ds = train_feats if (p.unlocked_groups == 0 and train_feats is not None) else train_clips
+                sampler = BalancedBatchSampler(train.genres, config.batch_size, config.per_genre, seed=config.seed)
             sampler.set_epoch(epoch)
             if self.trainer is not None and self.trainer.world_size > 1:
                 sampler = _rank_batches(sampler, self.trainer.global_rank, self.trainer.world_size)
@@ -134,7 +168,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     _quiet_lightning()
     ckpt_dir = run_dir / "lightning"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    module = TwoTowerModule(model, config, validate=validate, on_best=on_best, last_path=ckpt_dir / "last.ckpt")
+    module = TwoTowerModule(model, config, validate=validate, on_best=on_best, last_path=ckpt_dir / "last.ckpt",
+                            monitor=plan.monitor, phases=phases)
     if strategy == "auto" and devices * num_nodes > 1:
         strategy = "ddp"
     if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
@@ -154,38 +189,86 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     if not trainer.is_global_zero:  # DDP: rank 0 finishes the run
         store.close()
         return best_dir
-    if not (best_dir / "config.json").exists():  # no held-out labels: keep the final model
+    if not (best_dir / "config.json").exists():  # nothing held out to choose by: keep the final model
         save(model.eval(), best_dir, {**meta, "epoch": trainer.current_epoch - 1, "metrics": {},
-                                      "note": "no held-out labelled items: final model"})
+                                      "note": f"no held-out {'items with audio' if plan.mode == 'self-supervised' else 'labelled items'}: final model"})
     store.close()
-    atomic_write_json(done, {"seconds": round(time.perf_counter() - t0, 2), "best_map_at_r": module.best,
-                             "epochs": trainer.current_epoch})
+    summary = {"seconds": round(time.perf_counter() - t0, 2), "best_map_at_r": module.best, "epochs": trainer.current_epoch}
+    if plan.monitor != "map_at_r":  # a self-supervised run chose its best epoch by another metric
+        summary["best_map_at_r"] = None
+        summary[f"best_{plan.monitor}"] = module.best
+    atomic_write_json(done, summary)
     set_current_checkpoint(ws, best_dir)
-    log.info("trained in %.1f s; best held-out MAP@R %.3f: %s", time.perf_counter() - t0, module.best, best_dir)
+    log.info("trained (%s) in %.1f s; best held-out %s %.3f: %s", plan.mode, time.perf_counter() - t0, plan.monitor,
+             module.best, best_dir)
     return best_dir
 
 
-def _labelled_split(ws, store, config: TrainConfig):
-    """``(labelled train items, {held-out id: genres})`` of the clips in ``store``; InputError if too few."""
+@dataclass
+class _Plan:
+    """What one run trains on: labelled items, held-out labels, the phases, the self-supervised clips."""
+
+    train: object  # LabelledItems
+    val_labels: dict
+    phases: tuple
+    ssl_phases: tuple
+    ssl_ids: list
+    xm_ids: list  # held-out clips for the cross-modal recall
+    mode: str  # "supervised" | "self-supervised" | "self-supervised + supervised"
+
+    @property
+    def monitor(self) -> str:
+        return "cross_modal_mrr" if self.mode == "self-supervised" else "map_at_r"
+
+    def fingerprint_extra(self) -> dict | None:
+        if not self.ssl_phases:
+            return None
+        return {"phases": [p.to_dict() for p in self.phases], "items": list(self.ssl_ids), "held_out": list(self.xm_ids)}
+
+
+def _plan(ws, store, config: TrainConfig) -> _Plan:
+    """Labelled items, phases and self-supervised clips of a run; InputError if there is nothing to learn from.
+
+    With enough labels (4 trailers, 2 genres in the train split) the schedule runs as
+    configured (its ``cross_modal`` phases on every training clip, labelled or not).
+    Without, the self-supervised phases run alone (the schedule's, else
+    :data:`~reelmatch.train.config.SSL_PHASE`) and the model is ``self-supervised``.
+    """
+    from reelmatch.train.config import SSL_PHASE
     from reelmatch.train.data import labelled_items
 
     splits = store.splits()
-    train = labelled_items(ws, sorted(i for i, s in splits.items() if s == "train"))
-    if len(train) < 4 or len(train.vocabulary) < 2:
-        raise InputError(
-            f"training needs at least 4 extracted trailers with genres and 2 genres in the train split; "
-            f"found {len(train)} items and {len(train.vocabulary)} genres (import a manifest with genres, then extract)"
-        )
+    train_ids = sorted(i for i, s in splits.items() if s == "train")
+    train = labelled_items(ws, train_ids)
+    ssl_phases = config.self_supervised_phases()
+    if len(train) >= 4 and len(train.vocabulary) >= 2:
+        phases, mode = config.schedule(), ("self-supervised + supervised" if ssl_phases else "supervised")
+    else:
+        if len(train):
+            log.info("only %d labelled trailer(s) and %d genre(s) in the train split: training self-supervised alone",
+                     len(train), len(train.vocabulary))
+        ssl_phases = ssl_phases or (SSL_PHASE,)
+        phases, mode = ssl_phases, "self-supervised"
+        train = type(train)([], np.zeros((0, 0), bool), [])
     val_labels = {}
     for i in _held_out_ids(splits, tuple(config.val_splits), ws):
         item = ws.catalog.maybe_get(i)
         if item is not None and item.kind == "trailer" and item.genres:
             val_labels[i] = set(item.genres)
-    return train, val_labels
+    ssl_ids, xm_ids = [], []
+    if ssl_phases:
+        ssl_ids = [i for i in train_ids if ws.catalog.maybe_get(i) is not None]
+        wanted = tuple(config.val_splits)
+        held = sorted(i for i, s in splits.items() if s in wanted)
+        if len(held) < 8 and "test" not in wanted:
+            held = sorted(i for i, s in splits.items() if s in wanted + ("test",))
+        xm_ids = [i for i in held if ws.catalog.maybe_get(i) is not None]
+    return _Plan(train, val_labels, tuple(phases), tuple(ssl_phases), ssl_ids, xm_ids, mode)
 
 
-def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids):
-    """The feature cache (computed where missing), and the train items and held-out ids it has features of."""
+def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids, ssl_ids=()):
+    """The feature cache (computed where missing), and the train items, held-out ids and
+    self-supervised ids it has features of."""
     from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
 
     fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
@@ -193,13 +276,14 @@ def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids):
     if rep["done"]:
         log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
     cache = FeatureCache(ws, fcfg, clip_cfg)
-    missing = [i for i in train.ids + val_ids if i not in cache]
+    missing = [i for i in sorted(set(train.ids + val_ids + list(ssl_ids))) if i not in cache]
     if missing:
         log.warning("%d clips have no cached features (failed): left out of training", len(missing))
         keep = np.array([i in cache for i in train.ids], dtype=bool)
         train = type(train)([i for i, k in zip(train.ids, keep) if k], train.genres[keep], train.vocabulary)
         val_ids = [i for i in val_ids if i in cache]
-    return cache, train, val_ids
+        ssl_ids = [i for i in ssl_ids if i in cache]
+    return cache, train, val_ids, list(ssl_ids)
 
 
 def _rank_batches(batches, rank: int, world: int):

@@ -244,7 +244,8 @@ async function init() {
     const [g, health] = await Promise.all([api("/api/genres"), api("/api/health")]);
     for (const name of g.genres) $("#genre").append(h("option", { value: name }, name));
     const emb = health.embeddings
-      ? (health.embeddings.mode === "model" ? "trained model" : "pretrained backbone (no training yet)")
+      ? ({ model: "trained model", "self-supervised": "self-supervised model (no genre labels)" }[health.embeddings.mode]
+         || "pretrained backbone (no training yet)")
       : "not indexed yet";
     $("#status").textContent = `${health.items} items · ${emb} · ${health.writes ? "read-write" : "read-only"}`;
   } catch (e) {
