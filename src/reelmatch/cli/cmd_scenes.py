@@ -8,8 +8,14 @@ def add_arguments(p) -> None:
     from reelmatch.scenes.config import ScenesConfig
 
     d = ScenesConfig()
+    p.add_argument("--detector", choices=("adaptive", "content", "adaptive+content"), default=d.detector,
+                   help=f"PySceneDetect detectors (default {d.detector})")
     p.add_argument("--threshold", type=float, default=d.threshold,
-                   help=f"cut threshold of PySceneDetect's content detector (default {d.threshold})")
+                   help=f"cut threshold of the content detector (default {d.threshold})")
+    p.add_argument("--adaptive-threshold", type=float, default=d.adaptive_threshold,
+                   help=f"threshold of the adaptive detector (default {d.adaptive_threshold})")
+    p.add_argument("--window", type=int, default=d.window,
+                   help=f"frames each side in the adaptive detector's rolling average (default {d.window})")
     p.add_argument("--fade-threshold", type=float, default=d.fade_threshold,
                    help="also detect fades through black below this mean intensity (default off: 0)")
     p.add_argument("--min-scene", type=float, default=d.min_scene, help=f"shortest scene, seconds (default {d.min_scene})")
@@ -25,7 +31,8 @@ def run(args) -> int:
     from reelmatch.scenes import ScenesConfig, run_scenes
 
     ws = open_workspace(args)
-    config = ScenesConfig(threshold=args.threshold, fade_threshold=args.fade_threshold, min_scene=args.min_scene,
+    config = ScenesConfig(detector=args.detector, threshold=args.threshold, adaptive_threshold=args.adaptive_threshold,
+                          window=args.window, fade_threshold=args.fade_threshold, min_scene=args.min_scene,
                           width=args.width, frames=args.frames, kind=args.kind)
     with StageProgress("scenes") as progress:
         res = run_scenes(ws, config, clip_config=clip_config_of(ws), engine=engine_from_args(args), progress=progress,

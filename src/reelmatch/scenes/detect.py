@@ -2,10 +2,12 @@
 
 PySceneDetect's detectors are fed frames we decode ourselves (:func:`reelmatch.media.open_media`,
 its probing limits, frame-size checks and ``max_pixels``): the library never opens a file.
-Two detectors run over the same frames: ``ContentDetector`` (hard cuts: a jump in
-HSV content between consecutive frames) and ``ThresholdDetector`` (fades through
-black: the cut is placed in the middle of the dark stretch). Their cuts are merged
-(:func:`scenes_from_cuts`) into scenes covering the whole video.
+By default PySceneDetect's ``AdaptiveDetector`` runs over them (a frame's HSV
+content change against the rolling average of its neighbours: cuts and quick
+fades, not flicker or fast motion); ``ContentDetector`` (the change between
+consecutive frames) instead or as well, and ``ThresholdDetector`` (fades through
+black, cut in the middle of the dark stretch), are options. Their cuts are
+merged (:func:`scenes_from_cuts`) into scenes covering the whole video.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def detect_cuts(path, config: ScenesConfig = ScenesConfig()) -> tuple[list[float
 
     try:
         from scenedetect.common import FrameTimecode, Timecode
-        from scenedetect.detectors import ContentDetector, ThresholdDetector
+        from scenedetect.detectors import AdaptiveDetector, ContentDetector, ThresholdDetector
     except ImportError as e:  # pragma: no cover - the scenes extra
         raise InputError("scene detection needs PySceneDetect: pip install 'reelmatch[scenes]'") from e
 
@@ -92,7 +94,12 @@ def detect_cuts(path, config: ScenesConfig = ScenesConfig()) -> tuple[list[float
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         fps = Fraction(rate)
         min_len = max(1, int(round(config.min_scene * float(fps))))  # frames (PySceneDetect's unit)
-        detectors = [ContentDetector(threshold=config.threshold, min_scene_len=min_len)]
+        detectors = []
+        if "adaptive" in config.detector:
+            detectors.append(AdaptiveDetector(adaptive_threshold=config.adaptive_threshold, window_width=config.window,
+                                              min_scene_len=min_len))
+        if "content" in config.detector:
+            detectors.append(ContentDetector(threshold=config.threshold, min_scene_len=min_len))
         if config.fade_threshold > 0:
             detectors.append(ThresholdDetector(threshold=config.fade_threshold, min_scene_len=min_len))
         cuts: list[float] = []
@@ -110,7 +117,7 @@ def detect_cuts(path, config: ScenesConfig = ScenesConfig()) -> tuple[list[float
                     continue
                 last_t = t
                 media.check_frame_size(frame.width, frame.height, f"{name}: decoded frame")
-                w = config.width or frame.width
+                w = min(config.width, frame.width) if config.width else frame.width  # never upscaled
                 h = max(2, int(round(frame.height * w / frame.width / 2)) * 2)
                 img = frame.to_ndarray(format="bgr24", width=w, height=h)
                 # pts counted from the media start, so cut times need no offset
