@@ -52,6 +52,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--movies", type=int, default=3, help="ranking: generated movies (default 3)")
     p.add_argument("--movie-seconds", type=float, default=120.0, help="ranking: seconds per movie (default 120)")
     p.add_argument("--ads-per-genre", type=int, default=3, help="ranking: commercials per style (default 3)")
+    p.add_argument("--genre-look", type=float, nargs="+", default=[1.0, 0.5],
+                   help="ranking: share of each scene's and ad's look that is its genre's (default 1.0 and 0.5,"
+                        " the demo corpus's)")
     p.add_argument("--backbone", default="efficientnet_lite0", help="ranking: pretrained backbone (default efficientnet_lite0)")
     p.add_argument("--workdir", type=Path, default=None, help="where the media and workspace go (default: a temp dir)")
     p.add_argument("--items", type=int, default=100_000, help="filter/explain: synthetic catalogue size (default 100000)")
@@ -121,7 +124,7 @@ def _f1(t) -> str:
 
 
 # --------------------------------------------------------------------- ranking
-def build_ranking_workspace(args, work: Path):
+def build_ranking_workspace(args, work: Path, look: float = 1.0):
     """Movies and ads in the demo genres' styles, through the real stages; returns (ws, plans, ad_genre)."""
     import json
 
@@ -135,20 +138,22 @@ def build_ranking_workspace(args, work: Path):
     from reelmatch.train.features import FeaturesConfig, features_stage
     from reelmatch.workspace import Workspace
 
-    media = work / "ranking-media"
+    media = work / f"ranking-media-{look:g}"
     rows, plans, ad_genre = [], {}, {}
     for m in range(args.movies):
         title = f"Movie {m}"
-        plans[title] = write_movie(media / f"movie-{m}.mp4", args.movie_seconds, size=128, fps=12, seed=200 + m)
+        plans[title] = write_movie(media / f"movie-{m}.mp4", args.movie_seconds, size=128, fps=12, seed=200 + m,
+                                   genre_look=look)
         rows.append({"title": title, "path": str(media / f"movie-{m}.mp4"), "genres": "Drama"})
     for g in GENRES:
         for a in range(args.ads_per_genre):
             title = f"Ad {g} {a}"
-            write_movie(media / f"ad-{g}-{a}.mp4", 8.0, size=128, fps=12, seed=300 + 17 * a + len(g), genres=[g])
+            write_movie(media / f"ad-{g}-{a}.mp4", 8.0, size=128, fps=12, seed=300 + 17 * a + len(g), genres=[g],
+                        genre_look=look)
             rows.append({"title": title, "path": str(media / f"ad-{g}-{a}.mp4"), "kind": "ad"})
             ad_genre[title] = g
     (media / "catalogue.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    ws = Workspace.init(work / "ranking-ws")
+    ws = Workspace.init(work / f"ranking-ws-{look:g}")
     import_manifest(ws, media / "catalogue.jsonl")
     clip = ClipConfig(start=0.0, window=125.0, num_frames=8, interval=1.0, size=96)
     t0, c0 = time.time(), cpu()
@@ -172,11 +177,18 @@ def _planned_genre(plan, start: float, end: float) -> str:
 
 
 def part_ranking(args, work: Path):
+    ws = None
+    for look in args.genre_look:
+        ws = ranking_once(args, work, look)
+    return ws
+
+
+def ranking_once(args, work: Path, look: float):
     from reelmatch.scenes import load_scenes
 
     print(f"\n== scene-style ranking: {args.movies} movies x {args.movie_seconds:g} s, {args.ads_per_genre} ads per style,"
-          f" backbone {args.backbone} (no training) ({load()})")
-    ws, plans, ad_genre = build_ranking_workspace(args, work)
+          f" genre look {look:g}, backbone {args.backbone} (no training) ({load()})")
+    ws, plans, ad_genre = build_ranking_workspace(args, work, look)
     ids = {it.title: it.id for it in ws.catalog.items()}
     emb_hits = {"chance": [], "visual tower only": [], "audio tower only": [], "fused (match-ad --scenes)": []}
     per_genre: dict[str, list[bool]] = {}
@@ -268,6 +280,29 @@ def part_filter(args, work: Path, synth=None):
     print(f"  {'similar(exclusions=exclude_flag violence)':<52} {f'{same_lib}/{len(queries)}':>15}"
           f" {1000 * statistics.median(t_filt):>10.2f}")
     print(f"  {'HNSW + IDSelectorBitmap alone (no exact shortcut)':<52} {f'{same_sel}/{len(queries)}':>15}")
+    from reelmatch.query import search
+
+    cold = []
+    for q in queries[:10]:  # a profile's first query: the allowed ids come from SQL over the catalogue
+        search._ALLOWED.clear()
+        t0 = time.perf_counter()
+        similar(ws, q, k=10, exclusions=ex)
+        cold.append(time.perf_counter() - t0)
+    print(f"  {'  the first query of a profile (SQL, then cached)':<52} {'':>15} {1000 * statistics.median(cold):>10.2f}")
+    wide = Exclusions(exclude_genres=("Horror",))  # leaves most of the catalogue: the HNSW selector path
+    t_wide, ok_wide = [], 0
+    allowed_wide = set(ws.catalog.filter_ids(exclude_genres=["Horror"]))
+    rows_wide = np.array(sorted(emb.row(i) for i in allowed_wide))
+    for q in queries[:50]:
+        v = emb.vectors[emb.row(q)]
+        t0 = time.perf_counter()
+        got = similar(ws, q, k=10, exclusions=wide, table=False).ids
+        t_wide.append(time.perf_counter() - t0)
+        rows = rows_wide[[emb.ids[r] != q for r in rows_wide]]
+        order = np.argsort(-(emb.vectors[rows] @ v), kind="stable")[:10]
+        ok_wide += len(set(got) & {emb.ids[rows[j]] for j in order})
+    print(f"  {f'similar(exclude_genre Horror): {len(allowed_wide)} allowed, recall@10':<52}"
+          f" {ok_wide / (10 * len(t_wide)):>15.3f} {1000 * statistics.median(t_wide):>10.2f}")
     return ws, ids, keep
 
 

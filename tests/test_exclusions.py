@@ -117,3 +117,28 @@ def test_bad_profiles_name_the_file_and_field(tmp_path, doc, where):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(InputError, match="not valid JSON"):
         Exclusions.from_profile(tmp_path / "bad.json")
+
+
+def test_a_flag_changed_in_the_catalogue_applies_to_the_next_query(tmp_path):
+    """The allowed ids are cached per filter until the catalogue changes (this connection or another)."""
+    import sqlite3
+
+    from reelmatch.index import run_index
+    from reelmatch.index.synthetic import synthetic_catalogue
+    from reelmatch.query import similar
+    from reelmatch.query.filters import Exclusions
+    from reelmatch.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    ids = synthetic_catalogue(ws, 300, d=32, ads=0.0)
+    run_index(ws)
+    ex = Exclusions(exclude_flags=("alcohol",))
+    first = similar(ws, ids[0], k=5, exclusions=ex).ids
+    ws.catalog.update_fields(first[0], flags=["alcohol"])  # this connection
+    second = similar(ws, ids[0], k=5, exclusions=ex).ids
+    assert first[0] not in second and second[:4] == first[1:]
+    with sqlite3.connect(ws.catalog_path) as c:  # another connection (another process, a server's writer)
+        c.execute("UPDATE items SET flags='[\"alcohol\"]' WHERE id=?", (second[0],))
+    third = similar(ws, ids[0], k=5, exclusions=ex).ids
+    assert second[0] not in third
+    ws.close()

@@ -364,6 +364,11 @@ class Catalog:
                 sql += " AND NOT " + any_of("flags", list(exclude_flags))
         return [r[0] for r in self._conn.execute(sql + " ORDER BY id", args).fetchall()]
 
+    def stamp(self) -> tuple:
+        """Changes whenever the catalogue may have changed (a commit by this connection or another):
+        ``(connection, data_version, total_changes)``; only comparable for the same connection."""
+        return (id(self._conn), self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes)
+
     def _has_flags(self) -> bool:
         """False on a schema-1 catalogue read without migrating (no item has flags there)."""
         cols = [r[1] for r in self._conn.execute("PRAGMA table_info(items)").fetchall()]

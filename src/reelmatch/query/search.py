@@ -318,11 +318,30 @@ def _add_file(ws, path: Path, embedder, clip_config):
     return item
 
 
+#: (catalogue path, filters) -> (catalogue stamp, allowed ids): an advertiser's profile is asked again and again
+_ALLOWED: dict = {}
+_ALLOWED_MAX = 64
+_ALLOWED_LOCK = threading.Lock()
+
+
 def _allowed(ws, *, kind: str | None, genre: str | None, exclusions: Exclusions = NO_EXCLUSIONS) -> list[str]:
-    """Ids that pass the filters, from the catalogue in one query (handed to the index search)."""
-    return ws.catalog.filter_ids(kind=kind, genre=genre, exclude_genres=exclusions.exclude_genres,
-                                 exclude_kinds=exclusions.exclude_kinds, exclude_flags=exclusions.exclude_flags,
-                                 require_genres=exclusions.require_genres)
+    """Ids that pass the filters, from the catalogue in one query (handed to the index search);
+    kept until the catalogue changes (:meth:`Catalog.stamp`)."""
+    cat = ws.catalog
+    stamp = cat.stamp() if hasattr(cat, "stamp") else None
+    key = (str(getattr(cat, "path", "")), kind, genre, exclusions)
+    hit = _ALLOWED.get(key)
+    if hit is not None and stamp is not None and hit[0] == stamp:
+        return hit[1]
+    ids = cat.filter_ids(kind=kind, genre=genre, exclude_genres=exclusions.exclude_genres,
+                         exclude_kinds=exclusions.exclude_kinds, exclude_flags=exclusions.exclude_flags,
+                         require_genres=exclusions.require_genres)
+    if stamp is not None:
+        with _ALLOWED_LOCK:
+            if len(_ALLOWED) >= _ALLOWED_MAX:
+                _ALLOWED.clear()
+            _ALLOWED[key] = (stamp, ids)
+    return ids
 
 
 def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,

@@ -44,8 +44,12 @@ def plan_movie(seconds: float, *, seed: int = 0, genres=None, min_scene: float =
 
 
 def write_movie(path, seconds: float = 60.0, *, size: int = 96, fps: int = 24, seed: int = 0, fade: float = 0.5,
-                genres=None, fades: float = 0.4, audio: bool = True) -> list[PlannedScene]:
-    """Write the movie of :func:`plan_movie` to ``path``; returns its scenes (the ground truth)."""
+                genres=None, fades: float = 0.4, audio: bool = True, genre_look: float = 1.0) -> list[PlannedScene]:
+    """Write the movie of :func:`plan_movie` to ``path``; returns its scenes (the ground truth).
+
+    ``genre_look`` (0..1): how much of each scene's look is its genre's (the demo corpus draws
+    its trailers with 0.5: the rest of the look is a random genre's, motion and sound stay the genre's).
+    """
     from reelmatch.samples.corpus import GENRES, _Item, _Painter, _Sound
     from reelmatch.samples.media import write_video
 
@@ -53,7 +57,7 @@ def write_movie(path, seconds: float = 60.0, *, size: int = 96, fps: int = 24, s
     painters, sounds = [], []
     for j, sc in enumerate(plan):
         item = _Item(j, (sc.genre,), (sc.genre,), "trailer", True, int(seed * 100_003 + j))
-        p = _Painter(item, size, 10.0)
+        p = _Painter(item, size, 10.0, genre_look)
         p.cut = [1e9]  # one shot per scene: the boundaries are ours
         painters.append(p)
         sounds.append(_Sound(item))
