@@ -9,7 +9,7 @@ import pytest
 
 from reelmatch.errors import InputError
 
-N = 20_000  # 0.1 % of it: 20 items left
+N = 10_000  # 0.1 % of it: 10 items left
 
 
 def _exact(emb, q, allowed: set, k: int, exclude=()) -> list[str]:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: dimensions of the projected frame features of the frame table
 FRAME_DIM = 128
+#: frame tables up to this many values are also kept as float32 in memory (256 MB; faster products)
+FLOAT32_MAX = 64_000_000
 FORMAT_VERSION = 1
 
 
@@ -60,10 +62,14 @@ class FrameTable:
     ids: list[str]; feats float16 [N, K, d]; mask bool [N, K]; times float32 [N, K] (NaN on padding).
     """
 
-    def __init__(self, ids, feats, mask, times, meta: dict):
+    def __init__(self, ids, feats, mask, times, meta: dict, pairs: dict | None = None):
         self.ids = list(ids)
         self.feats, self.mask, self.times, self.meta = feats, mask, times, meta
+        #: precomputed best pairs of each item with its neighbour-table neighbours (see :func:`precompute_pairs`):
+        #: ``nb`` int32 [N, Kt] frame-table rows (-1 none), ``q``/``r`` int8 [N, Kt] frame indices, ``s`` float32
+        self.pairs = pairs
         self._pos = {i: r for r, i in enumerate(self.ids)}
+        self._f32 = None
 
     def __contains__(self, item_id) -> bool:
         return item_id in self._pos
@@ -74,6 +80,12 @@ class FrameTable:
     def row(self, item_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r = self._pos[item_id]
         return self.feats[r], self.mask[r], self.times[r]
+
+    def feats32(self, rows: np.ndarray) -> np.ndarray:
+        """float32 [n, K, d] of ``rows`` (a float32 copy of the table is kept when it is small)."""
+        if self._f32 is None and self.feats.size <= FLOAT32_MAX:
+            self._f32 = self.feats.astype(np.float32)
+        return self._f32[rows] if self._f32 is not None else self.feats[rows].astype(np.float32)
 
 
 def best_pair(qf: np.ndarray, qmask: np.ndarray, rf: np.ndarray, rmask: np.ndarray) -> tuple[int, int, float] | None:
@@ -92,8 +104,9 @@ def save_frame_table(table: FrameTable, path: Path) -> None:
     import io
 
     buf = io.BytesIO()
+    extra = {f"pair_{k}": v for k, v in (table.pairs or {}).items()}
     np.savez(buf, ids=np.array(table.ids, dtype=object).astype(str), feats=table.feats, mask=table.mask,
-             times=table.times, meta=np.array(json.dumps(table.meta, sort_keys=True)))
+             times=table.times, meta=np.array(json.dumps(table.meta, sort_keys=True)), **extra)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -106,7 +119,9 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
                                      f"this reelmatch reads {FORMAT_VERSION}: run 'reelmatch index'")
         if vectors_fingerprint is not None and meta.get("vectors_fingerprint") != vectors_fingerprint:
             raise StaleArtifactError(f"{path.name} was made from other vectors: run 'reelmatch index'")
-        return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta)
+        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "v", "a") if f"pair_{k}" in z.files} \
+            if "pair_nb" in z.files else None
+        return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
 
 
 def _feature_cache_dir(ws, clip_fingerprint: str | None) -> Path | None:
@@ -175,14 +190,72 @@ def build_frame_table(ws, emb, clip_config=None) -> FrameTable | None:
     return FrameTable(emb.ids, feats, mask, times, meta)
 
 
+def precompute_pairs(table: FrameTable, neighbours, emb=None, chunk: int = 64) -> dict:
+    """The best frame pair of every item with each of its neighbour-table neighbours (an index-time cost:
+    ``similar`` answered from the neighbour table then explains its frame pairs by lookups).
+
+    ``neighbours``: a :class:`~reelmatch.index.neighbours.NeighbourTable`; ``emb``: the embeddings (the
+    table's ids in their order), whose per-modality similarities are then precomputed too (``v``, ``a``:
+    float32 [N, Kt], NaN where either side has no audio). Returns the ``pairs`` arrays.
+    """
+    n, k = len(table.ids), table.feats.shape[1]
+    kt = neighbours.k
+    pos = table._pos
+    nb_row = np.array([pos.get(str(i), -1) for i in neighbours.ids], dtype=np.int64)
+    nb = np.full((n, kt), -1, np.int32)
+    for t_row, item_id in enumerate(neighbours.ids):
+        r = pos.get(str(item_id))
+        if r is not None:
+            cols = neighbours.neighbours[t_row]
+            nb[r] = np.where(cols >= 0, nb_row[np.maximum(cols, 0)], -1)
+    q_idx = np.zeros((n, kt), np.int8)
+    r_idx = np.zeros((n, kt), np.int8)
+    sim = np.full((n, kt), -np.inf, np.float32)
+    full = table.mask.all(axis=1)
+    for s0 in range(0, n, chunk):
+        rows = np.arange(s0, min(n, s0 + chunk))
+        p = nb[rows]  # [B, Kt]
+        qf = table.feats32(rows)  # [B, K, d]
+        rf = table.feats32(np.maximum(p, 0).reshape(-1)).reshape(len(rows), kt * k, -1)  # [B, Kt*K, d]
+        sims = rf @ np.ascontiguousarray(qf.transpose(0, 2, 1))  # [B, Kt*K result frames, K query frames]
+        if not (full[rows].all() and (p >= 0).all() and full[p].all()):  # padded frames, short rows
+            ok = table.mask[np.maximum(p, 0)].reshape(len(rows), kt * k)[:, :, None] & table.mask[rows][:, None, :]
+            ok &= np.repeat(p >= 0, k, axis=1)[:, :, None]
+            sims[~ok] = -np.inf
+        sims = sims.reshape(len(rows), kt, k * k)
+        best = sims.argmax(axis=2)
+        sim[rows] = np.take_along_axis(sims, best[:, :, None], axis=2)[:, :, 0]
+        rj, qi = np.divmod(best, k)
+        r_idx[rows], q_idx[rows] = rj, qi
+    out = {"nb": nb, "q": q_idx, "r": r_idx, "s": sim}
+    if emb is not None and list(emb.ids) == table.ids:
+        safe = np.maximum(nb, 0)
+        v = np.einsum("nd,nkd->nk", emb.visual, emb.visual[safe])
+        a = np.einsum("nd,nkd->nk", emb.audio, emb.audio[safe])
+        ha = emb.has_audio[:, None] & emb.has_audio[safe]
+        out["v"] = np.where(nb >= 0, v, np.nan).astype(np.float32)
+        out["a"] = np.where((nb >= 0) & ha, a, np.nan).astype(np.float32)
+    return out
+
+
 def update_frame_table(ws, emb, index_file: Path) -> int:
     """Write the frame table beside ``index_file`` unless it is up to date; returns the rows written."""
+    from reelmatch.index.neighbours import load_table, neighbours_path
+
     path = frames_path(index_file)
     cdir = _feature_cache_dir(ws, emb.clip_fingerprint)
+    npath = neighbours_path(index_file)
+    nb = None
+    if npath.exists():
+        try:
+            nb = load_table(npath, vectors_fingerprint=emb.vectors_fingerprint, mmap=False)
+        except Exception as e:  # noqa: BLE001 - no usable table: no precomputed pairs
+            log.info("frame table: no neighbour table to precompute pairs with (%s)", e)
+    nb_k = nb.k if nb is not None else 0
     if path.exists():
         try:
             old = load_frame_table(path, vectors_fingerprint=emb.vectors_fingerprint)
-            if cdir is not None and old.meta.get("features") == cdir.name:
+            if cdir is not None and old.meta.get("features") == cdir.name and old.meta.get("pairs_k", 0) == nb_k:
                 return 0
         except Exception:  # noqa: BLE001 - stale or unreadable: rebuilt below
             pass
@@ -190,10 +263,149 @@ def update_frame_table(ws, emb, index_file: Path) -> int:
     if table is None:
         path.unlink(missing_ok=True)
         return 0
+    if nb is not None:
+        table.pairs = precompute_pairs(table, nb, emb)
+        table.meta["pairs_k"] = nb_k
     save_frame_table(table, path)
     log.info("index: frame table of %d items (%d-d frame features from %s)", len(table), table.meta["dim"],
              table.meta["features"])
     return len(table)
+
+
+def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None) -> list[dict]:
+    """The ``explain`` documents of results ``items`` (embedding rows ``rows``) for ``target``, in one go:
+    one matrix product per modality and one batched ``[k, K, d] @ [d, K]`` for the frame pairs.
+
+    ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
+    ``scores``: the results' reported scores (the fused similarity, so both print the same number).
+    """
+    if not items:
+        return []
+    fast = _from_precomputed(target, items, frames, query_frames, scores)
+    if fast is not None:
+        return fast
+    r = np.asarray(rows, dtype=np.int64)
+    fused = np.round(np.asarray(scores, np.float64) if scores is not None else emb.vectors[r] @ target.fused, 6).tolist()
+    visual = np.round(emb.visual[r] @ target.visual, 6).tolist()
+    if target.has_audio:
+        audio = np.where(emb.has_audio[r], np.round(emb.audio[r] @ target.audio, 6), np.nan).tolist()
+    else:
+        audio = [np.nan] * len(items)
+    qgen = {g.lower() for g in target.genres}
+    qflags = {f.lower() for f in getattr(target, "flags", ())}
+    pairs = _frame_pairs(target, items, frames, query_frames)
+    out = []
+    for j, item in enumerate(items):
+        a = audio[j]
+        out.append({
+            "similarity": {"fused": fused[j], "visual": visual[j], "audio": None if a != a else a},
+            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
+            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
+            "frames": pairs[j],
+        })
+    return out
+
+
+def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict] | None:
+    """Every document by lookups when the query is a catalogue item and every result is in its
+    neighbour-table row (the usual ``similar``): None otherwise."""
+    if frames is None or query_frames is not None or scores is None or not frames.pairs or "v" not in frames.pairs:
+        return None
+    fpos = frames._pos
+    r0 = fpos.get(target.item_id)
+    if r0 is None:
+        return None
+    try:
+        p = np.array([fpos[it.id] for it in items], dtype=np.int64)
+    except KeyError:
+        return None
+    pre = frames.pairs
+    slots = {x: i for i, x in enumerate(pre["nb"][r0].tolist())}
+    try:
+        slot = [slots[x] for x in p.tolist()]
+    except KeyError:  # a result beyond the neighbour-table row
+        return None
+    pq, pr, ps = pre["q"][r0].tolist(), pre["r"][r0].tolist(), pre["s"][r0].tolist()
+    pv, pa = pre["v"][r0].tolist(), pre["a"][r0].tolist()
+    qtimes = frames.times[r0].tolist()
+    sr = [pr[i] for i in slot]
+    rtimes = frames.times[p, sr].tolist()
+    qgen = {g.lower() for g in target.genres}
+    qflags = {f.lower() for f in getattr(target, "flags", ())}
+    out = []
+    for j, item in enumerate(items):
+        i = slot[j]
+        au, sim, a = pa[i], ps[i], pq[i]
+        qt, rt = qtimes[a], rtimes[j]
+        out.append({
+            "similarity": {"fused": round(scores[j], 6), "visual": round(pv[i], 6),
+                           "audio": None if au != au else round(au, 6)},
+            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
+            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
+            "frames": None if sim == -np.inf else {"query_frame": a, "result_frame": sr[j],
+                                                   "query_time": None if qt != qt else round(qt, 3),
+                                                   "result_time": None if rt != rt else round(rt, 3),
+                                                   "similarity": round(sim, 6)},
+        })
+    return out
+
+
+def _pair_docs(qi, rj, sim, qtimes, rtimes) -> list[dict | None]:
+    """``frames`` documents from arrays (None where the similarity is -inf: no real frame pair)."""
+    sim = np.round(np.asarray(sim, np.float64), 6).tolist()
+    qt = np.round(np.asarray(qtimes, np.float64), 3).tolist()
+    rt = np.round(np.asarray(rtimes, np.float64), 3).tolist()
+    qi, rj = np.asarray(qi).tolist(), np.asarray(rj).tolist()
+    return [None if s == -np.inf else {"query_frame": a, "result_frame": b, "query_time": None if x != x else x,
+                                       "result_time": None if y != y else y, "similarity": s}
+            for a, b, s, x, y in zip(qi, rj, sim, qt, rt)]
+
+
+def _frame_pairs(target, items, frames: FrameTable | None, query_frames) -> list[dict | None]:
+    """The best frame pair of the query with each result: precomputed (neighbour-table rows), else computed."""
+    pairs: list = [None] * len(items)
+    q = query_frames
+    if q is None and frames is not None and target.item_id in frames:
+        q = frames.row(target.item_id)
+    if q is None or frames is None:
+        return pairs
+    qmask = np.asarray(q[1], bool)
+    if not qmask.any():
+        return pairs
+    qtimes = np.asarray(q[2], np.float32)
+    fpos = frames._pos
+    have, p = [], []
+    for j, it in enumerate(items):
+        x = fpos.get(it.id)
+        if x is not None:
+            have.append(j)
+            p.append(x)
+    if not have:
+        return pairs
+    have, p = np.asarray(have), np.asarray(p)
+    pre = frames.pairs if query_frames is None else None
+    if pre is not None:  # looked up where the neighbour table's pairs have them
+        r0 = fpos[target.item_id]
+        eq = pre["nb"][r0][None, :] == p[:, None]
+        found = eq.any(axis=1)
+        if found.any():
+            slot = eq.argmax(axis=1)[found]
+            sq, sr = pre["q"][r0][slot].astype(np.int64), pre["r"][r0][slot].astype(np.int64)
+            docs = _pair_docs(sq, sr, pre["s"][r0][slot], qtimes[sq], frames.times[p[found], sr])
+            for j, d in zip(have[found].tolist(), docs):
+                pairs[j] = d
+            have, p = have[~found], p[~found]
+    if len(have):
+        n, k = len(p), frames.feats.shape[1]
+        sims = frames.feats32(p) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [n, K result, K query]
+        sims[~(frames.mask[p][:, :, None] & qmask[None, None, :])] = -np.inf
+        sims = sims.reshape(n, -1)
+        best = sims.argmax(axis=1)
+        rj, qi = np.divmod(best, sims.shape[1] // k)
+        docs = _pair_docs(qi, rj, sims[np.arange(n), best], qtimes[qi], frames.times[p, rj])
+        for j, d in zip(have.tolist(), docs):
+            pairs[j] = d
+    return pairs
 
 
 def explain(target, item, emb, row: int, frames: FrameTable | None, query_frames=None) -> dict:
@@ -227,4 +439,4 @@ def explain(target, item, emb, row: int, frames: FrameTable | None, query_frames
 
 def _sec(t) -> float | None:
     t = float(t)
-    return None if not np.isfinite(t) else round(t, 3)
+    return None if t != t or t in (np.inf, -np.inf) else round(t, 3)

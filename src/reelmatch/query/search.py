@@ -410,20 +410,20 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
     scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _) in enumerate(picked)),
                     key=lambda t: (-t[0], t[1]))
     qgen = {g.lower() for g in target.genres}
-    frames = searcher.frames if explain else None
+    whys = [None] * len(scored)
+    if explain:
+        from reelmatch.query.explain import explain_many
+
+        whys = explain_many(target, [it for _, _, it in scored], emb, [emb.row(it.id) for _, _, it in scored],
+                            searcher.frames, target.frames, scores=[s for s, _, _ in scored])
     out = []
-    for s, _, item in scored:
+    for (s, _, item), why in zip(scored, whys):
         per = None
         if per_modality:
             r = emb.row(item.id)
             visual = float(target.visual @ emb.visual[r])
             audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
             per = {"visual": visual, "audio": audio}
-        why = None
-        if explain:
-            from reelmatch.query.explain import explain as explain_one
-
-            why = explain_one(target, item, emb, emb.row(item.id), frames, target.frames)
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
             genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen), scores=per,
