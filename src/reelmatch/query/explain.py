@@ -126,19 +126,9 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
 
 def _feature_cache_dir(ws, clip_fingerprint: str | None) -> Path | None:
     """The newest feature-cache directory made from the clips with ``clip_fingerprint``."""
-    best, best_time = None, None
-    root = ws.dir("features")
-    for side in root.glob("*.json"):
-        try:
-            doc = json.loads(side.read_text())
-        except (OSError, ValueError):
-            continue
-        d = root / side.stem
-        if doc.get("clip_fingerprint") == clip_fingerprint and d.is_dir():
-            t = side.stat().st_mtime
-            if best_time is None or t > best_time:
-                best, best_time = d, t
-    return best
+    from reelmatch.config import newest_artifact_dir
+
+    return newest_artifact_dir(ws.dir("features"), clip_fingerprint=clip_fingerprint)
 
 
 def build_frame_table(ws, emb, clip_config=None) -> FrameTable | None:

@@ -186,21 +186,9 @@ def run_scenes(ws, config: ScenesConfig = ScenesConfig(), *, clip_config=None, e
 
 def current_scenes_dir(ws, model_fingerprint: str | None) -> Path | None:
     """The newest scenes directory made by the model ``model_fingerprint`` (what queries read)."""
-    import json
+    from reelmatch.config import newest_artifact_dir
 
-    best, best_t = None, None
-    root = scenes_root(ws)
-    for side in root.glob("*.json"):
-        try:
-            doc = json.loads(side.read_text())
-        except (OSError, ValueError):
-            continue
-        d = root / side.stem
-        if doc.get("model_fingerprint") == model_fingerprint and d.is_dir():
-            t = side.stat().st_mtime
-            if best_t is None or t > best_t:
-                best, best_t = d, t
-    return best
+    return newest_artifact_dir(scenes_root(ws), model_fingerprint=model_fingerprint)
 
 
 def load_scenes(ws, item_id: str, *, model_fingerprint: str | None = None) -> ItemScenes | None:
