@@ -151,3 +151,20 @@ def test_exclude_flag_from_manifest_and_explain(sws, cli):
     assert doc["exclusions"] == {"exclude_genres": [], "exclude_kinds": [], "exclude_flags": ["ALCOHOL"],
                                  "require_genres": []}
     assert all("explain" in r for r in doc["results"])
+
+
+def test_a_query_file_is_explained_with_its_own_frames(scenes_workspace, tmp_path):
+    """A file that is not in the catalogue: its sampled frames go through the frame table's backbone."""
+    from reelmatch.ingest.probe import sha256_file
+    from reelmatch.samples.media import moving_box_frames, tone, write_video
+
+    ws, ids = scenes_workspace
+    f = tmp_path / "red again.mkv"  # Red Hour's look and sound, another file
+    write_video(f, seconds=4, width=64, height=64,
+                frames=moving_box_frames(64, 64, color=(230, 40, 40), background=(20, 30, 60)), audio=tone(440))
+    assert ws.catalog.by_sha256(sha256_file(f)) is None
+    res = ws.similar(str(f), k=3, explain=True)
+    top = res.results[0]
+    assert top.title == "Red Hour", res.to_dict()
+    fr = top.explain["frames"]
+    assert fr is not None and fr["query_time"] is not None and fr["similarity"] > 0.5

@@ -124,6 +124,17 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
         return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
 
 
+def frame_backbone(ws, table: FrameTable):
+    """The backbone that made the frame table's features (from its feature cache's sidecar), or None."""
+    from reelmatch.config import read_sidecar
+    from reelmatch.train.features import FeaturesConfig, _make_backbone
+
+    side = read_sidecar(ws.dir("features") / table.meta.get("features", ""))
+    if side is None or side.get("config_type") != "FeaturesConfig":
+        return None
+    return _make_backbone(FeaturesConfig.from_dict(side["config"]))
+
+
 def _feature_cache_dir(ws, clip_fingerprint: str | None) -> Path | None:
     """The newest feature-cache directory made from the clips with ``clip_fingerprint``."""
     from reelmatch.config import newest_artifact_dir

@@ -54,6 +54,7 @@ class Target:
     indexed: bool = False  # the vector is the item's own indexed vector (its table row applies)
     flags: tuple[str, ...] = ()
     frames: tuple | None = None  # (feats, mask, times) of a query file, for explanations
+    clip: object = None  # the clip a query file was sampled into (its frames explain matches)
 
 
 class Searcher:
@@ -107,6 +108,23 @@ class Searcher:
         except (ReelmatchError, OSError, ValueError) as e:
             log.info("no frame pairs in explanations: %s", e)
             return None
+
+    def query_frames(self, clip):
+        """``(feats, mask, times)`` of a query file's clip for the frame table (its backbone, loaded once)."""
+        from reelmatch.query.explain import frame_backbone, project_frames, projection
+        from reelmatch.train.features import clip_frame_features
+
+        table = self.frames
+        if table is None or clip is None:
+            return None
+        with self._frames_lock:
+            if getattr(self, "_frame_backbone", None) is None:
+                self._frame_backbone = frame_backbone(self.ws, table)
+        if self._frame_backbone is None:
+            return None
+        feats = clip_frame_features(self._frame_backbone, [clip])[0]
+        return project_frames(feats, projection(feats.shape[1])), np.asarray(clip.mask, bool), \
+            np.asarray(clip.timestamps, np.float32)
 
     def _load_table(self):
         """The neighbour table computed from this index, or None (absent or from other vectors)."""
@@ -264,12 +282,12 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
     title = same.title if same is not None else path.stem
     return Target({"path": str(path), "title": title}, same.id if same else None, title,
                   tuple(same.genres) if same else (), v["fused"], v["visual"], v["audio"], v["has_audio"],
-                  flags=tuple(same.flags) if same else ())
+                  flags=tuple(same.flags) if same else (), clip=v.get("clip"))
 
 
 def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None) -> dict:
     """Extract and embed the video ``path`` the way the embeddings with ``meta`` were made:
-    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool}``.
+    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool, "clip": Clip}``.
 
     ``embedder`` defaults to the one rebuilt from ``meta`` (``StaleArtifactError``
     when it is gone or gives another fingerprint); ``InputError`` when the file
@@ -291,7 +309,7 @@ def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None)
     clip = extract_clip(Path(path), config, item_id="query", title=Path(path).stem)  # InputError if undecodable
     out = embedder.embed([clip])
     return {"fused": out["fused"][0], "visual": out["visual"][0], "audio": out["audio"][0],
-            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0]))}
+            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0])), "clip": clip}
 
 
 def _add_file(ws, path: Path, embedder, clip_config):
@@ -413,6 +431,9 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
     whys = [None] * len(scored)
     if explain:
         from reelmatch.query.explain import explain_many
+
+        if target.frames is None and target.clip is not None and not target.indexed:
+            target.frames = searcher.query_frames(target.clip)  # a file: its own frames, by the table's backbone
 
         whys = explain_many(target, [it for _, _, it in scored], emb, [emb.row(it.id) for _, _, it in scored],
                             searcher.frames, target.frames, scores=[s for s, _, _ in scored])
