@@ -70,6 +70,7 @@ class FrameTable:
         self.pairs = pairs
         self._pos = {i: r for r, i in enumerate(self.ids)}
         self._f32 = None
+        self.times64 = np.round(np.asarray(times, np.float64), 3)  # as the JSON shows them
 
     def __contains__(self, item_id) -> bool:
         return item_id in self._pos
@@ -119,7 +120,7 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
                                      f"this reelmatch reads {FORMAT_VERSION}: run 'reelmatch index'")
         if vectors_fingerprint is not None and meta.get("vectors_fingerprint") != vectors_fingerprint:
             raise StaleArtifactError(f"{path.name} was made from other vectors: run 'reelmatch index'")
-        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "v", "a") if f"pair_{k}" in z.files} \
+        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "vas") if f"pair_{k}" in z.files} \
             if "pair_nb" in z.files else None
         return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
 
@@ -197,7 +198,8 @@ def precompute_pairs(table: FrameTable, neighbours, emb=None, chunk: int = 64) -
 
     ``neighbours``: a :class:`~reelmatch.index.neighbours.NeighbourTable`; ``emb``: the embeddings (the
     table's ids in their order), whose per-modality similarities are then precomputed too (``v``, ``a``:
-    float32 [N, Kt], NaN where either side has no audio). Returns the ``pairs`` arrays.
+    ``vas`` float64 [N, Kt, 3] with the pair's similarity, rounded to 6 decimals; NaN where either side
+    has no audio). Returns the ``pairs`` arrays.
     """
     n, k = len(table.ids), table.feats.shape[1]
     kt = neighbours.k
@@ -234,8 +236,10 @@ def precompute_pairs(table: FrameTable, neighbours, emb=None, chunk: int = 64) -
         v = np.einsum("nd,nkd->nk", emb.visual, emb.visual[safe])
         a = np.einsum("nd,nkd->nk", emb.audio, emb.audio[safe])
         ha = emb.has_audio[:, None] & emb.has_audio[safe]
-        out["v"] = np.where(nb >= 0, v, np.nan).astype(np.float32)
-        out["a"] = np.where((nb >= 0) & ha, a, np.nan).astype(np.float32)
+        # visual, audio, frame-pair similarity per slot, rounded as the JSON shows them (float64: lookups
+        # need no rounding at query time, which would cost more than the rest of an explanation)
+        out["vas"] = np.round(np.stack([np.where(nb >= 0, v, np.nan), np.where((nb >= 0) & ha, a, np.nan),
+                                        sim.astype(np.float64)], axis=2), 6)
     return out
 
 
@@ -274,7 +278,7 @@ def update_frame_table(ws, emb, index_file: Path) -> int:
 
 
 def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None) -> list[dict]:
-    """The ``explain`` documents of results ``items`` (embedding rows ``rows``) for ``target``, in one go:
+    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``:
     one matrix product per modality and one batched ``[k, K, d] @ [d, K]`` for the frame pairs.
 
     ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
@@ -285,7 +289,7 @@ def explain_many(target, items, emb, rows, frames: FrameTable | None, query_fram
     fast = _from_precomputed(target, items, frames, query_frames, scores)
     if fast is not None:
         return fast
-    r = np.asarray(rows, dtype=np.int64)
+    r = np.asarray(rows if rows is not None else [emb.row(it.id) for it in items], dtype=np.int64)
     fused = np.round(np.asarray(scores, np.float64) if scores is not None else emb.vectors[r] @ target.fused, 6).tolist()
     visual = np.round(emb.visual[r] @ target.visual, 6).tolist()
     if target.has_audio:
@@ -310,7 +314,7 @@ def explain_many(target, items, emb, rows, frames: FrameTable | None, query_fram
 def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict] | None:
     """Every document by lookups when the query is a catalogue item and every result is in its
     neighbour-table row (the usual ``similar``): None otherwise."""
-    if frames is None or query_frames is not None or scores is None or not frames.pairs or "v" not in frames.pairs:
+    if frames is None or query_frames is not None or scores is None or not frames.pairs or "vas" not in frames.pairs:
         return None
     fpos = frames._pos
     r0 = fpos.get(target.item_id)
@@ -326,27 +330,27 @@ def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict]
         slot = [slots[x] for x in p.tolist()]
     except KeyError:  # a result beyond the neighbour-table row
         return None
-    pq, pr, ps = pre["q"][r0].tolist(), pre["r"][r0].tolist(), pre["s"][r0].tolist()
-    pv, pa = pre["v"][r0].tolist(), pre["a"][r0].tolist()
-    qtimes = frames.times[r0].tolist()
+    pq, pr = pre["q"][r0].tolist(), pre["r"][r0].tolist()
+    vas = pre["vas"][r0].tolist()  # rounded when precomputed: Python's round() per value costs more than the rest
+    fused = np.round(np.asarray(scores, np.float64), 6).tolist()
     sr = [pr[i] for i in slot]
-    rtimes = frames.times[p, sr].tolist()
+    t64 = frames.times64
+    qrow = t64[r0].tolist()
+    rtimes = t64[p, sr].tolist()
     qgen = {g.lower() for g in target.genres}
     qflags = {f.lower() for f in getattr(target, "flags", ())}
     out = []
     for j, item in enumerate(items):
         i = slot[j]
-        au, sim, a = pa[i], ps[i], pq[i]
-        qt, rt = qtimes[a], rtimes[j]
+        vi, au, sim = vas[i]
+        qt, rt = qrow[pq[i]], rtimes[j]
         out.append({
-            "similarity": {"fused": round(scores[j], 6), "visual": round(pv[i], 6),
-                           "audio": None if au != au else round(au, 6)},
+            "similarity": {"fused": fused[j], "visual": vi, "audio": None if au != au else au},
             "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
             "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
-            "frames": None if sim == -np.inf else {"query_frame": a, "result_frame": sr[j],
-                                                   "query_time": None if qt != qt else round(qt, 3),
-                                                   "result_time": None if rt != rt else round(rt, 3),
-                                                   "similarity": round(sim, 6)},
+            "frames": None if sim == -np.inf else {"query_frame": pq[i], "result_frame": sr[j],
+                                                   "query_time": None if qt != qt else qt,
+                                                   "result_time": None if rt != rt else rt, "similarity": sim},
         })
     return out
 

@@ -435,8 +435,8 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
         if target.frames is None and target.clip is not None and not target.indexed:
             target.frames = searcher.query_frames(target.clip)  # a file: its own frames, by the table's backbone
 
-        whys = explain_many(target, [it for _, _, it in scored], emb, [emb.row(it.id) for _, _, it in scored],
-                            searcher.frames, target.frames, scores=[s for s, _, _ in scored])
+        whys = explain_many(target, [it for _, _, it in scored], emb, None, searcher.frames, target.frames,
+                            scores=[s for s, _, _ in scored])
     out = []
     for (s, _, item), why in zip(scored, whys):
         per = None
