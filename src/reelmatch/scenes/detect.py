@@ -83,8 +83,9 @@ def detect_cuts(path, config: ScenesConfig = ScenesConfig()) -> tuple[list[float
     try:
         from scenedetect.common import FrameTimecode, Timecode
         from scenedetect.detectors import AdaptiveDetector, ContentDetector, ThresholdDetector
-    except ImportError as e:  # pragma: no cover - the scenes extra
-        raise InputError("scene detection needs PySceneDetect: pip install 'reelmatch[scenes]'") from e
+    except ImportError as e:  # pragma: no cover - the scenes extra, or OpenCV's system libraries
+        raise InputError(f"scene detection needs PySceneDetect and OpenCV ({one_line(e)}): pip install"
+                         " 'reelmatch[scenes]' (and, on Debian, apt-get install libgl1 libglib2.0-0)") from e
 
     path = Path(path)
     name = path.name
