@@ -12,8 +12,11 @@ The best-matching frame pair comes from the **frame table**, precomputed by the
 index stage beside the index (``index/<name>.frames.npz``): for every indexed
 item, each sampled frame's backbone feature (from the feature cache) projected
 to :data:`FRAME_DIM` dimensions by a fixed seeded random projection and
-L2-normalised, with the frame's timestamp. Explaining k results is then k small
-``[K, d] @ [d, K]`` products: no decoding, no model at query time.
+L2-normalised, with the frame's timestamp; and, for each item's neighbour-table
+row, the best pair and the per-modality similarities (:func:`precompute_pairs`).
+A ``similar`` answered from the neighbour table explains by lookups; other
+results by one batched ``[k, K, d] @ [d, K]`` product. No decoding and no model
+at query time, except for a query file's own frames (one backbone pass).
 """
 
 from __future__ import annotations
@@ -87,16 +90,6 @@ class FrameTable:
         if self._f32 is None and self.feats.size <= FLOAT32_MAX:
             self._f32 = self.feats.astype(np.float32)
         return self._f32[rows] if self._f32 is not None else self.feats[rows].astype(np.float32)
-
-
-def best_pair(qf: np.ndarray, qmask: np.ndarray, rf: np.ndarray, rmask: np.ndarray) -> tuple[int, int, float] | None:
-    """The most similar (query frame, result frame): ``(i, j, cosine)`` among real frames, or None."""
-    qi, ri = np.flatnonzero(qmask), np.flatnonzero(rmask)
-    if len(qi) == 0 or len(ri) == 0:
-        return None
-    sims = qf[qi].astype(np.float32) @ rf[ri].astype(np.float32).T
-    a, b = np.unravel_index(int(np.argmax(sims)), sims.shape)
-    return int(qi[a]), int(ri[b]), float(sims[a, b])
 
 
 def save_frame_table(table: FrameTable, path: Path) -> None:
@@ -411,37 +404,3 @@ def _frame_pairs(target, items, frames: FrameTable | None, query_frames) -> list
         for j, d in zip(have.tolist(), docs):
             pairs[j] = d
     return pairs
-
-
-def explain(target, item, emb, row: int, frames: FrameTable | None, query_frames=None) -> dict:
-    """The ``explain`` document of result ``item`` (embedding row ``row``) for ``target``.
-
-    ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``.
-    """
-    visual = float(target.visual @ emb.visual[row])
-    audio = float(target.audio @ emb.audio[row]) if target.has_audio and emb.has_audio[row] else None
-    qgen = {g.lower() for g in target.genres}
-    qflags = {f.lower() for f in getattr(target, "flags", ())}
-    doc = {
-        "similarity": {"fused": round(float(target.fused @ emb.vectors[row]), 6), "visual": round(visual, 6),
-                       "audio": None if audio is None else round(audio, 6)},
-        "shared_genres": [g for g in item.genres if g.lower() in qgen],
-        "shared_flags": [f for f in getattr(item, "flags", ()) if f.lower() in qflags],
-        "frames": None,
-    }
-    q = query_frames
-    if q is None and frames is not None and target.item_id in frames:
-        q = frames.row(target.item_id)
-    if q is not None and frames is not None and item.id in frames:
-        rf, rm, rt = frames.row(item.id)
-        got = best_pair(q[0], q[1], rf, rm)
-        if got is not None:
-            i, j, s = got
-            doc["frames"] = {"query_frame": i, "result_frame": j, "query_time": _sec(q[2][i]),
-                             "result_time": _sec(rt[j]), "similarity": round(s, 6)}
-    return doc
-
-
-def _sec(t) -> float | None:
-    t = float(t)
-    return None if t != t or t in (np.inf, -np.inf) else round(t, 3)
