@@ -135,7 +135,7 @@ class _ScenesJob:
         todo = ws.catalog.todo(STAGE, self.fingerprint, retry_failed=options.retry_failed, kind=kind)
         self.items = [it for it in todo if it.media_path]
         self.total = len(self.items)
-        self.embedder = LocalFirst(partial(embedder_for, ws, meta))
+        self.embedder = LocalFirst(partial(embedder_for, None, meta))  # picklable: no workspace travels
         self.fn = partial(_scenes_fn, self.embedder, config, clip_config)
         self.scenes = 0
 
