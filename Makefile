@@ -22,10 +22,12 @@ install: $(BIN)/python
 # Debian packages used only by tests/benchmarks: chromium (browser test),
 # ffmpeg (the recipe-comparison benchmark, reference checks, AugLy's video edits),
 # libmagic1 (python-magic, which AugLy imports), wrk and hey (HTTP load
-# generators of benchmarks/serve.py).
-SYSTEM_DEPS := chromium ffmpeg libmagic1 libchromaprint1 wrk hey
+# generators of benchmarks/serve.py), libchromaprint1 (Chromaprint, the audio
+# fingerprint of dedupe), libgl1 and libglib2.0-0 (OpenCV, which PySceneDetect
+# imports for the scenes stage).
+SYSTEM_DEPS := chromium ffmpeg libmagic1 libchromaprint1 wrk hey libgl1 libglib2.0-0
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null || ! ldconfig -p | grep -q libmagic.so.1 || ! ldconfig -p | grep -q libchromaprint.so.1; then \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v wrk >/dev/null || ! command -v hey >/dev/null || ! ldconfig -p | grep -q libmagic.so.1 || ! ldconfig -p | grep -q libchromaprint.so.1 || ! ldconfig -p | grep -q libGL.so.1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS) >/dev/null; fi; \
 	fi

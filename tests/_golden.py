@@ -151,8 +151,12 @@ def describe_array(a: np.ndarray) -> dict:
     d = {"dtype": str(a.dtype), "shape": list(a.shape)}
     if a.dtype.kind in "fc":
         x = a.astype(np.float64)
-        d["mean"] = round(float(x.mean()), 4) if a.size else 0.0
-        d["absmean"] = round(float(np.abs(x).mean()), 4) if a.size else 0.0
+        nan = int(np.isnan(x).sum()) if a.dtype.kind == "f" else 0
+        if nan:  # NaN marks "none" (e.g. no audio): counted, and the statistics of the rest
+            d["nan"] = nan
+            x = x[~np.isnan(x)]
+        d["mean"] = round(float(x.mean()), 4) if x.size else 0.0
+        d["absmean"] = round(float(np.abs(x).mean()), 4) if x.size else 0.0
     elif a.dtype.kind in "biuSU":
         d["sha256"] = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
     return d

@@ -146,3 +146,57 @@ def served_workspace(tmp_path_factory):
     searcher_for(ws).use_embedder(BackboneEmbedder("tiny", pretrained=False))
     yield ws, upload
     ws.close()
+
+
+@pytest.fixture(scope="session")
+def scenes_workspace(tmp_path_factory):
+    """A built workspace for scenes, breaks, exclusions and explanations (issue 19): ``(ws, ids)``.
+
+    A 30 s generated movie of one-shot scenes in the demo genres' styles (cuts and
+    fades), two short films, a commercial in the catalogue drawn in one of the
+    movie's scene styles; flags from a manifest; extracted, features cached (so the
+    frame table of explanations exists), embedded with the ``tiny`` backbone,
+    indexed, scenes detected and embedded. ``ids``: title -> id.
+    """
+    import json
+
+    from reelmatch.embed import EmbedConfig, run_embed
+    from reelmatch.embed.embedder import BackboneEmbedder
+    from reelmatch.extract import ClipConfig, run_extract
+    from reelmatch.index import run_index
+    from reelmatch.ingest import import_manifest
+    from reelmatch.query import searcher_for
+    from reelmatch.samples.media import moving_box_frames, tone, write_video
+    from reelmatch.scenes import ScenesConfig, run_scenes
+    from reelmatch.scenes.generated import write_movie
+    from reelmatch.train.features import FeaturesConfig, features_stage
+    from reelmatch.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("scenes-ws")
+    plan = write_movie(root / "Night Train.mp4", 30.0, size=64, fps=12, seed=11)
+    write_movie(root / "Spot.mp4", 4.0, size=64, fps=12, seed=12, genres=[plan[2].genre])
+    write_video(root / "Blue Hour.mp4", seconds=4, width=64, height=64,
+                frames=moving_box_frames(64, 64, color=(40, 60, 230), background=(200, 190, 150)), audio=tone(1500))
+    write_video(root / "Red Hour.mp4", seconds=4, width=64, height=64,
+                frames=moving_box_frames(64, 64, color=(230, 40, 40), background=(20, 30, 60)), audio=tone(440))
+    rows = [
+        {"title": "Night Train", "path": "Night Train.mp4", "genres": "Drama|Thriller", "flags": "violence"},
+        {"title": "Blue Hour", "path": "Blue Hour.mp4", "genres": "Drama", "flags": "alcohol"},
+        {"title": "Red Hour", "path": "Red Hour.mp4", "genres": "Action"},
+        {"title": "Spot", "path": "Spot.mp4", "kind": "ad"},
+    ]
+    (root / "catalogue.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    ws = Workspace.init(root / "ws")
+    rep = import_manifest(ws, root / "catalogue.jsonl")
+    assert not rep.errors, rep.errors
+    clip = ClipConfig(start=0.0, window=30.0, num_frames=4, interval=3.0, size=32, n_mels=32, spec_frames=64)
+    assert run_extract(ws, clip, workers=0)["failed"] == 0
+    features_stage(ws, config=FeaturesConfig(backbone="tiny", pretrained=False), clip_config=clip)
+    embedder = BackboneEmbedder("tiny", pretrained=False)
+    run_embed(ws, EmbedConfig(batch_size=8), embedder=embedder, clip_config=clip)
+    run_index(ws)
+    res = run_scenes(ws, ScenesConfig(), clip_config=clip)
+    assert res.failed == 0, res.failures
+    searcher_for(ws).use_embedder(embedder)
+    yield ws, {it.title: it.id for it in ws.catalog.items()}
+    ws.close()

@@ -125,3 +125,82 @@ def test_search_open_similar_and_match_an_ad(server, browser, tmp_path):
     page.wait_for_selector("[data-testid=match-error]")
     assert "not a video" in page.inner_text("[data-testid=match-error]")
     assert errors == []
+
+
+@pytest.fixture(scope="module")
+def scenes_server(scenes_workspace):
+    from reelmatch.serve.app import create_app
+    from reelmatch.serve.server import ServerThread
+
+    ws, ids = scenes_workspace
+    with ServerThread(create_app(ws)) as url:
+        yield url, ids, ws
+
+
+def test_scenes_breaks_and_explanations(scenes_server, browser, tmp_path):
+    """An ad's page places it in movies by scene (timeline, matching scenes, break marks); a
+    similar result explains itself on demand with the best frame pair; flags show and exclude."""
+    import shutil
+
+    url, ids, ws = scenes_server
+    spot = shutil.copy(ws.media_file(ws.catalog.get(ids["Spot"])), tmp_path / "Spot upload.mp4")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    page.goto(f"{url}/#/item/{ids['Spot']}")
+    page.wait_for_selector("[data-testid=placement] [data-testid=result]")
+    movie = page.locator("[data-testid=placement] [data-testid=result]", has_text="Night Train")
+    assert movie.count() == 1
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=placement] [data-testid=timeline]')]"
+        ".some(t => t.querySelector('[data-testid=scene-match]') && t.querySelector('[data-testid=break]'))")
+    timeline = movie.locator("[data-testid=timeline]")
+    n_scenes = timeline.locator("[data-testid=scene-match], [data-testid=scene-seg]").count()
+    assert n_scenes >= 3 and timeline.locator("[data-testid=scene-match]").count() >= 1
+    assert timeline.locator("[data-testid=break]").count() >= 1
+    assert "Breaks at" in movie.locator("[data-testid=breaks]").inner_text()
+    # the explanation is hidden until asked for
+    assert movie.locator("[data-testid=explain]").is_hidden()
+    movie.locator("[data-testid=explain-toggle]").click()
+    assert movie.locator("[data-testid=explain]").is_visible()
+    assert movie.locator("[data-testid=explain-visual]").inner_text().replace(".", "").replace("-", "").isdigit()
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=explain-frames] img')].length === 2 && "
+        "[...document.querySelectorAll('[data-testid=explain-frames] img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(tmp_path / "4-placement.png"), full_page=True)
+    # a matching scene plays the movie from its start
+    timeline.locator("[data-testid=scene-match]").first.click()
+    page.wait_for_selector(".modal video")
+    page.locator(".modal .close").click()
+
+    # a trailer's page: flags shown, similar results explained on demand
+    page.goto(f"{url}/#/item/{ids['Night Train']}")
+    page.wait_for_selector("[data-testid=similar] [data-testid=result]")
+    assert page.inner_text("[data-testid=flags]") == "violence"
+    first = page.locator("[data-testid=similar] [data-testid=result]").first
+    first.locator("[data-testid=explain-toggle]").click()
+    assert "Shared" in first.locator("[data-testid=explain]").inner_text() or \
+        "No shared" in first.locator("[data-testid=explain]").inner_text()
+
+    # upload the ad by scene, excluding 'violence': the violent movie is never proposed
+    page.goto(url + "/")
+    page.check("[data-testid=match-scenes]")
+    page.fill("[data-testid=exclude-flags]", "violence")
+    page.set_input_files("[data-testid=match-file]", str(spot))
+    page.wait_for_selector("[data-testid=matches] [data-testid=result], [data-testid=match-error]", timeout=120_000)
+    assert page.locator("[data-testid=match-error]").count() == 0, page.inner_text("[data-testid=match-error]")
+    titles = page.locator("[data-testid=matches] .result-title a").all_inner_texts()
+    assert titles and "Night Train" not in titles
+    assert page.locator("[data-testid=matches] [data-testid=timeline-wrap]").count() == len(titles)
+    page.uncheck("[data-testid=match-scenes]")
+    page.fill("[data-testid=exclude-flags]", "")
+    again = shutil.copy(spot, tmp_path / "Spot again.mp4")  # another file: the input's change event fires
+    page.set_input_files("[data-testid=match-file]", str(again))
+    page.wait_for_function("document.querySelectorAll('[data-testid=matches] [data-testid=timeline-wrap]').length === 0"
+                           " && document.querySelectorAll('[data-testid=matches] [data-testid=result]').length > 0")
+    titles = page.locator("[data-testid=matches] .result-title a").all_inner_texts()
+    assert "Night Train" in titles
+    page.screenshot(path=str(tmp_path / "5-upload-by-scene.png"), full_page=True)
+    assert errors == []
+

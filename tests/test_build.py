@@ -120,6 +120,22 @@ def test_build_with_dedupe_adds_only_that_stage(built):
     assert run_build(ws, tiny_build_config(dedupe=True)).by_name("dedupe").status == "up to date"
 
 
+def test_build_with_scenes_adds_only_that_stage(built):
+    from reelmatch.pipeline import run_build
+
+    ws, _, _ = built
+    rep = run_build(ws, tiny_build_config(scenes=True))
+    status = {s.name: s.status for s in rep.stages}
+    assert status.pop("scenes") == "ran", rep.by_name("scenes").summary
+    assert set(status.values()) == {"up to date"}
+    trailers = len(ws.catalog.items(kind="trailer"))
+    assert ws.status()["stages"]["scenes"]["done"] == trailers
+    assert run_build(ws, tiny_build_config(scenes=True)).by_name("scenes").status == "up to date"
+    ad = ws.catalog.items(kind="ad")[0]
+    res = ws.match_ad(ad.id, k=3, scenes=True)
+    assert all(n.scenes for n in res.results)  # every trailer has at least one scene
+
+
 def test_evaluate_json_contract_and_files(built, cli):
     ws, _, _ = built
     r = cli("-w", ws.root, "evaluate", "--json", "--split", "test")

@@ -111,3 +111,30 @@ def test_a_store_written_before_still_opens(old_ws):
     assert (redo["done"], redo["failed"]) == (0, 12)
     assert all("No such file" in f["error"] and f["id"] in f["error"].replace("_", "-") for f in redo["failures"])
     assert ws.similar(store.ids()[0], k=3).results
+
+
+def test_a_schema_1_catalogue_is_migrated_on_open_and_read_as_is_read_only(tmp_path):
+    """The golden store's catalogue is schema 1 (before ``flags``): a writer migrates it in place
+    (additive: old rows get no flags), a read-only server connection reads it unmigrated."""
+    import sqlite3
+
+    from reelmatch.catalog.db import SCHEMA_VERSION, Catalog
+    from reelmatch.serve.state import ReadOnlyCatalog
+
+    shutil.copytree(_golden.STORE, tmp_path / "ws")
+    db = tmp_path / "ws" / "catalog.db"
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    ro = ReadOnlyCatalog(db)
+    items = ro.items()
+    assert len(items) == 12 and all(it.flags == () for it in items)
+    assert ro.filter_ids(exclude_flags=["violence"]) == sorted(it.id for it in items)
+    ro.close()
+    cat = Catalog(db)
+    assert cat._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    first = cat.items()[0]
+    cat.update_fields(first.id, flags=["violence", "Violence", " alcohol "])
+    assert cat.get(first.id).flags == ("violence", "alcohol")
+    assert first.id not in cat.filter_ids(exclude_flags=["VIOLENCE"])
+    cat.close()
+    assert Catalog(db).get(first.id).flags == ("violence", "alcohol")  # migrates once, opens again

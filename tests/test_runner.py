@@ -32,7 +32,7 @@ def _imports(path: Path) -> set[str]:
 def test_every_registered_stage_is_data_and_imports_no_engine():
     from reelmatch.runner import Stage, get_stage, list_stages
 
-    assert list_stages() == ["download", "extract", "features", "embed", "dedupe"]
+    assert list_stages() == ["download", "extract", "features", "embed", "dedupe", "scenes"]
     for name in list_stages():
         stage = get_stage(name)
         assert isinstance(stage, Stage) and stage.name == name and callable(stage.plan), name

@@ -201,3 +201,19 @@ def read_sidecar(artifact: Path) -> dict | None:
     if not p.exists():
         return None
     return json.loads(p.read_text())
+
+
+def newest_artifact_dir(root: Path, **match) -> Path | None:
+    """The newest directory ``root/<name>`` whose sidecar ``root/<name>.json`` has every ``key: value`` of ``match``."""
+    best, best_time = None, None
+    for side in Path(root).glob("*.json"):
+        try:
+            doc = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+        d = Path(root) / side.stem
+        if all(doc.get(k) == v for k, v in match.items()) and d.is_dir():
+            t = side.stat().st_mtime
+            if best_time is None or t > best_time:
+                best, best_time = d, t
+    return best

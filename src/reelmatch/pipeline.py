@@ -1,7 +1,7 @@
 """``build``: every stage in order, with sensible defaults, resumable.
 
 extract -> features -> train (self-supervised alone without genre labels) -> embed -> index
--> dedupe (optional) -> evaluate (only with a trained model and held-out labels)
+-> dedupe (optional) -> scenes (optional) -> evaluate (only with a trained model and held-out labels)
 
 Each stage is the library function of its own module and already skips
 finished work (per-item fingerprints in the catalogue, artifact sidecars), so a
@@ -48,6 +48,7 @@ class BuildConfig(StageConfig):
     engine / address: where per-item stages run (``local`` process pool, ``ray``) and
         the Ray cluster address; the artifacts are the same on every engine.
     dedupe: also compute copy-detection descriptors.
+    scenes: also detect and embed the scenes of each movie (``reelmatch scenes``, default config).
     evaluate: write metrics, plots and the HTML report at the end.
     retry_failed: retry items that failed a stage before.
     """
@@ -62,6 +63,7 @@ class BuildConfig(StageConfig):
     engine: str | None = None
     address: str | None = None
     dedupe: bool = False
+    scenes: bool = False
     evaluate: bool = True
     retry_failed: bool = False
 
@@ -317,6 +319,13 @@ def _stage_dedupe(ws, config: BuildConfig, engine, progress: BuildProgress) -> S
     return res
 
 
+def _stage_scenes(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
+    from reelmatch.scenes import ScenesConfig, run_scenes
+
+    return run_scenes(ws, ScenesConfig(), clip_config=config.clip, engine=engine, progress=_items(progress),
+                      retry_failed=config.retry_failed)
+
+
 def _stage_evaluate(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:
     if not config.evaluate:
         return StageResult("evaluate", "skipped", summary="not asked (--no-evaluate)")
@@ -362,6 +371,7 @@ PIPELINE = (
     PipelineStage("embed", _stage_embed),
     PipelineStage("index", _stage_index),
     PipelineStage("dedupe", _stage_dedupe, applies=lambda config: config.dedupe),
+    PipelineStage("scenes", _stage_scenes, applies=lambda config: config.scenes),
     PipelineStage("evaluate", _stage_evaluate),
 )
 

@@ -342,6 +342,7 @@ _STAGES = {
     "features": "reelmatch.train.features:FEATURES",
     "embed": "reelmatch.embed.run:EMBED",
     "dedupe": "reelmatch.dedupe.stage:DEDUPE",
+    "scenes": "reelmatch.scenes.stage:SCENES",
 }
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from reelmatch.errors import NotFoundError, WorkspaceError
 
 LAYOUT_VERSION = 1
-SUBDIRS = ("media", "clips", "features", "models", "embeddings", "index", "dedupe", "reports", "tmp")
+SUBDIRS = ("media", "clips", "features", "models", "embeddings", "index", "dedupe", "reports", "tmp", "scenes")
 ENV_VAR = "REELMATCH_WORKSPACE"
 
 

@@ -4,6 +4,13 @@ Items are the videos (trailers and ads) with their labels; ``stages`` records,
 per item and stage, its status (``done``/``failed``; no row means pending), the
 one-line error of a failure and the config fingerprint of the work done. Every
 write runs in a transaction; the schema version is stored and checked on open.
+
+Schema history (a catalogue of an older version is migrated in place when
+opened for writing; a read-only connection reads it as it is):
+
+1. items, stages.
+2. ``items.flags``: content flags for brand safety (``["violence", "alcohol"]``),
+   JSON like ``genres``; old rows get ``[]``.
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ from pathlib import Path
 
 from reelmatch.errors import InputError, NotFoundError, WorkspaceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KINDS = ("trailer", "ad")
 #: Stages tracked per item, in pipeline order.
-STAGES = ("download", "extract", "features", "embed", "dedupe")
+STAGES = ("download", "extract", "features", "embed", "dedupe", "scenes")
 STATUSES = ("done", "failed")
 
 _SCHEMA = """
@@ -40,7 +47,8 @@ CREATE TABLE IF NOT EXISTS items (
     duration    REAL,
     extra       TEXT NOT NULL DEFAULT '{}',
     created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL
+    updated_at  REAL NOT NULL,
+    flags       TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS items_sha256 ON items (sha256);
 CREATE INDEX IF NOT EXISTS items_title ON items (title COLLATE NOCASE);
@@ -55,6 +63,11 @@ CREATE TABLE IF NOT EXISTS stages (
     PRIMARY KEY (item_id, stage)
 );
 """
+
+#: schema version -> the statements that bring a catalogue of the version before up to it
+_MIGRATIONS = {
+    2: ("ALTER TABLE items ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'",),
+}
 
 
 def item_id_for(kind_of_source: str, key: str) -> str:
@@ -82,6 +95,7 @@ class Item:
     sha256: str | None = None
     duration: float | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    flags: tuple[str, ...] = ()
 
     @property
     def is_url(self) -> bool:
@@ -99,6 +113,7 @@ class Item:
             "media_path": self.media_path,
             "sha256": self.sha256,
             "duration": self.duration,
+            "flags": list(self.flags),
         }
 
 
@@ -115,11 +130,12 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         sha256=row["sha256"],
         duration=row["duration"],
         extra=json.loads(row["extra"] or "{}"),
+        flags=tuple(json.loads(row["flags"] or "[]")) if "flags" in row.keys() else (),
     )
 
 
 def normalise_genres(genres: Iterable[str]) -> tuple[str, ...]:
-    """Trimmed, de-duplicated, order-preserving genre labels (case kept)."""
+    """Trimmed, de-duplicated, order-preserving genre labels (case kept); also used for flags."""
     seen: dict[str, None] = {}
     for g in genres:
         g = str(g).strip()
@@ -173,17 +189,26 @@ class Catalog:
     def __exit__(self, *exc):
         self.close()
 
-    def _check_schema(self) -> None:
+    def _check_schema(self, *, migrate: bool = True) -> None:
+        """Check the stored schema version; an older one is migrated in place (``migrate``) or read as is."""
         try:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a reelmatch catalogue ({e})") from e
         if row is None:
             raise WorkspaceError(f"{self.path} has no schema version: not a reelmatch catalogue")
-        if int(row[0]) != SCHEMA_VERSION:
+        version = int(row[0])
+        if version > SCHEMA_VERSION or version < 1:
             raise WorkspaceError(
                 f"{self.path} has catalogue schema {row[0]}, this reelmatch reads {SCHEMA_VERSION}"
             )
+        if version < SCHEMA_VERSION and migrate:
+            with self.transaction() as c:
+                now = int(c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+                for v in range(now + 1, SCHEMA_VERSION + 1):  # another process may have migrated meanwhile
+                    for stmt in _MIGRATIONS[v]:
+                        c.execute(stmt)
+                c.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -242,19 +267,21 @@ class Catalog:
                 item.sha256,
                 item.duration,
                 json.dumps(item.extra or {}, sort_keys=True),
+                json.dumps(list(normalise_genres(item.flags))),
             )
             if old is None:
                 c.execute(
                     "INSERT INTO items (title, kind, genres, year, plot, source, media_path, sha256,"
-                    " duration, extra, id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " duration, extra, flags, id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     values + (item.id, now, now),
                 )
                 return "inserted"
-            if _row_to_item(old) == replace(item, title=item.title.strip(), genres=normalise_genres(item.genres)):
+            if _row_to_item(old) == replace(item, title=item.title.strip(), genres=normalise_genres(item.genres),
+                                            flags=normalise_genres(item.flags)):
                 return "unchanged"
             c.execute(
                 "UPDATE items SET title=?, kind=?, genres=?, year=?, plot=?, source=?, media_path=?,"
-                " sha256=?, duration=?, extra=?, updated_at=? WHERE id=?",
+                " sha256=?, duration=?, extra=?, flags=?, updated_at=? WHERE id=?",
                 values + (now, item.id),
             )
             # media changed: work derived from the old media is no longer valid
@@ -264,12 +291,14 @@ class Catalog:
 
     def update_fields(self, item_id: str, **fields) -> None:
         """Update some columns of one item (``genres`` as a list)."""
-        allowed = {"title", "kind", "genres", "year", "plot", "source", "media_path", "sha256", "duration", "extra"}
+        allowed = {"title", "kind", "genres", "year", "plot", "source", "media_path", "sha256", "duration", "extra",
+                   "flags"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"unknown item fields: {sorted(bad)}")
-        if "genres" in fields:
-            fields["genres"] = json.dumps(list(normalise_genres(fields["genres"])))
+        for key in ("genres", "flags"):
+            if key in fields:
+                fields[key] = json.dumps(list(normalise_genres(fields[key])))
         if "extra" in fields:
             fields["extra"] = json.dumps(fields["extra"], sort_keys=True)
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -327,6 +356,53 @@ class Catalog:
             sql += " LIMIT ? OFFSET ?"
             args += [int(limit), int(offset)]
         return [_row_to_item(r) for r in self._conn.execute(sql, args).fetchall()]
+
+    def filter_ids(self, *, kind: str | None = None, genre: str | None = None, exclude_genres=(), exclude_kinds=(),
+                   exclude_flags=(), require_genres=()) -> list[str]:
+        """Ids of the items passing every filter (one SQL query; genres and flags compared case-insensitively).
+
+        kind / genre: only this kind / items with this genre; exclude_*: leave out items of these kinds or
+        with any of these genres or flags; require_genres: only items with at least one of these genres.
+        """
+        sql, args = "SELECT id FROM items WHERE 1=1", []
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        if exclude_kinds:
+            sql += f" AND kind NOT IN ({','.join('?' * len(exclude_kinds))})"
+            args += list(exclude_kinds)
+
+        def any_of(column: str, values) -> str:
+            args.extend(v.lower() for v in values)
+            return (f"EXISTS (SELECT 1 FROM json_each(items.{column})"
+                    f" WHERE lower(value) IN ({','.join('?' * len(values))}))")
+
+        if genre:
+            sql += " AND " + any_of("genres", [genre])
+        if require_genres:
+            sql += " AND " + any_of("genres", list(require_genres))
+        if exclude_genres:
+            sql += " AND NOT " + any_of("genres", list(exclude_genres))
+        if exclude_flags:
+            if self._has_flags():
+                sql += " AND NOT " + any_of("flags", list(exclude_flags))
+        return [r[0] for r in self._conn.execute(sql + " ORDER BY id", args).fetchall()]
+
+    def stamp(self) -> tuple:
+        """Changes whenever the catalogue may have changed (a commit by this connection or another):
+        ``(connection, data_version, total_changes)``; only comparable for the same connection."""
+        return (id(self._conn), self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes)
+
+    def _has_flags(self) -> bool:
+        """False on a schema-1 catalogue read without migrating (no item has flags there)."""
+        cols = [r[1] for r in self._conn.execute("PRAGMA table_info(items)").fetchall()]
+        return "flags" in cols
+
+    def flag_vocabulary(self) -> list[str]:
+        if not self._has_flags():
+            return []
+        rows = self._conn.execute("SELECT DISTINCT value FROM items, json_each(items.flags) ORDER BY value").fetchall()
+        return [r[0] for r in rows]
 
     def items(self, *, kind: str | None = None) -> list[Item]:
         return self.search(kind=kind)

@@ -9,6 +9,8 @@ def add_arguments(p) -> None:
     add_workers_flag(p)
     add_engine_flags(p)
     p.add_argument("--dedupe", action="store_true", help="also compute copy-detection descriptors and groups")
+    p.add_argument("--scenes", action="store_true",
+                   help="also detect and embed each movie's scenes (for match-ad --scenes)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report at the end")
     p.add_argument("--retry-failed", action="store_true", help="retry items that failed a stage before")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the train command's default)")
@@ -70,7 +72,7 @@ def run(args) -> int:
         phases = with_ssl(DEFAULT_PHASES, args.ssl_epochs) if args.ssl_epochs is not None else DEFAULT_PHASES
         train = TrainConfig(epochs=args.epochs, phases=phases)
     config = BuildConfig(
-        workers=args.workers, dedupe=args.dedupe, evaluate=not args.no_evaluate,
+        workers=args.workers, dedupe=args.dedupe, scenes=args.scenes, evaluate=not args.no_evaluate,
         retry_failed=args.retry_failed, train=train, engine=args.engine, address=args.address,
     )
     progress = StageProgress()

@@ -4,7 +4,7 @@ EXAMPLE = "reelmatch -w ws similar 'Sintel' -k 5 --json"
 
 
 def add_arguments(p) -> None:
-    from reelmatch.cli.common import add_json_flag
+    from reelmatch.cli.common import add_exclusion_flags, add_json_flag
 
     p.add_argument("query", metavar="TITLE|ID|VIDEO_FILE", help="a catalogue id, an exact title, or a video file")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
@@ -16,18 +16,20 @@ def add_arguments(p) -> None:
     p.add_argument("--duplicate-threshold", type=float, default=None, metavar="T",
                    help="with --exclude-duplicates: the copy-score threshold (default: dedupe's calibrated one)")
     p.add_argument("--add", action="store_true", help="add a new video file to the catalogue (and index) too")
+    add_exclusion_flags(p)
     add_json_flag(p)
 
 
 def run(args) -> int:
-    from reelmatch.cli.common import open_workspace
+    from reelmatch.cli.common import exclusions_from_args, open_workspace
     from reelmatch.query import similar
 
     ws = open_workspace(args)
     res = similar(ws, args.query, args.k, genre=args.genre, kind=args.kind,
                   exclude_same_title=args.exclude_same_title, add=args.add,
                   exclude_duplicates=(args.duplicate_threshold if args.duplicate_threshold is not None else True)
-                  if args.exclude_duplicates else False)
+                  if args.exclude_duplicates else False,
+                  exclusions=exclusions_from_args(args), explain=args.explain)
     print_result(res, args.json)
     return 0
 
@@ -56,3 +58,25 @@ def print_result(res, as_json: bool) -> None:
             extra = f"{n.scores['visual']:>6.3f}  " + (f"{a:>6.3f}  " if a is not None else f"{'-':>6}  ")
         shared = f"  [{', '.join(n.shared_genres)}]" if n.shared_genres else ""
         print(f"{n.rank:>4}  {n.score:>6.3f}  {extra}{n.kind:<7}  {n.title}{shared}")
+        if n.explain is not None:
+            print("        why: " + explain_line(n.explain))
+        for sc in n.scenes or ():
+            print(f"        scene {sc['start']:8.2f}-{sc['end']:8.2f} s  score {sc['score']:.3f}")
+        if n.breaks:
+            print("        breaks at " + ", ".join(f"{b['time']:.2f} s" for b in n.breaks))
+
+
+def explain_line(why: dict) -> str:
+    """One line for people from an ``explain`` document."""
+    sim = why["similarity"]
+    parts = [f"visual {sim['visual']:.3f}", f"audio {sim['audio']:.3f}" if sim["audio"] is not None else "no audio"]
+    if why.get("shared_genres"):
+        parts.append("genres " + ", ".join(why["shared_genres"]))
+    if why.get("shared_flags"):
+        parts.append("flags " + ", ".join(why["shared_flags"]))
+    f = why.get("frames")
+    if f:
+        qt = "?" if f["query_time"] is None else f"{f['query_time']:.1f} s"
+        rt = "?" if f["result_time"] is None else f"{f['result_time']:.1f} s"
+        parts.append(f"best frames {qt} ~ {rt} ({f['similarity']:.3f})")
+    return "; ".join(parts)

@@ -169,3 +169,31 @@ def engine_from_args(args):
     from reelmatch.engine import get_engine
 
     return get_engine(getattr(args, "engine", None), address=getattr(args, "address", None))
+
+
+def add_exclusion_flags(p) -> None:
+    """Brand-safety exclusions and explanations of ``similar`` / ``match-ad``."""
+    g = p.add_argument_group("exclusions (applied inside the search) and explanations")
+    g.add_argument("--exclude-genre", action="append", default=[], metavar="GENRE",
+                   help="leave out items with this genre (repeatable)")
+    g.add_argument("--exclude-kind", action="append", default=[], choices=("trailer", "ad"),
+                   help="leave out trailers or ads (repeatable)")
+    g.add_argument("--exclude-flag", action="append", default=[], metavar="FLAG",
+                   help="leave out items flagged so in the catalogue, e.g. violence (repeatable)")
+    g.add_argument("--require-genre", action="append", default=[], metavar="GENRE",
+                   help="only items with at least one of these genres (repeatable)")
+    g.add_argument("--profile", metavar="JSON",
+                   help='advertiser profile: {"exclude_genres": [..], "exclude_flags": [..], "require_genres": [..]}')
+    g.add_argument("--explain", action="store_true",
+                   help="explain each result: per-modality similarities, shared genres and flags, best frame pair")
+
+
+def exclusions_from_args(args):
+    """The :class:`~reelmatch.query.filters.Exclusions` of the command line (and ``--profile``), or None."""
+    from reelmatch.query.filters import Exclusions
+
+    ex = Exclusions(tuple(args.exclude_genre), tuple(args.exclude_kind), tuple(args.exclude_flag),
+                    tuple(args.require_genre))
+    if args.profile:
+        ex = ex.merged(Exclusions.from_profile(args.profile))
+    return ex if ex.active else None

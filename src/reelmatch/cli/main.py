@@ -20,7 +20,7 @@ from reelmatch import __version__
 #: command modules in the order ``--help`` lists them (pipeline order)
 COMMAND_MODULES = (
     "init", "status", "add", "import", "download", "extract", "show", "features", "train",
-    "embed", "index", "similar", "match_ad", "dedupe", "evaluate", "serve", "build", "demo",
+    "embed", "index", "scenes", "similar", "match_ad", "dedupe", "evaluate", "serve", "build", "demo",
     "crawl", "bench",
 )  # fmt: skip
 

@@ -139,6 +139,7 @@ class Index:
         self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
         for j, i in enumerate(ids):
             self._pos[i] = start + j
+        self._allow_cache = None
         self._after_change()
 
     def remove(self, ids: Iterable[str]) -> int:
@@ -150,6 +151,7 @@ class Index:
                 self._alive[pos] = False
                 n += 1
         if n:
+            self._allow_cache = None
             self._after_change()
         return n
 
@@ -161,6 +163,7 @@ class Index:
         ids, vecs = self.vectors()
         log.info("compacting %s index: %d live, %d removed", self.backend, len(ids), self.num_tombstones)
         self._reset(structure)
+        self._allow_cache = None
         self._ids, self._pos, self._ids_arr = [], {}, None
         self._alive = np.zeros(0, dtype=bool)
         if ids:
@@ -199,9 +202,7 @@ class Index:
         exclude = [e for e in exclude if e in self._pos]
         if allow is not None or exclude or self.num_tombstones:
             if allow is not None:
-                mask = np.zeros(len(self._ids), dtype=bool)
-                idx = [self._pos[a] for a in allow if a in self._pos]
-                mask[idx] = True
+                mask = self._allow_mask(allow).copy()
             else:
                 mask = self._alive.copy()
             if exclude:
@@ -226,6 +227,18 @@ class Index:
         out_ids[:, :kk] = ids_arr[np.where(labels >= 0, labels, len(self._ids))]
         out_scores[:, :kk] = np.where(labels >= 0, scores, -np.inf)
         return out_ids, out_scores
+
+    def _allow_mask(self, allow) -> np.ndarray:
+        """The label mask of the ids in ``allow``; the last one is kept, so a caller passing the same
+        list object again (a cached filter, see reelmatch.query.search) does not rebuild it."""
+        cached = getattr(self, "_allow_cache", None)
+        if cached is not None and cached[0] is allow:
+            return cached[1]
+        mask = np.zeros(len(self._ids), dtype=bool)
+        mask[[self._pos[a] for a in allow if a in self._pos]] = True
+        if isinstance(allow, (list, tuple)):  # a list held by a cache: recognised again by identity
+            self._allow_cache = (allow, mask)
+        return mask
 
     def _search_exact_subset(self, q: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search among a few labels (a selective filter): brute force over their vectors."""

@@ -5,7 +5,9 @@ and with the same config, ids that left the embeddings are removed, new ones
 added and changed vectors replaced, without rebuilding (FAISS). Another model,
 another config, or ``rebuild=True`` builds from scratch. Beside the index it
 keeps the precomputed neighbour table (:mod:`reelmatch.index.neighbours`),
-refreshed incrementally with it.
+refreshed incrementally with it, and the frame table of explanations
+(:mod:`reelmatch.query.explain`: projected per-frame features and timestamps),
+rewritten when the vectors or the feature cache change.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
     if index is not None and previous == meta["vectors_fingerprint"]:
         log.info("index: up to date (%d vectors)", len(index))
         rows = _update_table(index, neighbours, previous, changed=set(), removed=set(), path=path)
+        _update_frames(ws, emb, path)
         return IndexReport(path, len(index), 0, 0, False, index.structure, rows)
 
     if index is None:
@@ -111,9 +114,20 @@ def run_index(ws, config: IndexConfig = IndexConfig(), *, name: str = "default",
     save_index(index, path)
     rows = _update_table(index, neighbours, None if rebuilt else previous, changed=changed,
                          removed=set(gone), path=path)
+    _update_frames(ws, emb, path)
     report = IndexReport(path, len(index), added, removed, rebuilt, index.structure, rows)
     log.info("index: %s", report.summary)
     return report
+
+
+def _update_frames(ws, emb, path: Path) -> None:
+    """The frame table of explanations beside the index (best effort: explanations then lack frame pairs)."""
+    from reelmatch.query.explain import update_frame_table
+
+    try:
+        update_frame_table(ws, emb, path)
+    except Exception as e:  # noqa: BLE001 - an unreadable feature record must not fail the index
+        log.warning("index: no frame table for explanations (%s)", e)
 
 
 def _update_table(index, k: int | None, previous: str | None, *, changed: set, removed: set, path: Path) -> int:

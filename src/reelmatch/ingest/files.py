@@ -153,6 +153,7 @@ def _add_one(ws, f: Path, by_path: dict, report: IngestReport, *, genres, kind, 
             sha256=sha,
             duration=same.duration if keep_other else info.duration,
             extra={**(same.extra or {}), **({} if keep_other else facts)},
+            flags=same.flags,
         )
         outcome = save_item(cat, item, same)
     by_path[item.media_path] = cat.get(item.id)

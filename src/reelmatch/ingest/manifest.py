@@ -12,6 +12,7 @@ Fields (a CSV header names them, in any order and case):
 | path   | a local video file; relative paths are relative to the manifest's folder |
 | url    | an http(s) URL for ``reelmatch download`` |
 | id     | optional stable id; default derived from the url, else the file's content |
+| flags  | content flags for brand safety, ``violence|alcohol`` (JSONL: also a list) |
 
 Other fields are kept in ``Item.extra``. An id like ``tt0114709`` is also stored
 as ``extra["imdb_id"]``. Re-importing updates items, never duplicates them. A bad
@@ -39,7 +40,7 @@ from reelmatch.ingest.store import MEDIA_EXTRA_KEYS, save_item
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("id", "title", "genres", "kind", "year", "plot", "path", "url")
+FIELDS = ("id", "title", "genres", "kind", "year", "plot", "path", "url", "flags")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -159,6 +160,10 @@ def _row_item(ws, row: dict, base: Path, by_path: dict) -> tuple[Item, Item | No
         genres = parse_genres(row.get("genres"), allow_list=True)
     except ValueError as e:
         raise RowProblem("genres", str(e)) from None
+    try:
+        flags = parse_genres(row.get("flags"), allow_list=True)
+    except ValueError as e:
+        raise RowProblem("flags", str(e).replace("genre", "flag")) from None
     plot = _text(row, "plot")
     given_id = _text(row, "id")
     if given_id is not None and not _ID_RE.match(given_id):
@@ -198,6 +203,7 @@ def _row_item(ws, row: dict, base: Path, by_path: dict) -> tuple[Item, Item | No
         title=title,
         kind=fields["kind"],
         genres=genres,
+        flags=flags,
         year=fields["year"],
         plot=plot,
         source=source,

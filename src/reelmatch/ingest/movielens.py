@@ -156,6 +156,7 @@ def import_movielens(ws, directory: str | os.PathLike, *, progress: Callable[[in
             sha256=old.sha256 if old is not None else None,
             duration=old.duration if old is not None else None,
             extra=extra,
+            flags=old.flags if old is not None else (),
         )
         try:
             outcome = save_item(cat, item, old)

@@ -19,6 +19,9 @@ class Neighbour:
     genres: tuple[str, ...] = ()
     shared_genres: tuple[str, ...] = ()
     scores: dict | None = None
+    explain: dict | None = None  # see reelmatch.query.explain
+    scenes: list | None = None  # match-ad --scenes: the best scenes of this movie
+    breaks: list | None = None  # match-ad --scenes: break candidates (seconds)
 
     def to_dict(self) -> dict:
         d = {
@@ -32,6 +35,12 @@ class Neighbour:
         }
         if self.scores is not None:
             d["scores"] = {k: (None if v is None else round(float(v), 6)) for k, v in self.scores.items()}
+        if self.explain is not None:
+            d["explain"] = self.explain
+        if self.scenes is not None:
+            d["scenes"] = self.scenes
+        if self.breaks is not None:
+            d["breaks"] = self.breaks
         return d
 
 
@@ -48,9 +57,13 @@ class QueryResult:
     query: dict
     results: list[Neighbour] = field(default_factory=list)
     mode: str | None = None
+    exclusions: dict | None = None  # the exclusions applied (in the JSON when any)
 
     def to_dict(self) -> dict:
-        return {"query": dict(self.query), "results": [n.to_dict() for n in self.results]}
+        doc = {"query": dict(self.query), "results": [n.to_dict() for n in self.results]}
+        if self.exclusions:
+            doc["exclusions"] = dict(self.exclusions)
+        return doc
 
     def __len__(self) -> int:
         return len(self.results)

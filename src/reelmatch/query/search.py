@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from reelmatch.errors import InputError, NotFoundError
+from reelmatch.query.filters import NO_EXCLUSIONS, Exclusions, sql_lower as _sql_lower
 from reelmatch.query.results import Neighbour, QueryResult
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class Target:
     audio: np.ndarray
     has_audio: bool
     indexed: bool = False  # the vector is the item's own indexed vector (its table row applies)
+    flags: tuple[str, ...] = ()
+    frames: tuple | None = None  # (feats, mask, times) of a query file, for explanations
+    clip: object = None  # the clip a query file was sampled into (its frames explain matches)
 
 
 class Searcher:
@@ -77,6 +81,50 @@ class Searcher:
         )
         self.table = self._load_table() if table else None
         self._embedder = None
+        self._frames = None
+        self._frames_loaded = False
+        self._frames_lock = threading.Lock()
+
+    @property
+    def frames(self):
+        """The frame table of explanations (:mod:`reelmatch.query.explain`), or None; loaded on first use."""
+        if not self._frames_loaded:
+            with self._frames_lock:
+                if not self._frames_loaded:
+                    self._frames = self._load_frames()
+                    self._frames_loaded = True
+        return self._frames
+
+    def _load_frames(self):
+        from reelmatch.errors import ReelmatchError
+        from reelmatch.index import index_path
+        from reelmatch.query.explain import frames_path, load_frame_table
+
+        path = frames_path(index_path(self.ws, self.name))
+        if not path.exists():
+            return None
+        try:
+            return load_frame_table(path, vectors_fingerprint=self.index.meta.get("vectors_fingerprint"))
+        except (ReelmatchError, OSError, ValueError) as e:
+            log.info("no frame pairs in explanations: %s", e)
+            return None
+
+    def query_frames(self, clip):
+        """``(feats, mask, times)`` of a query file's clip for the frame table (its backbone, loaded once)."""
+        from reelmatch.query.explain import frame_backbone, project_frames, projection
+        from reelmatch.train.features import clip_frame_features
+
+        table = self.frames
+        if table is None or clip is None:
+            return None
+        with self._frames_lock:
+            if getattr(self, "_frame_backbone", None) is None:
+                self._frame_backbone = frame_backbone(self.ws, table)
+        if self._frame_backbone is None:
+            return None
+        feats = clip_frame_features(self._frame_backbone, [clip])[0]
+        return project_frames(feats, projection(feats.shape[1])), np.asarray(clip.mask, bool), \
+            np.asarray(clip.timestamps, np.float32)
 
     def _load_table(self):
         """The neighbour table computed from this index, or None (absent or from other vectors)."""
@@ -205,7 +253,7 @@ def _item_target(searcher: Searcher, item, query: dict | None = None) -> Target:
     r = emb.row(item.id)
     q = query or {"id": item.id, "title": item.title, "kind": item.kind, "genres": list(item.genres)}
     return Target(q, item.id, item.title, tuple(item.genres), emb.vectors[r], emb.visual[r], emb.audio[r],
-                  bool(emb.has_audio[r]), indexed=True)
+                  bool(emb.has_audio[r]), indexed=True, flags=tuple(getattr(item, "flags", ())))
 
 
 def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
@@ -233,12 +281,13 @@ def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
                                                                                clip_config=searcher.clip_config)
     title = same.title if same is not None else path.stem
     return Target({"path": str(path), "title": title}, same.id if same else None, title,
-                  tuple(same.genres) if same else (), v["fused"], v["visual"], v["audio"], v["has_audio"])
+                  tuple(same.genres) if same else (), v["fused"], v["visual"], v["audio"], v["has_audio"],
+                  flags=tuple(same.flags) if same else (), clip=v.get("clip"))
 
 
 def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None) -> dict:
     """Extract and embed the video ``path`` the way the embeddings with ``meta`` were made:
-    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool}``.
+    ``{"fused", "visual", "audio": float32 [E*], "has_audio": bool, "clip": Clip}``.
 
     ``embedder`` defaults to the one rebuilt from ``meta`` (``StaleArtifactError``
     when it is gone or gives another fingerprint); ``InputError`` when the file
@@ -260,7 +309,7 @@ def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None)
     clip = extract_clip(Path(path), config, item_id="query", title=Path(path).stem)  # InputError if undecodable
     out = embedder.embed([clip])
     return {"fused": out["fused"][0], "visual": out["visual"][0], "audio": out["audio"][0],
-            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0]))}
+            "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0])), "clip": clip}
 
 
 def _add_file(ws, path: Path, embedder, clip_config):
@@ -287,19 +336,34 @@ def _add_file(ws, path: Path, embedder, clip_config):
     return item
 
 
-def _allowed(ws, *, kind: str | None, genre: str | None) -> list[str]:
-    return [it.id for it in ws.catalog.search(kind=kind, genre=genre)]
+#: (catalogue path, filters) -> (catalogue stamp, allowed ids): an advertiser's profile is asked again and again
+_ALLOWED: dict = {}
+_ALLOWED_MAX = 64
+_ALLOWED_LOCK = threading.Lock()
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+def _allowed(ws, *, kind: str | None, genre: str | None, exclusions: Exclusions = NO_EXCLUSIONS) -> list[str]:
+    """Ids that pass the filters, from the catalogue in one query (handed to the index search);
+    kept until the catalogue changes (:meth:`Catalog.stamp`)."""
+    cat = ws.catalog
+    stamp = cat.stamp() if hasattr(cat, "stamp") else None
+    key = (str(getattr(cat, "path", "")), kind, genre, exclusions)
+    hit = _ALLOWED.get(key)
+    if hit is not None and stamp is not None and hit[0] == stamp:
+        return hit[1]
+    ids = cat.filter_ids(kind=kind, genre=genre, exclude_genres=exclusions.exclude_genres,
+                         exclude_kinds=exclusions.exclude_kinds, exclude_flags=exclusions.exclude_flags,
+                         require_genres=exclusions.require_genres)
+    if stamp is not None:
+        with _ALLOWED_LOCK:
+            if len(_ALLOWED) >= _ALLOWED_MAX:
+                _ALLOWED.clear()
+            _ALLOWED[key] = (stamp, ids)
+    return ids
 
 
-def _sql_lower(text: str) -> str:
-    """SQLite's ``lower()``: ASCII letters only (the catalogue's genre filter)."""
-    return text.translate(_ASCII_LOWER)
-
-
-def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set) -> list | None:
+def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
+                exclusions: Exclusions = NO_EXCLUSIONS) -> list | None:
     """``[(item, score)]`` from the target's table row, filtered; None when fewer than ``k``
     survive and the row is full (items beyond it may qualify: the index must answer)."""
     ids, scores = table.row(target.item_id)
@@ -315,17 +379,21 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set)
             continue
         if want is not None and not any(_sql_lower(g) == want for g in item.genres):
             continue
+        if exclusions.active and not exclusions.allows(item):
+            continue
         out.append((item, s))
         if len(out) == k:
             return out
     return None if table.full(target.item_id) else out
 
 
-def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude: set) -> list:
-    """``[(item, score)]`` searched in the index, filters applied inside the search."""
+def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude: set,
+                exclusions: Exclusions = NO_EXCLUSIONS) -> list:
+    """``[(item, score)]`` searched in the index, filters applied inside the search (the index
+    searches only the allowed ids: FAISS ``IDSelectorBitmap``, or exact over a few)."""
     # no catalogue filter: search everything and skip ids deleted since indexing (a few spare results)
-    filtered = kind is not None or genre is not None
-    allow = _allowed(ws, kind=kind, genre=genre) if filtered else None
+    filtered = kind is not None or genre is not None or exclusions.active
+    allow = _allowed(ws, kind=kind, genre=genre, exclusions=exclusions) if filtered else None
     fetch = k if filtered else k + 16
     ids, scores = searcher.index.search(target.fused[None, :], fetch, allow=allow, exclude=exclude)
     out = []
@@ -339,7 +407,8 @@ def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
 
 
 def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
-                per_modality: bool, table: bool = True, fallback: bool = True) -> list[Neighbour]:
+                per_modality: bool, table: bool = True, fallback: bool = True,
+                exclusions: Exclusions = NO_EXCLUSIONS, explain: bool = False) -> list[Neighbour]:
     exclude = set(exclude_ids or ())
     if target.item_id:
         exclude.add(target.item_id)
@@ -348,18 +417,28 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
     picked = None
     if table and target.indexed and searcher.table is not None and target.item_id in searcher.table \
             and k <= searcher.table.k:
-        picked = _from_table(ws, searcher.table, target, k, kind=kind, genre=genre, exclude=exclude)
+        picked = _from_table(ws, searcher.table, target, k, kind=kind, genre=genre, exclude=exclude,
+                             exclusions=exclusions)
     if picked is None:
         if not fallback:
             raise NeedsIndexSearch(target.item_id)
-        picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude)
+        picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude, exclusions=exclusions)
     emb = searcher.emb
     # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
     scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _) in enumerate(picked)),
                     key=lambda t: (-t[0], t[1]))
     qgen = {g.lower() for g in target.genres}
+    whys = [None] * len(scored)
+    if explain:
+        from reelmatch.query.explain import explain_many
+
+        if target.frames is None and target.clip is not None and not target.indexed:
+            target.frames = searcher.query_frames(target.clip)  # a file: its own frames, by the table's backbone
+
+        whys = explain_many(target, [it for _, _, it in scored], emb, None, searcher.frames, target.frames,
+                            scores=[s for s, _, _ in scored])
     out = []
-    for s, _, item in scored:
+    for (s, _, item), why in zip(scored, whys):
         per = None
         if per_modality:
             r = emb.row(item.id)
@@ -369,6 +448,7 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
             genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen), scores=per,
+            explain=why,
         ))
     return out
 
@@ -387,6 +467,8 @@ def similar(
     exclude_duplicates: bool | float = False,
     table: bool = True,
     fallback: bool = True,
+    exclusions: Exclusions | None = None,
+    explain: bool = False,
 ) -> QueryResult:
     """The ``k`` catalogue items most like ``ref`` (an id, a title or a video file).
 
@@ -396,7 +478,10 @@ def similar(
     (items without copy descriptors are kept); ``table=False``
     searches the index even where the neighbour table could answer; ``fallback=False``
     raises :class:`NeedsIndexSearch` instead of searching the index (a caller that
-    must not block: the server's event loop). Raises
+    must not block: the server's event loop). ``exclusions``
+    (:class:`~reelmatch.query.filters.Exclusions`: genres, kinds, flags to leave
+    out, genres required) apply inside the search; ``explain`` adds to each result
+    its :mod:`explanation <reelmatch.query.explain>`. Raises
     ``NotFoundError`` (unknown id/title, ambiguous title with its candidates),
     ``InputError`` (k <= 0, a file that cannot be decoded) and
     ``StaleArtifactError`` (an index older than the embeddings).
@@ -415,9 +500,11 @@ def similar(
         thr = DEFAULT_THRESHOLD if exclude_duplicates is True else float(exclude_duplicates)
         dups = duplicates_of(ws, target.item_id, thr) if target.item_id else duplicates_of_file(ws, target.query["path"], thr)
         exclude_ids = set(exclude_ids) | dups
+    exclusions = exclusions or NO_EXCLUSIONS
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback)
-    return QueryResult(target.query, res, searcher.mode)
+                      exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback,
+                      exclusions=exclusions, explain=explain)
+    return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None)
 
 
 def match_ad(
@@ -429,11 +516,18 @@ def match_ad(
     exclude_ids=(),
     add: bool = False,
     name: str = "default",
+    exclusions: Exclusions | None = None,
+    explain: bool = False,
+    scenes: bool = False,
+    scenes_per_movie: int = 3,
 ) -> QueryResult:
     """Movie trailers ranked for a commercial ``ref`` (an ad file, or an item id/title).
 
     Ranked by the fused embedding; each result also carries per-modality scores
-    ``{"visual", "audio"}`` so a person can see why it matched.
+    ``{"visual", "audio"}`` so a person can see why it matched. ``exclusions`` and
+    ``explain`` as for :func:`similar`. ``scenes``: each movie also gets its best
+    ``scenes_per_movie`` scenes for the ad and the break candidates around them
+    (:mod:`reelmatch.scenes.match`; movies without scenes get ``[]``).
     """
     k = _check_k(k)
     searcher = searcher_for(ws, name)
@@ -441,6 +535,11 @@ def match_ad(
     if add:  # the file was added and indexed: its target comes from the new set
         searcher = searcher_for(ws, name)
     # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
+    exclusions = exclusions or NO_EXCLUSIONS
     res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=False, per_modality=True)
-    return QueryResult(target.query, res, searcher.mode)
+                      exclude_same_title=False, per_modality=True, exclusions=exclusions, explain=explain)
+    if scenes:
+        from reelmatch.scenes.match import attach_scenes
+
+        res = attach_scenes(ws, target, res, per_movie=scenes_per_movie, name=name)
+    return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None)

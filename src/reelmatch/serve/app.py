@@ -8,13 +8,15 @@ GET   /api/genres                         genre vocabulary
 GET   /api/items?q=&genre=&kind=&limit=&offset=     titles, paged
 GET   /api/items/{id}                     one item
 PATCH /api/items/{id}                     edit title/genres/year/plot (--allow-writes only)
-GET   /api/items/{id}/similar?k=&genre=&kind=       neighbours (the `similar` JSON)
+GET   /api/items/{id}/similar?k=&genre=&kind=&explain=&exclude_genre=&exclude_kind=&exclude_flag=&require_genre=
+                                          neighbours (the `similar` JSON)
 POST  /api/similar                        many ids in one request (a list of `similar` JSONs)
 GET   /api/items/{id}/thumbnail?format=jpeg|png
 GET   /api/items/{id}/contact-sheet?format=
 GET   /api/items/{id}/spectrogram?format=
 GET   /api/items/{id}/video               the media, with HTTP Range (206) support
-POST  /api/match?mode=ad|similar&k=       an uploaded video -> ranked movies
+POST  /api/match?mode=ad|similar&k=&scenes=&explain=&exclude_...=    an uploaded video -> ranked movies
+GET   /api/items/{id}/scenes, /api/items/{id}/match-ad   scenes, ad placement (reelmatch.serve.scenes)
 ```
 
 The server never takes a file path from a request (see ``reelmatch.serve.files``).
@@ -66,7 +68,7 @@ from reelmatch.serve.uploads import UploadEmbedder
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STAGES = ("download", "extract", "features", "embed", "dedupe")
+STAGES = ("download", "extract", "features", "embed", "dedupe", "scenes")
 
 ItemId = Annotated[str, PathParam(min_length=1, max_length=200, description="catalogue item id")]
 Kind = Literal["trailer", "ad"]
@@ -190,6 +192,7 @@ def _detail(catalog, item) -> dict:
     doc.update(
         {
             "plot": item.plot,
+            "flags": list(item.flags),
             # a local path is the server's business, a URL is public
             "source": item.source if item.is_url else None,
             "has_media": bool(item.media_path),
@@ -352,9 +355,13 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         return json_response(request, _detail(state.catalog, state.catalog.get(item_id)), etag=False)
 
     # -------------------------------------------------------------- queries
-    def similar_doc(item_id: str, k: int, genre: str | None, kind: str | None) -> dict:
+    from reelmatch.serve.scenes import Labels, add_scene_routes, exclusions_of
+
+    def similar_doc(item_id: str, k: int, genre: str | None, kind: str | None, *, explain: bool = False,
+                    exclusions=None) -> dict:
         item = state.catalog.get(item_id)  # an id from the catalogue, never a path
-        return state.served.similar(item.id, k=k, genre=genre or None, kind=kind).to_dict()
+        return state.served.similar(item.id, k=k, genre=genre or None, kind=kind, explain=explain,
+                                    exclusions=exclusions).to_dict()
 
     def similar_inline(item_id: str, k: int, genre: str | None, kind: str | None) -> dict | None:
         """The document when the neighbour table and the item cache answer it alone, else None."""
@@ -366,13 +373,18 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
 
     @app.get("/api/items/{item_id}/similar", tags=["query"])
     async def similar(request: Request, item_id: ItemId, k: K = 10,
-                      genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None):
-        """The items that look and sound most like this one (the ``similar`` JSON of DESIGN.md)."""
+                      genre: Annotated[str | None, Query(max_length=100)] = None, kind: Kind | None = None,
+                      explain: Annotated[bool, Query(description="explain each result")] = False,
+                      exclude_genre: Labels = [], exclude_kind: Labels = [], exclude_flag: Labels = [],  # noqa: B006
+                      require_genre: Labels = []):  # noqa: B006
+        """The items that look and sound most like this one (the ``similar`` JSON of DESIGN.md);
+        exclusions apply inside the search, ``explain`` adds each result's explanation."""
         state.fresh()
+        ex = exclusions_of(exclude_genre, exclude_kind, exclude_flag, require_genre)
         # answered on the event loop when the table and cached rows suffice (microseconds), else in a thread
-        doc = similar_inline(item_id, k, genre, kind)
+        doc = similar_inline(item_id, k, genre, kind) if ex is None and not explain else None
         if doc is None:
-            doc = await run_in_threadpool(similar_doc, item_id, k, genre, kind)
+            doc = await run_in_threadpool(lambda: similar_doc(item_id, k, genre, kind, explain=explain, exclusions=ex))
         return json_response(request, doc)
 
     @app.post("/api/similar", tags=["query"])
@@ -404,6 +416,10 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         k: K = 10,
         genre: Annotated[str | None, Query(max_length=100)] = None,
         kind: Annotated[Kind | None, Query(description="mode=similar only (mode=ad answers trailers)")] = None,
+        scenes: Annotated[bool, Query(description="mode=ad: best scenes and break candidates per movie")] = False,
+        explain: bool = False,
+        exclude_genre: Labels = [], exclude_kind: Labels = [], exclude_flag: Labels = [],  # noqa: B006
+        require_genre: Labels = [],  # noqa: B006
     ):
         """Match an uploaded video: the ``match-ad`` JSON (mode=ad) or the ``similar`` JSON.
 
@@ -414,6 +430,7 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
         """
         if file.size is not None and file.size > config.max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
+        ex = exclusions_of(exclude_genre, exclude_kind, exclude_flag, require_genre)
         name = Path((file.filename or "upload").replace("\\", "/")).name or "upload"
         suffix = Path(name).suffix.lower()
         # the file's stem becomes the query's title; the folder is private to this request
@@ -442,9 +459,11 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
                 state.fresh()
                 # the path of this request's own temporary file: never one from the client
                 if mode == "ad":
-                    result = state.served.match_ad(str(path), k=k, genre=genre or None)
+                    result = state.served.match_ad(str(path), k=k, genre=genre or None, scenes=scenes,
+                                                   explain=explain, exclusions=ex)
                 else:
-                    result = state.served.similar(str(path), k=k, genre=genre or None, kind=kind)
+                    result = state.served.similar(str(path), k=k, genre=genre or None, kind=kind, explain=explain,
+                                                  exclusions=ex)
                 doc = result.to_dict()
                 doc["query"] = {**doc.get("query", {}), "path": name, "title": doc.get("query", {}).get("title") or name}
                 return doc
@@ -536,6 +555,8 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
     from reelmatch.serve.copies import add_copy_routes
 
     add_copy_routes(app, state, ws)
+    # issue 19: scenes, ad placement by scene (reelmatch.serve.scenes)
+    add_scene_routes(app, state, ws, config.max_k)
     return app
 
 

@@ -46,7 +46,7 @@ class ReadOnlyCatalog(Catalog):
     def __init__(self, path: Path):  # noqa: D107 - no create, no schema changes, no WAL switch
         self.path = Path(path)
         self._conn = _connect_ro(self.path)
-        self._check_schema()
+        self._check_schema(migrate=False)  # an older schema is read as it is (the writer migrates it)
 
     def stages_of(self, item_id: str) -> dict[str, dict]:
         """``{stage: {"status", "error"}}`` of the stages recorded for ``item_id`` (one query)."""

@@ -40,7 +40,9 @@ def _embed(root: str, path: str, meta: dict) -> dict:
         if key not in _embedders:
             _embedders.clear()
             _embedders[key] = embedder_for(ws, meta)
-        return file_vectors(ws, meta, Path(path), _embedders[key])
+        v = file_vectors(ws, meta, Path(path), _embedders[key])
+        v.pop("clip", None)  # not sent back: an upload's explanations have no frame pair (no backbone run here)
+        return v
     finally:
         ws.close()
 

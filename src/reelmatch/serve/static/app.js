@@ -60,11 +60,11 @@ function scoreRow(label, value, cls = "") {
     h("div", { class: "bar " + cls }, h("span", { style: `width:${pct(value)}` })), h("b", {}, fmtScore(value)));
 }
 
-function playInModal(id, title) {
+function playInModal(id, title, start = 0) {
   const node = $("#player-template").content.firstElementChild.cloneNode(true);
   $("h3", node).textContent = title;
   const video = $("video", node);
-  video.src = videoUrl(id);
+  video.src = videoUrl(id) + (start ? `#t=${start}` : "");
   const close = () => { video.pause(); video.removeAttribute("src"); video.load(); node.remove(); document.removeEventListener("keydown", onKey); };
   const onKey = (e) => { if (e.key === "Escape") close(); };
   node.addEventListener("click", (e) => { if (e.target === node) close(); });
@@ -81,19 +81,24 @@ function playInline(box, id) {
 }
 
 // A ranked result (similar trailer or matched movie).
-function resultRow(r, { modalities = false } = {}) {
+function resultRow(r, { modalities = false, queryId = null } = {}) {
   const box = thumb(r.id, { testid: "result-thumb", onclick: () => playInline(box, r.id) });
   const rows = [scoreRow("score", r.score)];
   if (modalities && r.scores) {
     if (r.scores.visual !== undefined && r.scores.visual !== null) rows.push(scoreRow("visual", r.scores.visual, "visual"));
     if (r.scores.audio !== undefined && r.scores.audio !== null) rows.push(scoreRow("audio", r.scores.audio, "audio"));
   }
+  // issue 19 (scenes.js): the movie's matching scenes and breaks, and the explanation on demand
+  const extra = [];
+  if (r.scenes && window.sceneTimeline) extra.push(window.sceneTimeline(r, (t) => playInModal(r.id, r.title, t)));
+  if (r.explain && window.explainBox) extra.push(window.explainBox(r, queryId));
   return h("div", { class: "result", "data-testid": "result" }, box,
     h("div", { class: "result-body" },
       h("div", { class: "result-title" }, h("span", { class: "rank" }, `${r.rank}.`),
         h("a", { href: itemHref(r.id), title: r.title }, r.title)),
       rows,
-      chips(r.genres, r.shared_genres)));
+      chips(r.genres, r.shared_genres),
+      extra));
 }
 
 // ------------------------------------------------------------------ catalogue
@@ -172,6 +177,8 @@ async function showItem(id) {
           h("h1", { "data-testid": "item-title" }, item.title),
           h("div", { class: "sub" }, [item.kind, item.year, item.duration ? `${Math.round(item.duration)} s` : null].filter(Boolean).join(" · ")),
           chips(item.genres),
+          item.flags && item.flags.length ? h("div", { class: "chips flags", "data-testid": "flags" },
+            item.flags.map((f) => h("span", { class: "chip flag" }, f))) : null,
           item.plot ? h("p", { class: "plot" }, item.plot) : null),
         h("div", { class: "strips" },
           figure("What the model sees: sampled frames and the sound's spectrogram", item.media.contact_sheet, "contact sheet"))),
@@ -179,9 +186,10 @@ async function showItem(id) {
         h("h2", { class: "section-title" }, "Similar trailers", h("small", {}, "by look and sound")),
         similar)));
   if (window.showCopies) window.showCopies(id, view.querySelector("[data-testid=item]"));  // issue 17 (copies.js)
+  if (item.kind === "ad" && window.showAdPlacement) window.showAdPlacement(id, view.querySelector("[data-testid=item]"), resultRow);
   try {
-    const doc = await api(`${item.similar}?k=10&kind=trailer`);
-    similar.replaceChildren(...(doc.results.length ? doc.results.map((r) => resultRow(r))
+    const doc = await api(`${item.similar}?k=10&kind=trailer&explain=true`);
+    similar.replaceChildren(...(doc.results.length ? doc.results.map((r) => resultRow(r, { queryId: id }))
       : [h("p", { class: "empty" }, "No neighbours.")]));
   } catch (e) {
     similar.replaceChildren(h("p", { class: "error" }, e.message));
@@ -196,8 +204,13 @@ async function matchFile(file) {
   out.replaceChildren(h("p", { class: "note" }, h("span", { class: "spinner" }), `Matching ${file.name}…`));
   const form = new FormData();
   form.append("file", file, file.name);
+  const params = new URLSearchParams({ mode, k: 8, explain: "true" });
+  if (mode === "ad" && $("#match-scenes") && $("#match-scenes").checked) params.set("scenes", "true");
+  for (const f of ($("#exclude-flags") ? $("#exclude-flags").value : "").split(/[,|]/)) {
+    if (f.trim()) params.append("exclude_flag", f.trim());
+  }
   try {
-    const doc = await api(`/api/match?mode=${mode}&k=8`, { method: "POST", body: form });
+    const doc = await api(`/api/match?${params}`, { method: "POST", body: form });
     out.replaceChildren(
       h("p", { class: "note" }, `Movies for `, h("b", {}, file.name), ":"),
       h("div", { class: "results", "data-testid": "matches" },

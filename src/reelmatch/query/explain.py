@@ -1,0 +1,406 @@
+"""Explanations of a match: why result B was returned for query A.
+
+``explain`` of one result (the JSON field of ``similar`` / ``match-ad``)::
+
+    {"similarity": {"fused": .93, "visual": .91, "audio": .88 | None},
+     "shared_genres": ["Drama"], "shared_flags": [],
+     "frames": {"query_time": 17.0, "result_time": 41.0, "similarity": .97,
+                "query_frame": 1, "result_frame": 3} | None}
+
+The per-modality similarities are dot products of the stored tower embeddings.
+The best-matching frame pair comes from the **frame table**, precomputed by the
+index stage beside the index (``index/<name>.frames.npz``): for every indexed
+item, each sampled frame's backbone feature (from the feature cache) projected
+to :data:`FRAME_DIM` dimensions by a fixed seeded random projection and
+L2-normalised, with the frame's timestamp; and, for each item's neighbour-table
+row, the best pair and the per-modality similarities (:func:`precompute_pairs`).
+A ``similar`` answered from the neighbour table explains by lookups; other
+results by one batched ``[k, K, d] @ [d, K]`` product. No decoding and no model
+at query time, except for a query file's own frames (one backbone pass).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from reelmatch.errors import StaleArtifactError
+
+log = logging.getLogger(__name__)
+
+#: dimensions of the projected frame features of the frame table
+FRAME_DIM = 128
+#: frame tables up to this many values are also kept as float32 in memory (256 MB; faster products)
+FLOAT32_MAX = 64_000_000
+FORMAT_VERSION = 1
+
+
+def frames_path(index_file: Path) -> Path:
+    """The frame table beside an index file: ``default.npz`` -> ``default.frames.npz``."""
+    index_file = Path(index_file)
+    return index_file.with_name(index_file.stem + ".frames.npz")
+
+
+def projection(dim_in: int, dim_out: int = FRAME_DIM, seed: int = 0) -> np.ndarray:
+    """The fixed random projection float32 [dim_in, dim_out] (identity when dim_in <= dim_out)."""
+    if dim_in <= dim_out:
+        return np.eye(dim_in, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((dim_in, dim_out)) / np.sqrt(dim_out)).astype(np.float32)
+
+
+def project_frames(features: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """float [K, D] backbone features -> float16 [K, d] projected, L2-normalised rows (zero rows stay zero)."""
+    x = np.asarray(features, dtype=np.float32) @ proj
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(n > 1e-12, x / np.maximum(n, 1e-12), 0.0).astype(np.float16)
+
+
+class FrameTable:
+    """Projected frame features and timestamps of indexed items.
+
+    ids: list[str]; feats float16 [N, K, d]; mask bool [N, K]; times float32 [N, K] (NaN on padding).
+    """
+
+    def __init__(self, ids, feats, mask, times, meta: dict, pairs: dict | None = None):
+        self.ids = list(ids)
+        self.feats, self.mask, self.times, self.meta = feats, mask, times, meta
+        #: precomputed best pairs of each item with its neighbour-table neighbours (see :func:`precompute_pairs`):
+        #: ``nb`` int32 [N, Kt] frame-table rows (-1 none), ``q``/``r`` int8 [N, Kt] frame indices, ``s`` float32
+        self.pairs = pairs
+        self._pos = {i: r for r, i in enumerate(self.ids)}
+        self._f32 = None
+        self.times64 = np.round(np.asarray(times, np.float64), 3)  # as the JSON shows them
+
+    def __contains__(self, item_id) -> bool:
+        return item_id in self._pos
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, item_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = self._pos[item_id]
+        return self.feats[r], self.mask[r], self.times[r]
+
+    def feats32(self, rows: np.ndarray) -> np.ndarray:
+        """float32 [n, K, d] of ``rows`` (a float32 copy of the table is kept when it is small)."""
+        if self._f32 is None and self.feats.size <= FLOAT32_MAX:
+            self._f32 = self.feats.astype(np.float32)
+        return self._f32[rows] if self._f32 is not None else self.feats[rows].astype(np.float32)
+
+
+def save_frame_table(table: FrameTable, path: Path) -> None:
+    from reelmatch.config import atomic_write_bytes
+
+    import io
+
+    buf = io.BytesIO()
+    extra = {f"pair_{k}": v for k, v in (table.pairs or {}).items()}
+    np.savez(buf, ids=np.array(table.ids, dtype=object).astype(str), feats=table.feats, mask=table.mask,
+             times=table.times, meta=np.array(json.dumps(table.meta, sort_keys=True)), **extra)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> FrameTable:
+    """Read a frame table; ``StaleArtifactError`` when it was made from other vectors than ``vectors_fingerprint``."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise StaleArtifactError(f"{path.name}: frame table format {meta.get('format_version')}, "
+                                     f"this reelmatch reads {FORMAT_VERSION}: run 'reelmatch index'")
+        if vectors_fingerprint is not None and meta.get("vectors_fingerprint") != vectors_fingerprint:
+            raise StaleArtifactError(f"{path.name} was made from other vectors: run 'reelmatch index'")
+        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "vas") if f"pair_{k}" in z.files} \
+            if "pair_nb" in z.files else None
+        return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
+
+
+def frame_backbone(ws, table: FrameTable):
+    """The backbone that made the frame table's features (from its feature cache's sidecar), or None."""
+    from reelmatch.config import read_sidecar
+    from reelmatch.train.features import FeaturesConfig, _make_backbone
+
+    side = read_sidecar(ws.dir("features") / table.meta.get("features", ""))
+    if side is None or side.get("config_type") != "FeaturesConfig":
+        return None
+    return _make_backbone(FeaturesConfig.from_dict(side["config"]))
+
+
+def _feature_cache_dir(ws, clip_fingerprint: str | None) -> Path | None:
+    """The newest feature-cache directory made from the clips with ``clip_fingerprint``."""
+    from reelmatch.config import newest_artifact_dir
+
+    return newest_artifact_dir(ws.dir("features"), clip_fingerprint=clip_fingerprint)
+
+
+def build_frame_table(ws, emb, clip_config=None) -> FrameTable | None:
+    """The frame table of the embeddings ``emb`` from the feature cache and the clip records.
+
+    None when there is no feature cache for the clips the embeddings were made from
+    (``reelmatch features`` makes it; ``build`` always does). Items without cached
+    features get an all-padding row (no frame pair).
+    """
+    from reelmatch.dataset.store import ClipStore, record_key
+
+    cdir = _feature_cache_dir(ws, emb.clip_fingerprint)
+    if cdir is None:
+        return None
+    try:
+        store = ClipStore(ws, clip_config) if clip_config is not None else ClipStore(ws)
+    except Exception as e:  # noqa: BLE001 - no clip store: no timestamps, no table
+        log.info("frame table: no clip store (%s)", e)
+        return None
+    if store.config.fingerprint != emb.clip_fingerprint:
+        store.close()
+        return None
+    n, k = len(emb.ids), store.config.num_frames
+    feats = mask = times = None
+    proj = None
+    try:
+        for r, item_id in enumerate(emb.ids):
+            p = cdir / f"{record_key(item_id)}.npz"
+            if not p.exists() or item_id not in store:
+                continue
+            with np.load(p, allow_pickle=False) as z:
+                f, m = z["features"], z["mask"]
+            if proj is None:
+                proj = projection(f.shape[1])
+                d = proj.shape[1]
+                feats = np.zeros((n, k, d), np.float16)
+                mask = np.zeros((n, k), bool)
+                times = np.full((n, k), np.nan, np.float32)
+            clip = store.get(item_id)
+            feats[r, : len(f)] = project_frames(f, proj)
+            mask[r, : len(m)] = m
+            times[r, : len(clip.timestamps)] = clip.timestamps
+    finally:
+        store.close()
+    if feats is None:
+        return None
+    meta = {"format_version": FORMAT_VERSION, "vectors_fingerprint": emb.vectors_fingerprint,
+            "features": cdir.name, "dim": int(feats.shape[2]), "projection_seed": 0}
+    return FrameTable(emb.ids, feats, mask, times, meta)
+
+
+def precompute_pairs(table: FrameTable, neighbours, emb=None, chunk: int = 64) -> dict:
+    """The best frame pair of every item with each of its neighbour-table neighbours (an index-time cost:
+    ``similar`` answered from the neighbour table then explains its frame pairs by lookups).
+
+    ``neighbours``: a :class:`~reelmatch.index.neighbours.NeighbourTable`; ``emb``: the embeddings (the
+    table's ids in their order), whose per-modality similarities are then precomputed too (``v``, ``a``:
+    ``vas`` float64 [N, Kt, 3] with the pair's similarity, rounded to 6 decimals; NaN where either side
+    has no audio). Returns the ``pairs`` arrays.
+    """
+    n, k = len(table.ids), table.feats.shape[1]
+    kt = neighbours.k
+    pos = table._pos
+    nb_row = np.array([pos.get(str(i), -1) for i in neighbours.ids], dtype=np.int64)
+    nb = np.full((n, kt), -1, np.int32)
+    for t_row, item_id in enumerate(neighbours.ids):
+        r = pos.get(str(item_id))
+        if r is not None:
+            cols = neighbours.neighbours[t_row]
+            nb[r] = np.where(cols >= 0, nb_row[np.maximum(cols, 0)], -1)
+    q_idx = np.zeros((n, kt), np.int8)
+    r_idx = np.zeros((n, kt), np.int8)
+    sim = np.full((n, kt), -np.inf, np.float32)
+    full = table.mask.all(axis=1)
+    for s0 in range(0, n, chunk):
+        rows = np.arange(s0, min(n, s0 + chunk))
+        p = nb[rows]  # [B, Kt]
+        qf = table.feats32(rows)  # [B, K, d]
+        rf = table.feats32(np.maximum(p, 0).reshape(-1)).reshape(len(rows), kt * k, -1)  # [B, Kt*K, d]
+        sims = rf @ np.ascontiguousarray(qf.transpose(0, 2, 1))  # [B, Kt*K result frames, K query frames]
+        if not (full[rows].all() and (p >= 0).all() and full[p].all()):  # padded frames, short rows
+            ok = table.mask[np.maximum(p, 0)].reshape(len(rows), kt * k)[:, :, None] & table.mask[rows][:, None, :]
+            ok &= np.repeat(p >= 0, k, axis=1)[:, :, None]
+            sims[~ok] = -np.inf
+        sims = sims.reshape(len(rows), kt, k * k)
+        best = sims.argmax(axis=2)
+        sim[rows] = np.take_along_axis(sims, best[:, :, None], axis=2)[:, :, 0]
+        rj, qi = np.divmod(best, k)
+        r_idx[rows], q_idx[rows] = rj, qi
+    out = {"nb": nb, "q": q_idx, "r": r_idx, "s": sim}
+    if emb is not None and list(emb.ids) == table.ids:
+        safe = np.maximum(nb, 0)
+        v = np.einsum("nd,nkd->nk", emb.visual, emb.visual[safe])
+        a = np.einsum("nd,nkd->nk", emb.audio, emb.audio[safe])
+        ha = emb.has_audio[:, None] & emb.has_audio[safe]
+        # visual, audio, frame-pair similarity per slot, rounded as the JSON shows them (float64: lookups
+        # need no rounding at query time, which would cost more than the rest of an explanation)
+        out["vas"] = np.round(np.stack([np.where(nb >= 0, v, np.nan), np.where((nb >= 0) & ha, a, np.nan),
+                                        sim.astype(np.float64)], axis=2), 6)
+    return out
+
+
+def update_frame_table(ws, emb, index_file: Path) -> int:
+    """Write the frame table beside ``index_file`` unless it is up to date; returns the rows written."""
+    from reelmatch.index.neighbours import load_table, neighbours_path
+
+    path = frames_path(index_file)
+    cdir = _feature_cache_dir(ws, emb.clip_fingerprint)
+    npath = neighbours_path(index_file)
+    nb = None
+    if npath.exists():
+        try:
+            nb = load_table(npath, vectors_fingerprint=emb.vectors_fingerprint, mmap=False)
+        except Exception as e:  # noqa: BLE001 - no usable table: no precomputed pairs
+            log.info("frame table: no neighbour table to precompute pairs with (%s)", e)
+    nb_k = nb.k if nb is not None else 0
+    if path.exists():
+        try:
+            old = load_frame_table(path, vectors_fingerprint=emb.vectors_fingerprint)
+            if cdir is not None and old.meta.get("features") == cdir.name and old.meta.get("pairs_k", 0) == nb_k:
+                return 0
+        except Exception:  # noqa: BLE001 - stale or unreadable: rebuilt below
+            pass
+    table = build_frame_table(ws, emb)
+    if table is None:
+        path.unlink(missing_ok=True)
+        return 0
+    if nb is not None:
+        table.pairs = precompute_pairs(table, nb, emb)
+        table.meta["pairs_k"] = nb_k
+    save_frame_table(table, path)
+    log.info("index: frame table of %d items (%d-d frame features from %s)", len(table), table.meta["dim"],
+             table.meta["features"])
+    return len(table)
+
+
+def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None) -> list[dict]:
+    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``:
+    one matrix product per modality and one batched ``[k, K, d] @ [d, K]`` for the frame pairs.
+
+    ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
+    ``scores``: the results' reported scores (the fused similarity, so both print the same number).
+    """
+    if not items:
+        return []
+    fast = _from_precomputed(target, items, frames, query_frames, scores)
+    if fast is not None:
+        return fast
+    r = np.asarray(rows if rows is not None else [emb.row(it.id) for it in items], dtype=np.int64)
+    fused = np.round(np.asarray(scores, np.float64) if scores is not None else emb.vectors[r] @ target.fused, 6).tolist()
+    visual = np.round(emb.visual[r] @ target.visual, 6).tolist()
+    if target.has_audio:
+        audio = np.where(emb.has_audio[r], np.round(emb.audio[r] @ target.audio, 6), np.nan).tolist()
+    else:
+        audio = [np.nan] * len(items)
+    qgen = {g.lower() for g in target.genres}
+    qflags = {f.lower() for f in getattr(target, "flags", ())}
+    pairs = _frame_pairs(target, items, frames, query_frames)
+    out = []
+    for j, item in enumerate(items):
+        a = audio[j]
+        out.append({
+            "similarity": {"fused": fused[j], "visual": visual[j], "audio": None if a != a else a},
+            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
+            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
+            "frames": pairs[j],
+        })
+    return out
+
+
+def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict] | None:
+    """Every document by lookups when the query is a catalogue item and every result is in its
+    neighbour-table row (the usual ``similar``): None otherwise."""
+    if frames is None or query_frames is not None or scores is None or not frames.pairs or "vas" not in frames.pairs:
+        return None
+    fpos = frames._pos
+    r0 = fpos.get(target.item_id)
+    if r0 is None:
+        return None
+    try:
+        p = np.array([fpos[it.id] for it in items], dtype=np.int64)
+    except KeyError:
+        return None
+    pre = frames.pairs
+    slots = {x: i for i, x in enumerate(pre["nb"][r0].tolist())}
+    try:
+        slot = [slots[x] for x in p.tolist()]
+    except KeyError:  # a result beyond the neighbour-table row
+        return None
+    pq, pr = pre["q"][r0].tolist(), pre["r"][r0].tolist()
+    vas = pre["vas"][r0].tolist()  # rounded when precomputed: Python's round() per value costs more than the rest
+    fused = np.round(np.asarray(scores, np.float64), 6).tolist()
+    sr = [pr[i] for i in slot]
+    t64 = frames.times64
+    qrow = t64[r0].tolist()
+    rtimes = t64[p, sr].tolist()
+    qgen = {g.lower() for g in target.genres}
+    qflags = {f.lower() for f in getattr(target, "flags", ())}
+    out = []
+    for j, item in enumerate(items):
+        i = slot[j]
+        vi, au, sim = vas[i]
+        qt, rt = qrow[pq[i]], rtimes[j]
+        out.append({
+            "similarity": {"fused": fused[j], "visual": vi, "audio": None if au != au else au},
+            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
+            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
+            "frames": None if sim == -np.inf else {"query_frame": pq[i], "result_frame": sr[j],
+                                                   "query_time": None if qt != qt else qt,
+                                                   "result_time": None if rt != rt else rt, "similarity": sim},
+        })
+    return out
+
+
+def _pair_docs(qi, rj, sim, qtimes, rtimes) -> list[dict | None]:
+    """``frames`` documents from arrays (None where the similarity is -inf: no real frame pair)."""
+    sim = np.round(np.asarray(sim, np.float64), 6).tolist()
+    qt = np.round(np.asarray(qtimes, np.float64), 3).tolist()
+    rt = np.round(np.asarray(rtimes, np.float64), 3).tolist()
+    qi, rj = np.asarray(qi).tolist(), np.asarray(rj).tolist()
+    return [None if s == -np.inf else {"query_frame": a, "result_frame": b, "query_time": None if x != x else x,
+                                       "result_time": None if y != y else y, "similarity": s}
+            for a, b, s, x, y in zip(qi, rj, sim, qt, rt)]
+
+
+def _frame_pairs(target, items, frames: FrameTable | None, query_frames) -> list[dict | None]:
+    """The best frame pair of the query with each result: precomputed (neighbour-table rows), else computed."""
+    pairs: list = [None] * len(items)
+    q = query_frames
+    if q is None and frames is not None and target.item_id in frames:
+        q = frames.row(target.item_id)
+    if q is None or frames is None:
+        return pairs
+    qmask = np.asarray(q[1], bool)
+    if not qmask.any():
+        return pairs
+    qtimes = np.asarray(q[2], np.float32)
+    fpos = frames._pos
+    have, p = [], []
+    for j, it in enumerate(items):
+        x = fpos.get(it.id)
+        if x is not None:
+            have.append(j)
+            p.append(x)
+    if not have:
+        return pairs
+    have, p = np.asarray(have), np.asarray(p)
+    pre = frames.pairs if query_frames is None else None
+    if pre is not None:  # looked up where the neighbour table's pairs have them
+        r0 = fpos[target.item_id]
+        eq = pre["nb"][r0][None, :] == p[:, None]
+        found = eq.any(axis=1)
+        if found.any():
+            slot = eq.argmax(axis=1)[found]
+            sq, sr = pre["q"][r0][slot].astype(np.int64), pre["r"][r0][slot].astype(np.int64)
+            docs = _pair_docs(sq, sr, pre["s"][r0][slot], qtimes[sq], frames.times[p[found], sr])
+            for j, d in zip(have[found].tolist(), docs):
+                pairs[j] = d
+            have, p = have[~found], p[~found]
+    if len(have):
+        n, k = len(p), frames.feats.shape[1]
+        sims = frames.feats32(p) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [n, K result, K query]
+        sims[~(frames.mask[p][:, :, None] & qmask[None, None, :])] = -np.inf
+        sims = sims.reshape(n, -1)
+        best = sims.argmax(axis=1)
+        rj, qi = np.divmod(best, sims.shape[1] // k)
+        docs = _pair_docs(qi, rj, sims[np.arange(n), best], qtimes[qi], frames.times[p, rj])
+        for j, d in zip(have.tolist(), docs):
+            pairs[j] = d
+    return pairs

@@ -1,0 +1,74 @@
+"""Ad placement by scene: the best scenes of each matched movie and where a break can go.
+
+For each movie ``match-ad`` returns, its scene vectors (the ``scenes`` stage) are
+scored against the ad with the same dot products as whole items (fused, and per
+modality). The best ``per_movie`` scenes are listed, and the **break
+candidates** are the scene boundaries around them (the start and the end of
+each best scene, the video's own start and end left out): the ad goes between
+two scenes, never inside one. A break right after a matching scene is ranked by
+that scene's score, one right before it likewise; a boundary next to two best
+scenes is listed once, with the better score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rank_scenes(ad_fused: np.ndarray, ad_visual: np.ndarray, ad_audio: np.ndarray, ad_has_audio: bool,
+                scenes, per_movie: int) -> list[dict]:
+    """The best ``per_movie`` scenes of one :class:`~reelmatch.scenes.stage.ItemScenes` for an ad:
+    ``[{"index", "start", "end", "score", "scores": {"visual", "audio"}}]``, best first."""
+    if not scenes.scenes:
+        return []
+    s = scenes.fused @ ad_fused
+    order = np.argsort(-s, kind="stable")[:per_movie]
+    out = []
+    for j in order:
+        j = int(j)
+        audio = float(scenes.audio[j] @ ad_audio) if ad_has_audio and scenes.has_audio[j] else None
+        sc = scenes.scenes[j]
+        out.append({"index": j, "start": sc.start, "end": sc.end, "score": round(float(s[j]), 6),
+                    "scores": {"visual": round(float(scenes.visual[j] @ ad_visual), 6),
+                               "audio": None if audio is None else round(audio, 6)}})
+    return out
+
+
+def break_candidates(best: list[dict], scenes) -> list[dict]:
+    """Scene boundaries next to the best scenes: ``[{"time", "after_scene", "before_scene", "score"}]``,
+    by score (ties: earlier first). Never inside a scene, never at the very start or end."""
+    n = len(scenes.scenes)
+    cands: dict[int, float] = {}  # boundary b lies between scene b-1 and scene b
+    for sc in best:
+        for b in (sc["index"], sc["index"] + 1):
+            if 0 < b < n:
+                cands[b] = max(cands.get(b, -np.inf), sc["score"])
+    out = [{"time": scenes.scenes[b].start, "after_scene": b - 1, "before_scene": b, "score": round(float(v), 6)}
+           for b, v in cands.items()]
+    out.sort(key=lambda d: (-d["score"], d["time"]))
+    return out
+
+
+def attach_scenes(ws, target, neighbours, *, per_movie: int = 3, name: str = "default"):
+    """``neighbours`` (match-ad results) with ``scenes`` and ``breaks`` filled in
+    (``[]`` for a movie the scenes stage has not done)."""
+    import dataclasses
+
+    from reelmatch.errors import InputError
+    from reelmatch.query.search import searcher_for
+    from reelmatch.scenes.stage import current_scenes_dir, item_path, ItemScenes
+
+    if isinstance(per_movie, bool) or not isinstance(per_movie, int) or per_movie <= 0:
+        raise InputError(f"scenes per movie must be a positive integer, got {per_movie!r}")
+    emb = searcher_for(ws, name).emb
+    d = current_scenes_dir(ws, emb.model_fingerprint)
+    out = []
+    for n in neighbours:
+        best, breaks = [], []
+        p = item_path(d, n.id) if d is not None else None
+        if p is not None and p.exists():
+            sc = ItemScenes.read(n.id, p)
+            best = rank_scenes(target.fused, target.visual, target.audio, target.has_audio, sc, per_movie)
+            breaks = break_candidates(best, sc)
+        out.append(dataclasses.replace(n, scenes=best, breaks=breaks))
+    return out

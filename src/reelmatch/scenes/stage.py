@@ -1,0 +1,204 @@
+"""The ``scenes`` stage: scene boundaries and one embedding per scene, for each movie.
+
+Per item (a video of any length: a trailer, a full movie, an episode):
+
+1. boundaries with PySceneDetect over frames the media layer decodes
+   (:func:`reelmatch.scenes.detect.detect_scenes`);
+2. for each scene, a clip sampled inside it by the project's extraction
+   (:func:`reelmatch.extract.extract_clip` with the workspace's clip config, its
+   window set to the scene and its K frames spread over it) and embedded by the
+   embedder that made the item embeddings (same towers, same vector space, so an
+   ad's vector compares with scene vectors as with item vectors);
+3. written to ``<ws>/scenes/<fingerprint>/<key>.npz``: ``start``, ``end`` float32 [S],
+   ``fused``, ``visual``, ``audio`` float32 [S, E], ``has_audio`` bool [S].
+
+It runs on the one runner (:func:`reelmatch.runner.run_stage`): resumable (an
+item done with the fingerprint is skipped; the fingerprint covers this config,
+the model and the clip config), a bad file fails alone with a one-line reason,
+and a second writer gets the stage lock's message. Model work, so one embedder
+per worker (``batched``): the local engine runs it in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from reelmatch.config import atomic_write_bytes, fingerprint, write_sidecar
+from reelmatch.errors import NotFoundError
+from reelmatch.runner import LocalFirst, RunOptions, Stage, StageResult, run_stage
+from reelmatch.scenes.config import ScenesConfig
+from reelmatch.scenes.detect import Scene, detect_scenes
+
+log = logging.getLogger(__name__)
+
+STAGE = "scenes"
+VERSION = 1
+#: scene clips embedded per model call
+EMBED_BATCH = 16
+
+
+def scenes_fingerprint(config: ScenesConfig, model_fingerprint: str, clip_fingerprint: str) -> str:
+    return fingerprint({"scenes": config, "model": model_fingerprint, "clip": clip_fingerprint, "version": VERSION})
+
+
+def scenes_root(ws) -> Path:
+    return ws.dir("scenes")
+
+
+def scene_clip_config(clip_config, scene: Scene, frames: int):
+    """The clip config that samples ``frames`` frames evenly inside ``scene`` (and its audio window)."""
+    d = max(scene.duration, 1e-3)
+    return dataclasses.replace(clip_config, start=float(scene.start), window=float(d), num_frames=int(frames),
+                               interval=float(d) / frames)
+
+
+@dataclass
+class ItemScenes:
+    """The scenes of one item: ``scenes`` [S], vectors float32 [S, E] (``fused``, ``visual``, ``audio``)."""
+
+    item_id: str
+    scenes: list[Scene]
+    fused: np.ndarray
+    visual: np.ndarray
+    audio: np.ndarray
+    has_audio: np.ndarray
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, start=np.array([s.start for s in self.scenes], np.float32),
+                 end=np.array([s.end for s in self.scenes], np.float32), fused=self.fused.astype(np.float32),
+                 visual=self.visual.astype(np.float32), audio=self.audio.astype(np.float32),
+                 has_audio=np.asarray(self.has_audio, bool))
+        return buf.getvalue()
+
+    @classmethod
+    def read(cls, item_id: str, path: Path) -> "ItemScenes":
+        with np.load(path, allow_pickle=False) as z:
+            scenes = [Scene(round(float(a), 3), round(float(b), 3)) for a, b in zip(z["start"], z["end"])]
+            return cls(item_id, scenes, z["fused"], z["visual"], z["audio"], z["has_audio"])
+
+
+def embed_item_scenes(task, embedder, config: ScenesConfig, clip_config) -> ItemScenes:
+    """Per-item work (no workspace): detect the scenes of ``task = (item_id, path)`` and embed each."""
+    from reelmatch.extract import extract_clip
+
+    item_id, path = task
+    scenes = detect_scenes(path, config)
+    k = config.frames or clip_config.num_frames
+    clips = []
+    for j, sc in enumerate(scenes):
+        clips.append(extract_clip(Path(path), scene_clip_config(clip_config, sc, k), item_id=f"{item_id}#{j}",
+                                  title=Path(path).stem, threads=1))
+    outs = {"fused": [], "visual": [], "audio": []}
+    for s in range(0, len(clips), EMBED_BATCH):
+        got = embedder.embed(clips[s : s + EMBED_BATCH])
+        for key in outs:
+            outs[key].append(np.asarray(got[key], np.float32))
+    has_audio = np.array([bool(c.has_audio) for c in clips])
+    vec = {key: np.concatenate(v) for key, v in outs.items()}
+    vec["audio"][~has_audio] = 0.0
+    return ItemScenes(item_id, scenes, vec["fused"], vec["visual"], vec["audio"], has_audio)
+
+
+def _scenes_fn(embedder: LocalFirst, config: ScenesConfig, clip_config):
+    return partial(embed_item_scenes, embedder=embedder(), config=config, clip_config=clip_config)
+
+
+class _ScenesJob:
+    """Items with media whose scenes are not done with the fingerprint."""
+
+    marks_done = False
+
+    def __init__(self, ws, job_config, options: RunOptions):
+        from reelmatch.embed.embedder import embedder_for
+        from reelmatch.embed.vectors import embeddings_path, load_embeddings
+
+        config, clip_config = job_config
+        if not embeddings_path(ws).exists():
+            raise NotFoundError("no embeddings yet: run 'reelmatch embed' (scenes are embedded by the same model)")
+        meta = load_embeddings(ws).meta
+        self.model_fingerprint = meta.get("model_fingerprint")
+        self.ws, self.config, self.clip_config = ws, config, clip_config
+        self.fingerprint = scenes_fingerprint(config, self.model_fingerprint, clip_config.fingerprint)
+        self.root = scenes_root(ws) / self.fingerprint
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_sidecar(self.root, config, fingerprint=self.fingerprint, model_fingerprint=self.model_fingerprint,
+                      clip_fingerprint=clip_config.fingerprint, clip_config=clip_config)
+        kind = options.kind or (None if config.kind == "all" else config.kind)
+        todo = ws.catalog.todo(STAGE, self.fingerprint, retry_failed=options.retry_failed, kind=kind)
+        self.items = [it for it in todo if it.media_path]
+        self.total = len(self.items)
+        self.embedder = LocalFirst(partial(embedder_for, None, meta))  # picklable: no workspace travels
+        self.fn = partial(_scenes_fn, self.embedder, config, clip_config)
+        self.scenes = 0
+
+    @property
+    def tasks(self):
+        for it in self.items:
+            yield (it.id, str(self.ws.media_file(it)))
+
+    def write(self, task, result, error):
+        item_id = task[0]
+        if error is not None:
+            return {item_id: error}
+        atomic_write_bytes(item_path(self.root, item_id), result.to_bytes())
+        self.scenes += len(result.scenes)
+        return {item_id: None}
+
+    def close(self) -> dict:
+        return {"fingerprint": self.fingerprint, "scenes": self.scenes, "artifact": self.root}
+
+
+def item_path(root: Path, item_id: str) -> Path:
+    from reelmatch.dataset.store import record_key
+
+    return root / f"{record_key(item_id)}.npz"
+
+
+#: the scenes stage, for :func:`reelmatch.runner.run_stage` (model work: one embedder per worker)
+SCENES = Stage(STAGE, plan=_ScenesJob, batched=True)
+
+
+def run_scenes(ws, config: ScenesConfig = ScenesConfig(), *, clip_config=None, engine=None, progress=None,
+               retry_failed: bool = False, kind: str | None = None) -> StageResult:
+    """Detect and embed the scenes of every item not done with this config, model and clip config.
+
+    ``clip_config``: how scene clips are sampled (None: the workspace's, resolved once here).
+    Returns the runner's :class:`StageResult` (``counts["scenes"]``: scenes written).
+    """
+    if clip_config is None:
+        from reelmatch.dataset.store import resolve_clip_config
+
+        clip_config = resolve_clip_config(ws)
+    res = run_stage(ws, SCENES, (config, clip_config), engine, progress,
+                    RunOptions(retry_failed=retry_failed, kind=kind))
+    res.summary = (f"{res.counts.get('scenes', 0)} scenes of {res.done} items, {res.failed} failed" if res.total
+                   else "up to date")
+    return res
+
+
+def current_scenes_dir(ws, model_fingerprint: str | None) -> Path | None:
+    """The newest scenes directory made by the model ``model_fingerprint`` (what queries read)."""
+    from reelmatch.config import newest_artifact_dir
+
+    return newest_artifact_dir(scenes_root(ws), model_fingerprint=model_fingerprint)
+
+
+def load_scenes(ws, item_id: str, *, model_fingerprint: str | None = None) -> ItemScenes | None:
+    """The scenes of ``item_id`` made by the model of the current embeddings (or ``model_fingerprint``), or None."""
+    if model_fingerprint is None:
+        from reelmatch.embed.vectors import load_embeddings
+
+        model_fingerprint = load_embeddings(ws).model_fingerprint
+    d = current_scenes_dir(ws, model_fingerprint)
+    if d is None:
+        return None
+    p = item_path(d, item_id)
+    return ItemScenes.read(item_id, p) if p.exists() else None
