@@ -27,13 +27,13 @@ def test_exclude_duplicates_drops_the_copy(dws, cli):
     ids = {it.title: it.id for it in ws.catalog.items()}
     plain = [n.id for n in ws.similar(ids["Red Film"], k=3).results]
     assert plain[0] == ids["Red Film copy"]
-    # these 64x64 films and their VP8 copy score 0.86: under the shipped threshold (0.905, docs/dedupe.md)
-    assert ids["Red Film copy"] in [n.id for n in ws.similar(ids["Red Film"], k=3, exclude_duplicates=True).results]
-    res = [n.id for n in ws.similar(ids["Red Film"], k=3, exclude_duplicates=0.85).results]
+    # these 64x64 films and their VP8 copy score 0.86-0.91 (the encoder's output varies from run to run), about
+    # the shipped threshold (0.905, docs/dedupe.md): the copy is excluded at an explicit, lower one
+    res = [n.id for n in ws.similar(ids["Red Film"], k=3, exclude_duplicates=0.8).results]
     assert ids["Red Film copy"] not in res and ids["Red Film"] not in res and res
     # a query by file (not in the catalogue) is described on the fly
-    res = [n.id for n in ws.similar(str(media / "new" / "red variant.mp4"), k=3, exclude_duplicates=0.85).results]
+    res = [n.id for n in ws.similar(str(media / "new" / "red variant.mp4"), k=3, exclude_duplicates=0.8).results]
     assert ids["Red Film"] not in res and ids["Red Film copy"] not in res
-    r = cli("-w", ws.root, "similar", ids["Red Film"], "-k", "3", "--exclude-duplicates", "--duplicate-threshold", "0.85", "--json")
+    r = cli("-w", ws.root, "similar", ids["Red Film"], "-k", "3", "--exclude-duplicates", "--duplicate-threshold", "0.8", "--json")
     assert r.returncode == 0, r.stderr
     assert ids["Red Film copy"] not in [x["id"] for x in json.loads(r.stdout)["results"]]
