@@ -129,13 +129,15 @@ def test_server_copies_and_frame(ws, trailer):
         assert r.status_code == 200, r.text
         (cp,) = r.json()["copies"]
         assert cp["id"] == "teaser" and cp["segments"]
+        # the evidence of the pair: the aligned pictures, and the sound (a 5 s teaser has too little sound to vouch)
+        assert cp["visual"] == cp["score"] and cp["audio"] is None
         img = c.get(cp["best_match"]["b_thumbnail"])
         assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:2] == b"\xff\xd8"
         assert c.get("/api/items/other/copies").json()["copies"] == []
         assert c.get("/api/items/nope/copies").status_code == 404
         assert c.get("/api/items/trailer/frame?t=-1").status_code == 422
         page = c.get("/static/copies.js")
-        assert page.status_code == 200 and "showCopies" in page.text
+        assert page.status_code == 200 and "showCopies" in page.text and "sound-match" in page.text
 
 
 def test_augly_plans_are_seeded_and_a_real_copy_is_made(tmp_path):
