@@ -198,6 +198,9 @@ def main(args) -> int:
         results.append(row)
     set_labels(set(truth))
     ws.close()
+    if args.json is not None:  # first: a table that fails to print loses no measurement
+        args.json.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                                         "held_out": len(held), "train": len(train_ids), "results": results}, indent=1))
 
     print(f"\nheld-out MAP@R ({len(held)} trailers, val+test; relevant = shares a genre), "
           f"{len(train_ids)} training trailers, SSL {args.ssl_epochs} epochs, supervised {args.epochs} epochs at 100 %")
@@ -207,8 +210,9 @@ def main(args) -> int:
         for q, name in (("map_at_r_av", "audio-visual"), ("map_at_r_video_only", "video-only")):
             a, b = row["supervised"][q], row["ssl"][q]
             base = " (pretrained fallback)" if row["supervised"]["mode"] == "fallback" else ""
+            ratio = f"{b / a:.2f}x" if a > 0 else "-"
             print(f"| {row['fraction']:.0%} ({row['labelled']}) | {name} | {a:.3f}{base} | {b:.3f} | {b - a:+.3f} "
-                  f"({b / a:.2f}x) |")
+                  f"({ratio}) |")
     print("\ncross-modal retrieval of the self-supervised models on the held-out trailers (recall; chance = k/items):")
     print("| labels | audio->frames R@1 | R@10 | frames->audio R@1 | R@10 | chance R@1 | chance R@10 |")
     print("|---|---|---|---|---|---|---|")
@@ -220,9 +224,6 @@ def main(args) -> int:
                   f"{xm['audio_to_frames_recall_at_10']:.3f} | {xm['frames_to_audio_recall_at_1']:.3f} | "
                   f"{xm['frames_to_audio_recall_at_10']:.3f} | {1 / n:.3f} | {min(10, n) / n:.3f} |")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s wall")
-    if args.json is not None:
-        args.json.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                                         "held_out": len(held), "train": len(train_ids), "results": results}, indent=1))
     if tmp is not None:
         tmp.cleanup()
     return 0

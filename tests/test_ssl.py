@@ -184,7 +184,7 @@ def test_unlabelled_catalogue_trains_a_self_supervised_model(unlabelled_ws):
     assert len(rows) == 12
     first, last = float(rows[0]["train_cross_modal_loss"]), float(rows[-1]["train_cross_modal_loss"])
     assert last < first - 0.1, (first, last)  # it learns
-    assert "val_audio_to_frames_recall_at_10" in rows[-1]
+    assert 0 <= float(rows[-1]["val_audio_to_frames_recall_at_10"]) <= 1
     # embed: the vectors say which kind of model made them, and new files are embedded the same way
     run_embed(ws, EmbedConfig(batch_size=8), clip_config=TINY_CLIP)
     emb = load_embeddings(ws)
@@ -197,14 +197,18 @@ def test_the_trained_towers_align(unlabelled_ws):
     from reelmatch.dataset.store import ClipStore
     from reelmatch.dataset.torch import collate
     from reelmatch.model import TwoTower
-    from reelmatch.model.checkpoint import current_checkpoint, load
+    from reelmatch.model.checkpoint import load
+    from reelmatch.train import run_train
+    from reelmatch.train.config import with_ssl
     from reelmatch.train.module import cross_modal_metrics
 
     ws, _ = unlabelled_ws
+    # the self-supervised run of the test above (done already when it ran: then this returns at once)
+    best = run_train(ws, tiny_train_config(phases=with_ssl((), 12)), clip_config=TINY_CLIP)
     store = ClipStore(ws, TINY_CLIP)
     clips = [store.get(i) for i in sorted(store.ids())]
     store.close()
-    model, meta = load(current_checkpoint(ws))
+    model, meta = load(best)
     torch.manual_seed(0)
     fresh = TwoTower(model.config).eval()
 

@@ -91,7 +91,8 @@ class _EmbedJob:
         if len(part):
             self.pending.append(part)
             self.pending_ids.extend(part.ids)
-        missing = [i for i in task if outcome[i] is None and i not in set(part.ids)]
+        got = set(part.ids)
+        missing = [i for i in task if outcome[i] is None and i not in got]
         for i in missing:
             outcome[i] = "embed worker returned no vector"
         if len(self.pending_ids) >= self.config.save_every or time.monotonic() - self.last_save > 120:

@@ -45,14 +45,14 @@ DEFAULT_PHASES = (
 SSL_PHASE = Phase("ssl", 20, "cross_modal", 2e-3, 0)
 
 
-def with_ssl(phases: tuple[Phase, ...], epochs: int, lr: float | None = None) -> tuple[Phase, ...]:
+def with_ssl(phases: tuple[Phase, ...], epochs: int) -> tuple[Phase, ...]:
     """``phases`` with a self-supervised phase of ``epochs`` epochs first (replacing any there was)."""
     if epochs < 0:
         raise InputError(f"self-supervised epochs must be >= 0, got {epochs}")
     rest = tuple(p for p in phases if p.loss != "cross_modal")
     if epochs == 0:
         return rest
-    return (replace(SSL_PHASE, epochs=epochs, lr=lr if lr is not None else SSL_PHASE.lr),) + rest
+    return (replace(SSL_PHASE, epochs=epochs),) + rest
 
 
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``

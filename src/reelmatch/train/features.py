@@ -74,9 +74,7 @@ class FeatureCache:
         self.root = ws.dir("features") / f"{config.backbone}-{self.fingerprint}"
 
     def path(self, item_id: str) -> Path:
-        from reelmatch.dataset.store import record_key
-
-        return self.root / f"{record_key(item_id)}.npz"
+        return feature_path(self.root, item_id)
 
     def __contains__(self, item_id: str) -> bool:
         return self.path(item_id).exists()
@@ -89,9 +87,6 @@ class FeatureCache:
         with np.load(p, allow_pickle=False) as z:
             return {"id": item_id, "features": z["features"], "mask": z["mask"], "spectrogram": z["spectrogram"],
                     "has_audio": bool(z["has_audio"])}
-
-    def put(self, clip, features: np.ndarray) -> None:
-        put_features(self.root, clip, features)
 
 
 def clip_frame_features(backbone, clips, batch_frames: int = 64) -> list[np.ndarray]:
@@ -168,15 +163,20 @@ class _FeaturesJob:
 
 def put_features(cache_root: Path, clip, features: np.ndarray) -> None:
     """Write the feature file of ``clip`` in the cache directory ``cache_root`` (atomically)."""
-    from reelmatch.dataset.store import record_key
-
     spec = np.asarray(clip.spectrogram)
     if spec.dtype != np.uint8:
         spec = spec.astype(np.float16)
     buf = io.BytesIO()
     np.savez(buf, features=features.astype(np.float16), mask=np.asarray(clip.mask, dtype=bool),
              spectrogram=spec, has_audio=np.array(bool(clip.has_audio)))
-    atomic_write_bytes(Path(cache_root) / f"{record_key(clip.id)}.npz", buf.getvalue())
+    atomic_write_bytes(feature_path(cache_root, clip.id), buf.getvalue())
+
+
+def feature_path(cache_root, item_id: str) -> Path:
+    """The feature file of ``item_id`` in the cache directory ``cache_root``."""
+    from reelmatch.dataset.store import record_key
+
+    return Path(cache_root) / f"{record_key(item_id)}.npz"
 
 
 def features_batch(backbone, config: FeaturesConfig, store, cache_root, ids) -> dict[str, str | None]:
