@@ -63,8 +63,9 @@ def test_frame_pairs_equal_the_reference_from_the_table_and_the_index(ews):
 
     ws, emb, table = ews
     for qid in emb.ids[:60:3]:
-        for use_table in (True, False):  # precomputed lookups / computed on the fly
-            res = similar(ws, qid, k=8, explain=True, table=use_table)
+        # precomputed lookups (k within the table's row), and k=20 beyond the table's 12: pairs computed on the fly
+        for use_table, k in ((True, 8), (False, 8), (True, 20)):
+            res = similar(ws, qid, k=k, explain=True, table=use_table)
             for n in res.results:
                 want = _reference(table, qid, n.id)
                 got = n.explain["frames"]

@@ -168,3 +168,13 @@ def test_a_query_file_is_explained_with_its_own_frames(scenes_workspace, tmp_pat
     assert top.title == "Red Hour", res.to_dict()
     fr = top.explain["frames"]
     assert fr is not None and fr["query_time"] is not None and fr["similarity"] > 0.5
+
+
+def test_the_kind_of_items_run_is_not_part_of_the_scenes_fingerprint():
+    """A scenes run over ads adds to the trailers' folder; it does not start one that hides theirs."""
+    from reelmatch.scenes import ScenesConfig
+    from reelmatch.scenes.stage import scenes_fingerprint
+
+    fps = {scenes_fingerprint(ScenesConfig(kind=k), "m", "c") for k in ("trailer", "ad", "all")}
+    assert len(fps) == 1
+    assert scenes_fingerprint(ScenesConfig(min_scene=1.0), "m", "c") not in fps  # what shapes scenes still counts

@@ -541,5 +541,5 @@ def match_ad(
     if scenes:
         from reelmatch.scenes.match import attach_scenes
 
-        res = attach_scenes(ws, target, res, per_movie=scenes_per_movie, name=name)
+        res = attach_scenes(ws, target, res, model_fingerprint=searcher.emb.model_fingerprint, per_movie=scenes_per_movie)
     return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None)

@@ -49,25 +49,22 @@ def break_candidates(best: list[dict], scenes) -> list[dict]:
     return out
 
 
-def attach_scenes(ws, target, neighbours, *, per_movie: int = 3, name: str = "default"):
-    """``neighbours`` (match-ad results) with ``scenes`` and ``breaks`` filled in
-    (``[]`` for a movie the scenes stage has not done)."""
+def attach_scenes(ws, target, neighbours, *, model_fingerprint: str, per_movie: int = 3):
+    """``neighbours`` (match-ad results) with ``scenes`` and ``breaks`` filled in (``[]`` for a movie the
+    scenes stage has not done), from the scenes made by ``model_fingerprint`` (the query's own model)."""
     import dataclasses
 
     from reelmatch.errors import InputError
-    from reelmatch.query.search import searcher_for
-    from reelmatch.scenes.stage import current_scenes_dir, item_path, ItemScenes
+    from reelmatch.scenes.stage import current_scenes_dir, read_item_scenes
 
     if isinstance(per_movie, bool) or not isinstance(per_movie, int) or per_movie <= 0:
         raise InputError(f"scenes per movie must be a positive integer, got {per_movie!r}")
-    emb = searcher_for(ws, name).emb
-    d = current_scenes_dir(ws, emb.model_fingerprint)
+    d = current_scenes_dir(ws, model_fingerprint)
     out = []
     for n in neighbours:
         best, breaks = [], []
-        p = item_path(d, n.id) if d is not None else None
-        if p is not None and p.exists():
-            sc = ItemScenes.read(n.id, p)
+        sc = read_item_scenes(d, n.id)
+        if sc is not None:
             best = rank_scenes(target.fused, target.visual, target.audio, target.has_audio, sc, per_movie)
             breaks = break_candidates(best, sc)
         out.append(dataclasses.replace(n, scenes=best, breaks=breaks))

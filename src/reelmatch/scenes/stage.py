@@ -45,6 +45,9 @@ EMBED_BATCH = 16
 
 
 def scenes_fingerprint(config: ScenesConfig, model_fingerprint: str, clip_fingerprint: str) -> str:
+    # ``kind`` only chooses which items run, not what their scenes are: a run over ads adds to the trailers'
+    # folder instead of starting a new one that would hide them (and redo them with ``all``)
+    config = dataclasses.replace(config, kind=ScenesConfig.kind)
     return fingerprint({"scenes": config, "model": model_fingerprint, "clip": clip_fingerprint, "version": VERSION})
 
 
@@ -197,8 +200,12 @@ def load_scenes(ws, item_id: str, *, model_fingerprint: str | None = None) -> It
         from reelmatch.embed.vectors import load_embeddings
 
         model_fingerprint = load_embeddings(ws).model_fingerprint
-    d = current_scenes_dir(ws, model_fingerprint)
-    if d is None:
+    return read_item_scenes(current_scenes_dir(ws, model_fingerprint), item_id)
+
+
+def read_item_scenes(scenes_dir: Path | None, item_id: str) -> ItemScenes | None:
+    """The scenes of ``item_id`` in ``scenes_dir`` (from :func:`current_scenes_dir`), or None."""
+    if scenes_dir is None:
         return None
-    p = item_path(d, item_id)
+    p = item_path(scenes_dir, item_id)
     return ItemScenes.read(item_id, p) if p.exists() else None

@@ -40,15 +40,13 @@ def add_scene_routes(app: FastAPI, state, ws, max_k: int) -> None:
     @app.get("/api/items/{item_id}/scenes", tags=["query"])
     def scenes(request: Request, item_id: ItemId):
         """The item's scenes ``[{"index", "start", "end"}]`` (``done`` false before the scenes stage ran)."""
-        from reelmatch.scenes.stage import current_scenes_dir, item_path, ItemScenes
+        from reelmatch.scenes.stage import load_scenes
 
         state.fresh()
         item = state.item(item_id)
-        emb = state.artifacts.searcher().emb
-        d = current_scenes_dir(ws, emb.model_fingerprint)
-        p = item_path(d, item.id) if d is not None else None
-        found = p is not None and p.exists()
-        sc = ItemScenes.read(item.id, p).scenes if found else []
+        got = load_scenes(ws, item.id, model_fingerprint=state.artifacts.searcher().emb.model_fingerprint)
+        found = got is not None
+        sc = got.scenes if found else []
         doc = {"id": item.id, "duration": item.duration, "done": found,
                "scenes": [{"index": j, "start": s.start, "end": s.end} for j, s in enumerate(sc)]}
         if sc and not doc["duration"]:
