@@ -112,8 +112,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     xm_feats = FeatureDataset(cache, xm_items) if cache is not None and xm_ids else None
     xm_clips = ClipDataset(store, xm_items)
     val_label_list = [val_labels[i] for i in val_ids]
-    if ssl_feats is not None:
-        with_sound = sum(bool(r["has_audio"]) for r in ssl_feats.records)
+    if plan.ssl_phases and (ssl_feats is not None or not ssl_ids):  # also with no training clip at all
+        with_sound = sum(bool(r["has_audio"]) for r in ssl_feats.records) if ssl_feats is not None else 0
         if with_sound < 4:
             store.close()
             raise InputError(
