@@ -65,6 +65,13 @@ def test_training_beats_untrained_and_pretrained_mean_pooling(corpus_ws):
     ids, clips, labels = _held_out(ws)
     assert len(ids) >= 8
     batch = collate(clips)
+    if model.config.text:  # the corpus has plots: the model has the text tower; its batches carry them
+        from reelmatch.model.modalities import attach_vectors
+        from reelmatch.text.cache import TextFeaturesConfig, load_text_features
+
+        plots = load_text_features(ws, TextFeaturesConfig(encoder=model.config.text))
+        attach_vectors(batch, "text", "has_text", plots, model.config.text_dim)
+        assert batch["has_text"].all()
     with torch.inference_mode():
         trained = model.encode(batch).numpy()
         torch.manual_seed(0)

@@ -1,7 +1,7 @@
 """Embedders: clips -> L2-normalised vectors (fused, visual, audio).
 
-- :class:`ModelEmbedder`: the workspace's trained two-tower model
-  (``encode_towers``), identified by its model fingerprint.
+- :class:`ModelEmbedder`: the workspace's trained model (``encode_towers``), identified by
+  its model fingerprint; a model with plot text also embeds titles that have no clip.
 - :class:`BackboneEmbedder`: before any model is trained, the pretrained frame
   backbone alone: mean of its frame features over the valid frames (visual) and
   pooled log-mel statistics (audio), each L2-normalised, fused by weighted
@@ -9,7 +9,8 @@
 
 An embedder has ``mode``, ``fingerprint`` (what made the vectors: vectors of
 another fingerprint are never mixed with these), ``describe()`` (for sidecars)
-and ``embed(clips) -> {"fused", "visual", "audio"}`` of float32 [B, d] arrays.
+and ``embed(clips) -> {"fused", "visual", "audio"}`` of float32 [B, d] arrays (a model
+embedder also gives ``"text"`` float32 [B, Et] and ``"has_text"``, ``"has_visual"`` bool [B]).
 
 The modes are a registry: ``list_embedders()``, ``create_embedder(mode, **args)``;
 :func:`embedder_for` rebuilds the embedder recorded in an embeddings' metadata
@@ -122,15 +123,18 @@ class BackboneEmbedder:
 
 
 class ModelEmbedder:
-    """A trained two-tower checkpoint (``encode_towers``, towers L2-normalised).
+    """A trained checkpoint (``encode_towers``, towers L2-normalised).
 
     ``mode`` is ``"model"``, or ``"self-supervised"`` for a model trained without any
-    labels (the cross-modal phase alone: an unlabelled catalogue's model).
+    labels (the cross-modal phase alone: an unlabelled catalogue's model). A model
+    with the text modality reads the plots' sentence embeddings from ``text_cache``
+    (the workspace's text feature file, :func:`reelmatch.text.cache.text_cache_path`)
+    by clip id; :meth:`embed_text_only` embeds titles that have a plot but no clip.
     """
 
     mode = "model"
 
-    def __init__(self, checkpoint_dir, clip_config=None):
+    def __init__(self, checkpoint_dir, clip_config=None, *, text_cache=None):
         from reelmatch.model.checkpoint import load, model_fingerprint
 
         # with clip_config, a model trained on clips sampled another way is refused
@@ -142,21 +146,82 @@ class ModelEmbedder:
         self.model.eval()
         self.checkpoint = str(checkpoint_dir)
         self.fingerprint = model_fingerprint(checkpoint_dir)
+        self.text_cache = None if text_cache is None else str(text_cache)
+        self._text = None
+
+    @property
+    def has_text(self) -> bool:
+        return self.model.config.text is not None
+
+    @property
+    def text_vectors(self) -> dict:
+        """``{item id: float32 [Dt]}`` of the plots in ``text_cache`` (read once)."""
+        if self._text is None:
+            from pathlib import Path
+
+            from reelmatch.text.cache import read_text_features
+
+            ids, _, vecs = read_text_features(Path(self.text_cache)) if self.text_cache else ([], [], None)
+            self._text = {i: vecs[k] for k, i in enumerate(ids)}
+        return self._text
 
     def describe(self) -> dict:
         return {"mode": self.mode, "checkpoint": self.checkpoint}
 
-    def embed(self, clips) -> dict[str, np.ndarray]:
+    def _with_text(self, batch: dict) -> dict:
+        if self.has_text:
+            from reelmatch.model.modalities import attach_vectors
+
+            attach_vectors(batch, "text", "has_text", self.text_vectors, self.model.config.text_dim)
+        return batch
+
+    def _encode(self, batch: dict) -> dict[str, np.ndarray]:
         import torch
 
-        from reelmatch.dataset.torch import collate
-
-        batch = collate(clips)
         with torch.inference_mode():
             out = self.model.encode_towers(batch)
         res = {k: l2_normalise(out[k].float().cpu().numpy()) for k in ("fused", "visual", "audio")}
+        n = len(res["fused"])
+        res["text"] = (l2_normalise(out["text"].float().cpu().numpy()) if "text" in out
+                       else np.zeros((n, 0), np.float32))
+        for name in ("visual", "text"):
+            has = out.get(f"has_{name}")
+            res[f"has_{name}"] = (np.zeros(n, bool) if name == "text" else np.ones(n, bool)) if has is None \
+                else has.cpu().numpy().astype(bool)
+        return res
+
+    def embed(self, clips) -> dict[str, np.ndarray]:
+        from reelmatch.dataset.torch import collate
+
+        res = self._encode(self._with_text(collate(clips)))
         no_audio = np.array([not c.has_audio for c in clips])
         res["audio"][no_audio] = 0.0  # no audio, no audio score
+        return res
+
+    def embed_text_only(self, ids) -> dict[str, np.ndarray]:
+        """Vectors of titles with a plot and no clip (``has_visual`` False): the text tower and the fusion
+        with the frames and the sound missing. Ids without a cached plot raise ``ValueError``."""
+        import torch
+
+        if not self.has_text:
+            raise ValueError("the model has no text modality: an item without a clip cannot be embedded")
+        missing = [i for i in ids if i not in self.text_vectors]
+        if missing:
+            raise ValueError(f"no plot text cached for {missing[0]!r}: it has neither a clip nor a plot")
+        n, cfg = len(ids), self.model.config
+        batch = {"features": torch.zeros(n, 1, self.model.backbone.feature_dim), "mask": torch.zeros(n, 1, dtype=torch.bool),
+                 "has_audio": torch.zeros(n, dtype=torch.bool), "ids": list(ids)}
+        if cfg.audio_encoder == "convnet":
+            batch["spectrogram"] = (torch.zeros(n, 32, 32, 3, dtype=torch.uint8) if cfg.spectrogram == "recipe"
+                                    else torch.zeros(n, 64, 32))
+        else:
+            from reelmatch.model.config import AUDIO_ENCODERS
+
+            batch["audio_features"] = torch.zeros(n, AUDIO_ENCODERS[cfg.audio_encoder])
+        res = self._encode(self._with_text(batch))
+        res["visual"][:] = 0.0
+        res["audio"][:] = 0.0
+        res["has_visual"][:] = False
         return res
 
 
@@ -186,13 +251,27 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig(), *, clip_config=_UNSET)
                     clip_config = resolve_clip_config(ws)
                 except NotFoundError:
                     clip_config = None
-            return ModelEmbedder(ckpt, clip_config)
+            return ModelEmbedder(ckpt, clip_config, text_cache=text_cache_for(ws, ckpt))
     log.info(
         "no trained model in %s: embedding with the pretrained %s backbone alone "
         "(mean-pooled frame features + log-mel statistics); train a model for genre-aware similarity",
         ws.root, config.backbone,
     )
     return BackboneEmbedder(config.backbone, config.audio_weight)
+
+
+def text_cache_for(ws, checkpoint_dir):
+    """The text feature file of the model's text encoder, brought up to date with the catalogue's plots
+    (None for a model without text)."""
+    import json
+    from pathlib import Path
+
+    text = json.loads((Path(checkpoint_dir) / "config.json").read_text()).get("model", {}).get("text")
+    if not text or ws is None:  # (no workspace: no catalogue, no plots)
+        return None
+    from reelmatch.text.cache import TextFeaturesConfig, update_text_features
+
+    return update_text_features(ws, TextFeaturesConfig(encoder=text)).path
 
 
 def embedder_for(ws, meta: dict):
@@ -213,7 +292,7 @@ def embedder_for(ws, meta: dict):
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = create_embedder("model", ckpt)
+        emb = create_embedder("model", ckpt, text_cache=text_cache_for(ws, ckpt))
     else:
         raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"
                                  f" (known: {', '.join(list_embedders())}): run 'reelmatch embed'")

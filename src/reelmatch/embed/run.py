@@ -55,19 +55,27 @@ class _EmbedJob:
         self.old = old = _previous(path, model_fp, clip_fp)
         catalogue = {it.id for it in ws.catalog.items()}
         store_ids = [i for i in store.ids() if i in catalogue]
+        # a model with plot text also embeds the titles that have a plot and no clip yet (text-only)
+        in_store = set(store_ids)
+        text_only = sorted(i for i in getattr(embedder, "text_vectors", {}) if i in catalogue and i not in in_store) \
+            if getattr(embedder, "has_text", False) else []
         done = set(ws.catalog.done_ids("embed", fp))
         todo_cat = {it.id for it in ws.catalog.todo("embed", fp, retry_failed=options.retry_failed)}
         keep, self.todo = [], []
-        for i in store_ids:
-            if old is not None and i in old and i in done and i not in todo_cat:
+        for i in store_ids + text_only:
+            # a kept vector was made from what the item has now (a text-only title whose clip came is redone)
+            same = old is not None and i in old and bool(old.has_visual[old.row(i)]) == (i in in_store)
+            if same and i in done and i not in todo_cat:
                 keep.append(i)
             elif i in todo_cat or i in done:
                 self.todo.append(i)
+        self.text_only = len(text_only)
         self.emb = old.subset(keep) if old is not None else None
         if self.emb is not None:
             self.emb.meta = dict(self.meta)
         self.total = len(self.todo)
-        log.info("embed: %d clip(s) to embed, %d kept, model %s (%s)", self.total, len(keep), model_fp, embedder.mode)
+        log.info("embed: %d item(s) to embed, %d kept, model %s (%s)%s", self.total, len(keep), model_fp, embedder.mode,
+                 f"; {len(text_only)} title(s) without a clip, by their plot" if text_only else "")
         self.pending: list[Embeddings] = []
         self.pending_ids: list[str] = []
         self.last_save = time.monotonic()
@@ -115,7 +123,8 @@ class _EmbedJob:
         if self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
             self.flush()
         log.info("embed: %d vectors in %s", len(self.emb), self.path)
-        return {"vectors": len(self.emb), "mode": self.embedder.mode, "artifact": self.path}
+        return {"vectors": len(self.emb), "mode": self.embedder.mode, "artifact": self.path,
+                "text_only": int((~self.emb.has_visual).sum())}
 
 
 def _previous(path: Path, model_fp: str, clip_fp: str) -> Embeddings | None:
@@ -201,6 +210,8 @@ def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_
     kind = {"model": "trained model", "self-supervised": "self-supervised model"}.get(res.counts["mode"],
                                                                                       "pretrained backbone alone")
     res.summary = f"{res.counts['vectors']} vectors ({kind})"
+    if res.counts.get("text_only"):
+        res.summary += f", {res.counts['text_only']} of them titles without a clip (by their plot)"
     return res
 
 
@@ -213,7 +224,8 @@ def embedder_factory(embedder):
     if type(embedder) is BackboneEmbedder:
         return partial(BackboneEmbedder, embedder.name, embedder.audio_weight, pretrained=embedder.pretrained)
     if type(embedder) is ModelEmbedder:
-        return partial(ModelEmbedder, embedder.checkpoint)  # the checkpoint must be readable by the workers
+        # the checkpoint (and the text features) must be readable by the workers
+        return partial(ModelEmbedder, embedder.checkpoint, text_cache=embedder.text_cache)
     return partial(_same, embedder)  # any other embedder travels pickled
 
 
@@ -239,6 +251,18 @@ def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]
     one bad clip fails alone.
     """
     clips, ok_ids, outcome = [], [], {}
+    text_only = [i for i in ids if i not in store] if getattr(embedder, "has_text", False) else []
+    parts = []
+    if text_only:  # titles with a plot and no clip: the text tower alone
+        try:
+            out = embedder.embed_text_only(text_only)
+            parts.append(Embeddings(list(text_only), out["fused"], out["visual"], out["audio"],
+                                    np.zeros(len(text_only), bool), text=out["text"], has_text=out["has_text"],
+                                    has_visual=out["has_visual"]))
+            outcome.update({i: None for i in text_only})
+        except Exception as e:  # noqa: BLE001 - those titles fail, the clips go on
+            outcome.update({i: one_line(e, with_type=True, limit=300) for i in text_only})
+        ids = [i for i in ids if i not in set(text_only)]
     for i in ids:
         try:
             clips.append(store.get(i))
@@ -246,7 +270,7 @@ def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]
         except Exception as e:  # noqa: BLE001 - an unreadable clip fails its item
             outcome[i] = f"reading the clip: {one_line(e, with_type=True, limit=300)}"
     if not clips:
-        return Embeddings.empty(), outcome
+        return (parts[0] if parts else Embeddings.empty()), outcome
     part, error = None, None
     try:
         part = _to_embeddings(ok_ids, clips, embedder.embed(clips))
@@ -258,6 +282,8 @@ def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]
         part, failed = _embed_one_by_one(embedder, ok_ids, clips, first_error=error)
         outcome.update(failed)
     outcome.update({i: None for i in part.ids})
+    for p in parts:
+        part = p.concat(part) if len(part) else p
     return part, outcome
 
 
@@ -283,7 +309,8 @@ def _to_embeddings(ids, clips, out: dict) -> Embeddings:
     audio = out["audio"].astype(np.float32)
     # a silent track gives a zero audio vector: no audio score rather than a meaningless 0
     has_audio = np.array([bool(c.has_audio) for c in clips]) & (np.abs(audio).sum(axis=1) > 0)
-    return Embeddings(list(ids), out["fused"].astype(np.float32), out["visual"].astype(np.float32), audio, has_audio)
+    return Embeddings(list(ids), out["fused"].astype(np.float32), out["visual"].astype(np.float32), audio, has_audio,
+                      text=out.get("text"), has_text=out.get("has_text"), has_visual=out.get("has_visual"))
 
 
 def _empty_like(_) -> Embeddings:

@@ -3,7 +3,10 @@
 ``<ws>/embeddings/<name>.npz`` (no pickle) holds ``ids`` [N] str, ``vectors``
 float32 [N, E] (fused, L2-normalised), per-tower ``visual`` float32 [N, Ev] and
 ``audio`` float32 [N, Ea] (each L2-normalised; zeros where the clip has no
-audio), ``has_audio`` bool [N] and a JSON ``meta``; ``<name>.npz.json`` is the
+audio), ``has_audio`` bool [N] and a JSON ``meta``; since format 2 also ``text`` float32
+[N, Et] (the text tower; Et = 0 for models without text, zeros where there is no plot),
+``has_text`` bool [N] and ``has_visual`` bool [N] (False for a plot-only title, embedded by
+its text alone; format 1 files read as all True, no text); ``<name>.npz.json`` is the
 sidecar. ``meta`` records the model fingerprint, the clip config fingerprint,
 the mode (``"model"`` or ``"backbone"``: pretrained backbone alone, before any
 training) and ``vectors_fingerprint``, a hash of ids and vectors that the index
@@ -23,7 +26,7 @@ import numpy as np
 from reelmatch.config import atomic_write_bytes, write_sidecar
 from reelmatch.errors import InputError, NotFoundError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def embeddings_path(ws, name: str = "default") -> Path:
@@ -48,10 +51,22 @@ class Embeddings:
     audio: np.ndarray  # float32 [N, Ea]
     has_audio: np.ndarray  # bool [N]
     meta: dict = field(default_factory=dict)
+    text: np.ndarray | None = None  # float32 [N, Et] (None: [N, 0], a model without text)
+    has_text: np.ndarray | None = None  # bool [N] (None: all False)
+    has_visual: np.ndarray | None = None  # bool [N] (None: all True)
 
     def __post_init__(self):
         n = len(self.ids)
-        for name in ("vectors", "visual", "audio"):
+        if self.text is None:
+            self.text = np.zeros((n, 0), dtype=np.float32)
+        if self.has_text is None:
+            self.has_text = np.zeros(n, dtype=bool)
+        if self.has_visual is None:
+            self.has_visual = np.ones(n, dtype=bool)
+        for name in ("has_text", "has_visual"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must be [{n}], got {getattr(self, name).shape}")
+        for name in ("vectors", "visual", "audio", "text"):
             a = getattr(self, name)
             if a.ndim != 2 or a.shape[0] != n:
                 raise ValueError(f"{name} must be [{n}, d], got {a.shape}")
@@ -88,21 +103,25 @@ class Embeddings:
         z = lambda d: np.zeros((0, d), dtype=np.float32)  # noqa: E731
         return cls([], z(e), z(v), z(a), np.zeros(0, dtype=bool), dict(meta or {}))
 
+    def modalities(self, row: int) -> list[str]:
+        """The modalities row ``row``'s vector was made from, in registry order."""
+        return [m for m, has in (("visual", self.has_visual[row]), ("audio", self.has_audio[row]),
+                                 ("text", self.has_text[row])) if has]
+
     def subset(self, ids: list[str]) -> "Embeddings":
         rows = np.array([self._row[i] for i in ids], dtype=np.int64)
-        return Embeddings(list(ids), self.vectors[rows], self.visual[rows], self.audio[rows], self.has_audio[rows], dict(self.meta))
+        return Embeddings(list(ids), self.vectors[rows], self.visual[rows], self.audio[rows], self.has_audio[rows],
+                          dict(self.meta), self.text[rows], self.has_text[rows], self.has_visual[rows])
 
     def concat(self, other: "Embeddings") -> "Embeddings":
         """Rows of ``self`` not in ``other``, then ``other`` (``other`` wins for shared ids)."""
         keep = [i for i in self.ids if i not in other]
         a = self.subset(keep)
+        cat = lambda x, y: np.concatenate([x, y]) if len(a) else y  # noqa: E731
         return Embeddings(
-            a.ids + other.ids,
-            np.concatenate([a.vectors, other.vectors]) if len(a) else other.vectors,
-            np.concatenate([a.visual, other.visual]) if len(a) else other.visual,
-            np.concatenate([a.audio, other.audio]) if len(a) else other.audio,
-            np.concatenate([a.has_audio, other.has_audio]),
-            dict(self.meta),
+            a.ids + other.ids, cat(a.vectors, other.vectors), cat(a.visual, other.visual), cat(a.audio, other.audio),
+            np.concatenate([a.has_audio, other.has_audio]), dict(self.meta), cat(a.text, other.text),
+            np.concatenate([a.has_text, other.has_text]), np.concatenate([a.has_visual, other.has_visual]),
         )
 
 
@@ -115,7 +134,7 @@ def save_embeddings(emb: Embeddings, path: Path, config) -> dict:
         buf,
         ids=np.array(emb.ids, dtype=np.str_) if emb.ids else np.zeros(0, dtype="<U1"),
         vectors=emb.vectors, visual=emb.visual, audio=emb.audio, has_audio=emb.has_audio,
-        meta=np.array(json.dumps(meta)),
+        text=emb.text, has_text=emb.has_text, has_visual=emb.has_visual, meta=np.array(json.dumps(meta)),
     )
     atomic_write_bytes(path, buf.getvalue())
     write_sidecar(path, config, **meta)
@@ -153,8 +172,13 @@ def _embeddings(z) -> Embeddings:
     def f32(a):  # a float32 (mapped) array is kept as it is, not copied
         return np.asarray(a) if a.dtype == np.float32 else np.asarray(a, dtype=np.float32)
 
+    names = set(z.files) if hasattr(z, "files") else set(z)
+    extra = {}
+    if "text" in names:  # format 2
+        extra = {"text": f32(z["text"]), "has_text": np.asarray(z["has_text"], dtype=bool),
+                 "has_visual": np.asarray(z["has_visual"], dtype=bool)}
     return Embeddings([str(i) for i in z["ids"].tolist()], f32(z["vectors"]), f32(z["visual"]), f32(z["audio"]),
-                      np.asarray(z["has_audio"], dtype=bool), json.loads(str(z["meta"])))
+                      np.asarray(z["has_audio"], dtype=bool), json.loads(str(z["meta"])), **extra)
 
 
 def load_embeddings(ws, name: str = "default", *, mmap: bool = False) -> Embeddings:

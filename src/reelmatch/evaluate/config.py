@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from reelmatch.config import StageConfig
 
 #: baselines evaluate knows, in report order
-BASELINES = ("random", "pretrained_mean", "untrained", "audio_only", "frames_only")
+BASELINES = ("random", "pretrained_mean", "untrained", "audio_only", "frames_only", "text_only")
 
 BASELINE_DESCRIPTIONS = {
     "random": "random unit vectors (chance level)",
@@ -15,6 +15,7 @@ BASELINE_DESCRIPTIONS = {
     "untrained": "the same two-tower model with its trainable layers at initialisation",
     "audio_only": "trained model, audio tower embedding alone",
     "frames_only": "trained model, frames tower embedding alone",
+    "text_only": "trained model, plot-text tower embedding alone (items without a plot: zero vectors)",
 }
 
 

@@ -177,6 +177,11 @@ def run_evaluate(ws, config: EvalConfig = EvalConfig(), *, clip_config=None,
                 v = towers["audio"]
             elif name == "frames_only":
                 v = towers["visual"]
+            elif name == "text_only":
+                if towers["text"].shape[1] == 0:
+                    log.info("baseline text_only skipped: the model has no text modality")
+                    continue
+                v = towers["text"]
             else:  # pragma: no cover - EvalConfig validates names
                 raise InputError(f"unknown baseline {name}")
         except (NotFoundError, InputError) as e:

@@ -83,14 +83,14 @@ def load(directory, *, clip_config=None):
         check_clip_config(meta, clip_config)
     fields = dict(meta["model"])
     fields["pretrained"] = False  # the weights come from the checkpoint
-    config = ModelConfig(**fields)
+    config = ModelConfig.from_dict(fields)  # fields added since (text, ...) take the value older models had
     with torch.random.fork_rng(devices=[]):
         model = TwoTower(config)
     state = load_file(str(directory / WEIGHTS))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{directory}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    model.config = ModelConfig(**{**fields, "pretrained": meta["model"].get("pretrained", True)})
+    model.config = ModelConfig.from_dict({**fields, "pretrained": meta["model"].get("pretrained", True)})
     model.lock(int(meta.get("unlocked_groups", 0)))
     model.eval()
     return model, meta

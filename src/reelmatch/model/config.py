@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from reelmatch.config import StageConfig
 
 POOLINGS = ("lstm", "attention", "mean")
+FUSIONS = ("concat", "transformer")
+#: audio encoders: the ConvNet over the spectrogram (trained from scratch), or a frozen pretrained expert
+#: whose cached embedding gets a trainable head (name -> the expert's dim; None: the spectrogram)
+AUDIO_ENCODERS = {"convnet": None, "aisfx": 512}
 
 
 @dataclass(frozen=True)
@@ -17,8 +21,19 @@ class ModelConfig(StageConfig):
     pooling: temporal pooling over the K frames: ``lstm`` (the recipe), ``attention``, ``mean``.
     spectrogram: ``"logmel"`` (float32 [n_mels, T]) or ``"recipe"`` (uint8 [S, S, 3] picture).
     num_genres: size of the warm-up classification head (0 = none).
-    modality_dropout: probability, in training, that an item's audio is hidden.
+    modality_dropout: probability, in training, that one of an item's modalities is hidden (audio,
+        text, and the frames when the item has another modality), so items missing one are learned.
+    text: the frozen plot-text encoder (``reelmatch.text.list_text_encoders()``) whose cached sentence
+        embedding feeds the text tower, or None: no text modality (every model made before it existed).
+    text_dim: that encoder's output dimension (stored so a checkpoint loads without the encoder).
+    audio_encoder: ``"convnet"`` (the spectrogram ConvNet) or a frozen expert of ``AUDIO_ENCODERS``.
+    fusion: ``"concat"`` (the recipe: concatenation -> MLP) or ``"transformer"`` (a small transformer
+        over modality tokens: the frame tokens, one audio token, one text token, with the presence mask).
     """
+
+    #: added after checkpoints existed: a stored config without them is the model it was
+    FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion")
+    LEGACY_VALUES = {"text": None}
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -30,6 +45,15 @@ class ModelConfig(StageConfig):
     num_genres: int = 0
     modality_dropout: float = 0.2
     dropout: float = 0.1
+    text: str | None = "minilm"
+    text_dim: int = 384
+    audio_encoder: str = "convnet"
+    fusion: str = "concat"
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities this model takes, in registry order."""
+        return ("visual", "audio") + (("text",) if self.text else ())
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -39,5 +63,11 @@ class ModelConfig(StageConfig):
         for name in ("hidden", "audio_dim", "embed_dim"):
             if getattr(self, name) < 1:
                 raise self.invalid(name, "must be at least 1")
+        if self.fusion not in FUSIONS:
+            raise self.invalid("fusion", f"is not one of {', '.join(FUSIONS)}")
+        if self.audio_encoder not in AUDIO_ENCODERS:
+            raise self.invalid("audio_encoder", f"is not one of {', '.join(AUDIO_ENCODERS)}")
+        if self.text is not None and self.text_dim < 1:
+            raise self.invalid("text_dim", "must be at least 1")
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")

@@ -1,16 +1,20 @@
-"""The two-tower model: frames (backbone + temporal pooling) and audio (ConvNet), fused.
+"""The multi-tower model: frames (backbone + temporal pooling), audio, plot text; fused with a presence mask.
 
-Batch dicts (see :func:`reelmatch.dataset.torch.collate`):
+The towers are the modalities of :mod:`reelmatch.model.modalities`; which ones a
+model has is its config (``ModelConfig.modalities``). Batch dicts (see
+:func:`reelmatch.dataset.torch.collate` and :func:`reelmatch.model.modalities.attach_vectors`):
 
 - ``frames`` uint8 [B, K, S, S, 3] *or* ``features`` float [B, K, D] (cached backbone output);
-- ``mask`` bool [B, K]; ``spectrogram`` float [B, n_mels, T] or uint8 [B, S, S, 3];
-- ``has_audio`` bool [B].
+  ``mask`` bool [B, K] (an item without a clip, a plot-only title, has no real frame);
+- ``spectrogram`` float [B, n_mels, T] or uint8 [B, S, S, 3] (``audio_encoder="convnet"``), or
+  ``audio_features`` float [B, Da] (a frozen audio expert); ``has_audio`` bool [B];
+- ``text`` float [B, Dt] (frozen sentence embeddings of the plot), ``has_text`` bool [B] (text models).
 
-Outputs, each [B, embed_dim] and L2-normalised when ``normalize=True``:
-``visual`` (frames tower alone), ``audio`` (audio tower alone; zeros without audio)
-and ``fused`` (concatenation -> projection). An item without audio uses a learned
-"no audio" vector in the fusion; in training, ``modality_dropout`` hides the audio
-of some items so that this case is learned.
+Outputs, each [B, embed_dim] and L2-normalised by :meth:`TwoTower.encode_towers`:
+``visual``, ``audio``, ``text`` (each tower alone) and ``fused``. A missing modality
+enters the fusion as its learned "missing" vector (``no_audio``, ``no_text``,
+``no_visual``), or is masked out of the transformer fusion; in training,
+``modality_dropout`` hides modalities of some items so that these cases are learned.
 """
 
 from __future__ import annotations
@@ -21,8 +25,59 @@ from torch import nn
 
 from reelmatch.model.audio import AudioConvNet
 from reelmatch.model.backbones import create_backbone
-from reelmatch.model.config import ModelConfig
+from reelmatch.model.config import AUDIO_ENCODERS, ModelConfig
 from reelmatch.model.pooling import POOLING_CLASSES
+from reelmatch.model.text import TextTower
+
+
+class AudioExpertHead(nn.Module):
+    """The trainable head over a frozen audio expert's embedding: float [B, in_dim] -> [B, out_dim]."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.in_dim = in_dim
+        self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(out_dim, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"audio expert features must be [B, {self.in_dim}], got {tuple(x.shape)}")
+        return self.net(x.float())
+
+
+class TokenFusion(nn.Module):
+    """A small transformer over modality tokens: the K frame tokens, one audio token, one text token
+    and a learned summary token, with a key-padding mask for what is missing; the summary token's
+    output -> the fused embedding."""
+
+    def __init__(self, hidden: int, audio_dim: int, text: bool, embed_dim: int, dropout: float,
+                 layers: int = 2, heads: int = 4, max_frames: int = 256):
+        super().__init__()
+        self.cls = nn.Parameter(torch.zeros(1, 1, hidden))
+        self.frame_pos = nn.Parameter(torch.zeros(max_frames, hidden))
+        self.types = nn.Parameter(torch.zeros(3, hidden))  # frame, audio, text
+        self.audio_in = nn.Linear(audio_dim, hidden)
+        self.text = text
+        layer = nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, embed_dim))
+        nn.init.normal_(self.cls, std=0.02)
+        nn.init.normal_(self.frame_pos, std=0.02)
+        nn.init.normal_(self.types, std=0.02)
+
+    def forward(self, frames, frame_mask, audio, has_audio, text=None, has_text=None):
+        """frames [B, K, H] + bool [B, K]; audio [B, A] + bool [B]; text [B, H] + bool [B] -> [B, E]."""
+        b, k, _ = frames.shape
+        if k > self.frame_pos.shape[0]:
+            raise ValueError(f"transformer fusion supports at most {self.frame_pos.shape[0]} frames, got {k}")
+        tokens = [self.cls.expand(b, 1, -1), frames + self.frame_pos[:k] + self.types[0],
+                  (self.audio_in(audio) + self.types[1]).unsqueeze(1)]
+        present = [torch.ones(b, 1, dtype=torch.bool, device=frames.device), frame_mask, has_audio.unsqueeze(1)]
+        if self.text:
+            tokens.append((text + self.types[2]).unsqueeze(1))
+            present.append(has_text.unsqueeze(1))
+        x = self.encoder(torch.cat(tokens, dim=1), src_key_padding_mask=~torch.cat(present, dim=1))
+        return self.out(x[:, 0])
 
 
 class TwoTower(nn.Module):
@@ -30,16 +85,27 @@ class TwoTower(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=backbone_weights)
-        d, h = self.backbone.feature_dim, config.hidden
+        d, h, a = self.backbone.feature_dim, config.hidden, config.audio_dim
         self.frame_proj = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, h), nn.ReLU(), nn.Dropout(config.dropout))
         self.pool = POOLING_CLASSES[config.pooling](h)
-        self.audio = AudioConvNet(config.audio_dim, config.spectrogram)
-        self.no_audio = nn.Parameter(torch.zeros(config.audio_dim))
+        expert_dim = AUDIO_ENCODERS[config.audio_encoder]
+        self.audio = AudioConvNet(a, config.spectrogram) if expert_dim is None else AudioExpertHead(expert_dim, a, config.dropout)
+        self.no_audio = nn.Parameter(torch.zeros(a))
         self.visual_head = nn.Linear(h, config.embed_dim)
-        self.audio_head = nn.Linear(config.audio_dim, config.embed_dim)
-        self.fuse = nn.Sequential(
-            nn.Linear(h + config.audio_dim, h), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(h, config.embed_dim)
-        )
+        self.audio_head = nn.Linear(a, config.embed_dim)
+        has_text = config.text is not None
+        if has_text:  # (models without text keep exactly the parameters they always had)
+            self.text_tower = TextTower(config.text_dim, h)
+            self.no_text = nn.Parameter(torch.zeros(h))
+            self.text_head = nn.Linear(h, config.embed_dim)
+            self.no_visual = nn.Parameter(torch.zeros(h))  # a plot-only title: no frames
+        if config.fusion == "transformer":
+            self.fuse = TokenFusion(h, a, has_text, config.embed_dim, config.dropout)
+        else:
+            self.fuse = nn.Sequential(
+                nn.Linear(h + a + (h if has_text else 0), h), nn.ReLU(), nn.Dropout(config.dropout),
+                nn.Linear(h, config.embed_dim)
+            )
         self.classifier = nn.Linear(config.embed_dim, config.num_genres) if config.num_genres else None
         self.unlocked_groups = -1  # all trainable until lock()
         self.lock(0)
@@ -92,36 +158,70 @@ class TwoTower(nn.Module):
             feats = feats.to(f.dtype).index_put((mask,), f)
         return feats
 
-    def _visual_hidden(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mask = mask.to(torch.bool)
-        return self.pool(self.frame_proj(feats.float()), mask)
+    def _dropout(self, has_visual, has_audio, has_text):
+        """Training: hide each present modality of an item with probability ``modality_dropout``; the
+        frames only where the item keeps another modality (an item never loses all of them)."""
+        p = self.config.modality_dropout
+        if not self.training or p <= 0:
+            return has_visual, has_audio, has_text
+        dev = has_audio.device
+        has_audio = has_audio & (torch.rand(has_audio.shape, device=dev) >= p)  # the first draw, as before text
+        if has_text is None:
+            return has_visual, has_audio, has_text
+        has_text = has_text & (torch.rand(has_text.shape, device=dev) >= p)
+        hide_visual = (torch.rand(has_visual.shape, device=dev) < p) & (has_audio | has_text)
+        return has_visual & ~hide_visual, has_audio, has_text
 
     def forward(self, batch: dict) -> dict:
-        """Unnormalised ``visual``, ``audio``, ``fused`` [B, E], ``logits`` [B, G] (if a head) and ``has_audio``."""
+        """Unnormalised ``visual``, ``audio``, ``text`` (text models), ``fused`` [B, E], ``logits`` [B, G]
+        (if a head) and the presence masks ``has_visual``, ``has_audio``, ``has_text`` bool [B]."""
         mask = batch["mask"].to(torch.bool)
         feats = batch["features"] if "features" in batch else self.frame_features(batch["frames"], mask)
-        vh = self._visual_hidden(feats, mask)
+        frames_h = self.frame_proj(feats.float())
+        vh = self.pool(frames_h, mask)
+        has_visual = mask.any(dim=1)
         has_audio = batch["has_audio"].to(torch.bool)
-        if self.training and self.config.modality_dropout > 0:
-            keep = torch.rand(has_audio.shape, device=has_audio.device) >= self.config.modality_dropout
-            has_audio = has_audio & keep
-        a_raw = self.audio(batch["spectrogram"])
+        text_model = self.config.text is not None
+        has_text = None
+        if text_model:
+            has_text = batch["has_text"].to(torch.bool) if "has_text" in batch else torch.zeros_like(has_audio)
+        has_visual, has_audio, has_text = self._dropout(has_visual, has_audio, has_text)
+        if self.config.audio_encoder == "convnet":
+            a_raw = self.audio(batch["spectrogram"])
+        else:
+            a_raw = self.audio(batch["audio_features"])
         ah = torch.where(has_audio.unsqueeze(-1), a_raw, self.no_audio.expand_as(a_raw))
-        out = {
-            "visual": self.visual_head(vh),
-            "audio": self.audio_head(a_raw),
-            "fused": self.fuse(torch.cat([vh, ah], dim=-1)),
-            "has_audio": has_audio,
-        }
+        out = {"visual": self.visual_head(vh), "audio": self.audio_head(a_raw), "has_audio": has_audio,
+               "has_visual": has_visual}
+        parts = [vh, ah]
+        th = None
+        if text_model:
+            text = batch.get("text")
+            if text is None:
+                text = torch.zeros(len(has_audio), self.config.text_dim, device=a_raw.device)
+            t_raw = self.text_tower(text.float())
+            th = torch.where(has_text.unsqueeze(-1), t_raw, self.no_text.expand_as(t_raw))
+            out["text"] = self.text_head(t_raw)
+            out["has_text"] = has_text
+            parts = [torch.where(has_visual.unsqueeze(-1), vh, self.no_visual.expand_as(vh)), ah, th]
+        if self.config.fusion == "transformer":
+            out["fused"] = self.fuse(frames_h, mask & has_visual.unsqueeze(1), a_raw, has_audio, th, has_text)
+        else:
+            out["fused"] = self.fuse(torch.cat(parts, dim=-1))
         if self.classifier is not None:
             out["logits"] = self.classifier(out["fused"])
         return out
 
     def encode_towers(self, batch: dict) -> dict:
-        """``{"visual", "audio", "fused"}`` [B, E], L2-normalised (audio rows without audio are zeros)."""
+        """``{"visual", "audio", "fused"}`` (and ``"text"`` for text models) [B, E], L2-normalised; a tower's
+        rows for items without that modality are zeros. Also ``has_visual``, ``has_audio``, ``has_text`` bool [B]."""
         out = self.forward(batch)
-        res = {k: F.normalize(out[k], dim=-1) for k in ("visual", "audio", "fused")}
-        res["audio"] = res["audio"] * out["has_audio"].unsqueeze(-1).to(res["audio"].dtype)
+        names = ("visual", "audio", "fused") + (("text",) if "text" in out else ())
+        res = {k: F.normalize(out[k], dim=-1) for k in names}
+        for name in ("visual", "audio", "text"):
+            if name in res:
+                res[name] = res[name] * out[f"has_{name}"].unsqueeze(-1).to(res[name].dtype)
+                res[f"has_{name}"] = out[f"has_{name}"]
         return res
 
     def encode(self, batch: dict, normalize: bool = True) -> torch.Tensor:

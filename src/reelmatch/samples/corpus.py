@@ -230,6 +230,50 @@ class _Sound:
         return (0.4 * out / len(self.parts)).astype(np.float32)
 
 
+_OPENERS = ("In a small coastal town", "Years after the war", "On the eve of a wedding", "In a city that never sleeps",
+            "During one long summer", "Far from home", "At the edge of the desert", "In a crowded apartment block",
+            "On a remote island", "After a long winter", "In the last days of school", "Somewhere in the mountains")
+_PEOPLE = ("a retired teacher", "two estranged brothers", "a young pilot", "a stubborn journalist", "an ageing singer",
+           "a night-shift nurse", "a quiet librarian", "three old friends", "a travelling salesman", "a new detective",
+           "a widowed farmer", "a teenage runaway")
+_EVENTS = ("finds an old letter", "takes a job nobody wants", "returns to the family farm", "meets a stranger on a train",
+           "inherits a crumbling house", "loses everything in one night", "agrees to one last favour",
+           "starts over in a new town", "opens a shop on the main street", "answers a strange advertisement")
+#: phrases that hint at a genre, as a real plot's words do (about half the plots carry one, some a misleading one)
+_CUES = {
+    "Action": ("and is drawn into a high-speed chase", "and must stop an armed gang", "leading to an explosive showdown",
+               "while a bomb ticks under the city"),
+    "Comedy": ("with hilarious consequences", "and one awkward mix-up follows another", "and chaos and pranks follow",
+               "and nobody can keep a straight face"),
+    "Drama": ("and must face a painful family secret", "while grief tears the family apart",
+              "and struggles to forgive the past", "as an illness changes everything"),
+    "Horror": ("and something begins to hunt them in the dark", "as a curse wakes in the old house",
+               "and the whispers in the walls grow louder", "and the dead do not stay buried"),
+    "Romance": ("and falls hopelessly in love", "and an unlikely romance blooms", "and a first kiss changes everything",
+                "and two hearts find each other"),
+    "SciFi": ("and discovers a signal from a distant planet", "as a time machine goes wrong",
+              "and the robots begin to think for themselves", "on a starship far from Earth"),
+}
+_PRODUCTS = ("a family car", "a soft drink", "a phone plan", "running shoes", "a breakfast cereal", "a bank")
+
+
+def _plot(item: _Item) -> str:
+    """A plot-like sentence: neutral parts, plus a genre cue on about half the items (one of its
+    own genres) and a misleading one (any genre) on about a fifth, so the text is a weak, noisy
+    signal of genre as real plots are, not its label written out."""
+    rng = np.random.default_rng([item.seed, 11])
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    u = rng.random()
+    cue = ""
+    if u < 0.5:
+        cue = " " + pick(_CUES.get(pick(item.style_genres), ("",)))
+    elif u < 0.7:
+        cue = " " + pick(_CUES[pick(sorted(_CUES))])
+    if item.kind == "ad":
+        return f"A commercial for {pick(_PRODUCTS)}: {pick(_PEOPLE)} {pick(_EVENTS)}{cue}."
+    return f"{pick(_OPENERS)}, {pick(_PEOPLE)} {pick(_EVENTS)}{cue}."
+
+
 def _title(item: _Item) -> str:
     rng = np.random.default_rng([item.seed, 7])
     name = f"{_WORDS[int(rng.integers(len(_WORDS)))]} {_NOUNS[int(rng.integers(len(_NOUNS)))]} {item.index:03d}"
@@ -297,10 +341,8 @@ def generate_corpus(
                         frames=_Painter(it, size, seconds, genre_look, looks),
                         audio=_Sound(it) if it.audio else False)
             tmp.replace(path)
-        plot = f"A synthetic {' and '.join(g.lower() for g in it.style_genres)} {'commercial' if it.kind == 'ad' else 'trailer'}"
         rows.append({"id": f"sample-{seed}-{it.index:04d}", "title": _title(it), "genres": "|".join(it.genres),
-                     "kind": it.kind, "year": str(1980 + (it.seed % 45)), "plot": plot + ("" if it.audio else ", silent") + ".",
-                     "path": rel})
+                     "kind": it.kind, "year": str(1980 + (it.seed % 45)), "plot": _plot(it), "path": rel})
         if sources is not None:
             rows[-1]["source"] = "|".join(f"{g}/{s}" for g, s in zip(it.style_genres, sources))
     buf = io.StringIO()

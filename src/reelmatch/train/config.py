@@ -57,7 +57,11 @@ def with_ssl(phases: tuple[Phase, ...], epochs: int) -> tuple[Phase, ...]:
 
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
 #: come from the clips and the genre vocabulary at training time)
-MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout")
+MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout",
+                "text", "audio_encoder", "fusion")
+#: model fields added after train configs were stored: the value every config had before. The dict form
+#: leaves them out while they hold it (old fingerprints stand); a stored dict without them had it
+LATER_MODEL_FIELDS = {"text": None, "audio_encoder": "convnet", "fusion": "concat"}
 
 
 @dataclass(frozen=True, init=False)
@@ -135,7 +139,8 @@ class TrainConfig(StageConfig):
         out = {}
         for f in fields(self):
             if f.name == "model":
-                out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS})
+                out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS
+                            if k not in LATER_MODEL_FIELDS or getattr(self.model, k) != LATER_MODEL_FIELDS[k]})
             else:
                 out[f.name] = to_jsonable(getattr(self, f.name))
         return out
@@ -153,6 +158,8 @@ class TrainConfig(StageConfig):
         model = doc.pop("model", None)
         if isinstance(model, dict):
             model = ModelConfig.from_dict(model)
+        elif model is None:  # the flat form: a field it lacks held its value from before the field existed
+            flat = {**LATER_MODEL_FIELDS, **flat}
         model = replace(model or ModelConfig(), **flat)
         base = StageConfig.from_dict.__func__(_TrainFields, doc)
         return cls(model, **{f.name: getattr(base, f.name) for f in fields(_TrainFields)})

@@ -154,7 +154,10 @@ class TwoTowerModule(L.LightningModule):
             fused = self._triplet_loss(out["fused"], genres)
             visual = self._triplet_loss(out["visual"], genres)
             audio = self._triplet_loss(out["audio"], genres, batch["has_audio"].to(torch.bool))
-            loss = fused + self.config.tower_weight * (visual + audio)
+            towers = visual + audio
+            if "text" in out:  # the text tower on the items that have a plot
+                towers = towers + self._triplet_loss(out["text"], genres, batch["has_text"].to(torch.bool))
+            loss = fused + self.config.tower_weight * towers
             self.log("train_triplet_loss", fused, on_step=False, on_epoch=True, batch_size=len(genres))
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(genres))
         return loss

@@ -36,12 +36,15 @@ def _held_out_ids(splits: dict[str, str], wanted: tuple[str, ...], ws) -> list[s
     return ids
 
 
-def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids, ssl: dict | None = None) -> Path:
+def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids, ssl: dict | None = None,
+                text: dict | None = None) -> Path:
     doc = {"train": config.fingerprint, "clips": clip_fp,
            "items": [[i, g.nonzero()[0].tolist()] for i, g in zip(train_items.ids, train_items.genres)],
            "vocabulary": train_items.vocabulary, "val": list(val_ids)}
     if ssl:  # self-supervised runs also depend on the unlabelled clips (supervised runs keep their names)
         doc["ssl"] = ssl
+    if text:  # runs with plot text also depend on the plots
+        doc["text"] = text
     fp = fingerprint(doc)
     return ws.dir("models") / f"run-{fp}"
 
@@ -69,6 +72,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     from reelmatch.evaluate.metrics import retrieval_metrics
     from reelmatch.model import TwoTower
     from reelmatch.model.checkpoint import save, set_current_checkpoint
+    from reelmatch.model.modalities import attach_vectors
     from reelmatch.train.data import (BalancedBatchSampler, ClipDataset, FeatureDataset, ShuffledBatchSampler,
                                       collate_labelled)
     from reelmatch.train.module import (TwoTowerModule, cross_modal_metrics, embed_batches, embed_tower_batches,
@@ -83,7 +87,11 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
                  ", ".join(f"{p.name} {p.epochs} epochs" for p in plan.phases))
     train, val_labels, phases, ssl_ids = plan.train, plan.val_labels, plan.phases, plan.ssl_ids
     val_ids = sorted(val_labels)
-    run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids, ssl=plan.fingerprint_extra())
+    text_lookup, text_doc = _text_plan(ws, config, train.ids + list(ssl_ids))
+    if text_doc is None and config.model.text:  # no plots to learn from: the model (and its run) is one without text
+        config = replace(config, model=replace(config.model, text=None))
+    run_dir = run_dir_for(ws, config, clip_cfg.fingerprint, train, val_ids, ssl=plan.fingerprint_extra(),
+                          text=text_doc)
     best_dir, done = run_dir / "best", run_dir / "done.json"
     if done.exists() and (best_dir / "config.json").exists() and not retrain:
         log.info("training already done: %s", best_dir)
@@ -96,8 +104,16 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     xm_ids = [i for i in plan.xm_ids if cache is None or i in cache]
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary))
+    model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary),
+                        text=text_doc["encoder"] if text_doc else None,
+                        text_dim=text_doc["dim"] if text_doc else config.model.text_dim)
     model = TwoTower(model_cfg, backbone_weights=config.weights)
+
+    def collate(rows):
+        batch = collate_labelled(rows)
+        if text_lookup is not None:  # the plot's sentence embedding, where the item has one
+            attach_vectors(batch, "text", "has_text", text_lookup, model_cfg.text_dim)
+        return batch
 
     train_feats = FeatureDataset(cache, train) if cache is not None else None
     train_clips = ClipDataset(store, train)
@@ -123,7 +139,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
 
     def batches(ds, size=32):
         for s in range(0, len(ds), size):
-            yield collate_labelled([ds[k] for k in range(s, min(len(ds), s + size))])
+            yield collate([ds[k] for k in range(s, min(len(ds), s + size))])
 
     def validate(m) -> dict:
         res = {}
@@ -140,6 +156,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     meta = {"clip_config": clip_cfg, "clip_fingerprint": clip_cfg.fingerprint, "genres": train.vocabulary,
             "phases": phases, "train_config": config, "features_fingerprint": cache.fingerprint if cache else None,
             "train_items": len(train), "val_items": len(val_ids), "unlocked_groups": 0}
+    if text_doc:
+        meta["text"] = text_doc
     if plan.ssl_phases:  # only then (the config.json of supervised models, and their fingerprints, stay as they were)
         meta["training"] = plan.mode
         meta["ssl_items"] = len(ssl_ids)
@@ -163,7 +181,7 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
             sampler.set_epoch(epoch)
             if self.trainer is not None and self.trainer.world_size > 1:
                 sampler = _rank_batches(sampler, self.trainer.global_rank, self.trainer.world_size)
-            return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_labelled, num_workers=0)
+            return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=0)
 
     _quiet_lightning()
     ckpt_dir = run_dir / "lightning"
@@ -264,6 +282,39 @@ def _plan(ws, store, config: TrainConfig) -> _Plan:
             held = sorted(i for i, s in splits.items() if s in wanted + ("test",))
         xm_ids = [i for i in held if ws.catalog.maybe_get(i) is not None]
     return _Plan(train, val_labels, tuple(phases), tuple(ssl_phases), ssl_ids, xm_ids, mode)
+
+
+def _text_plan(ws, config: TrainConfig, train_ids) -> tuple[dict | None, dict | None]:
+    """``(plot sentence embeddings {id: float32 [D]}, the run's text record)`` for a model with text, brought
+    up to date with the catalogue's plots; ``(None, None)`` when the model has no text or no training item
+    has a plot (the model is then trained, and stored, without the text modality)."""
+    encoder = config.model.text
+    if not encoder:
+        return None, None
+    from reelmatch.text.cache import TextFeaturesConfig, read_text_features, update_text_features
+    from reelmatch.text.encoder import text_encoder_spec
+
+    tcfg = TextFeaturesConfig(encoder=encoder)
+    wanted = set(train_ids)
+    if not any(plot_ok(ws, i) for i in wanted):
+        log.info("no training item has a plot: the model is trained without the text modality")
+        return None, None
+    res = update_text_features(ws, tcfg)
+    ids, digests, vectors = read_text_features(res.path)
+    lookup = {i: vectors[k] for k, i in enumerate(ids)}
+    with_plot = sorted((i, d) for i, d in zip(ids, digests) if i in wanted)
+    log.info("plot text: %d of %d training items have a plot (%s)", len(with_plot), len(wanted), res.summary())
+    digest = fingerprint(with_plot)  # the plots' text digests: an edited plot is another run
+    return lookup, {"encoder": encoder, "dim": text_encoder_spec(encoder).dim, "cache": tcfg.cache_fingerprint(),
+                    "train_plots": len(with_plot), "plots": digest}
+
+
+def plot_ok(ws, item_id: str) -> bool:
+    """The item has a usable plot (the text modality's 'present')."""
+    from reelmatch.text.encoder import plot_text
+
+    item = ws.catalog.maybe_get(item_id)
+    return item is not None and plot_text(item.plot) is not None
 
 
 def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids, ssl_ids=()):
