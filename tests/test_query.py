@@ -106,8 +106,10 @@ def test_json_shape_and_shared_genres(qws):
     assert set(doc) == {"query", "results"}
     assert doc["query"]["id"] == t["Blue Film"] and doc["query"]["title"] == "Blue Film"
     for r in doc["results"]:
-        assert set(r) == {"rank", "id", "title", "kind", "score", "genres", "shared_genres"}
+        assert set(r) == {"rank", "id", "title", "kind", "score", "genres", "shared_genres", "scores", "modalities"}
         assert isinstance(r["score"], float) and isinstance(r["genres"], list)
+        assert set(r["scores"]) == {"visual", "audio", "text"} and isinstance(r["scores"]["visual"], float)
+        assert r["modalities"][0] == "visual" and set(r["modalities"]) <= {"visual", "audio", "text"}
     yellow = qws.similar("Blue Film", k=10, genre="Comedy").results
     assert [n.title for n in yellow] == ["Yellow Film"] and yellow[0].shared_genres == ("Romance",)
     json.dumps(doc)
@@ -131,7 +133,8 @@ def test_match_ad_ranks_trailers_with_per_modality_scores(qws):
     assert res.results and all(n.kind == "trailer" for n in res.results)
     assert t["Tone Ad"] not in res.ids and t["Green Ad"] not in res.ids
     for n in res.results:
-        assert set(n.to_dict()) == {"rank", "id", "title", "kind", "score", "genres", "shared_genres", "scores"}
+        assert set(n.to_dict()) == {"rank", "id", "title", "kind", "score", "genres", "shared_genres", "scores",
+                                    "modalities"}
         assert -1.0001 <= n.scores["visual"] <= 1.0001
         assert n.scores["audio"] is None if n.title == "Twin" else isinstance(n.scores["audio"], float)
     # the 440 Hz ad sounds like the 440 Hz red film more than like the 1500 Hz blue one

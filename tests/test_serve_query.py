@@ -65,7 +65,7 @@ def test_match_an_uploaded_commercial(client, served_workspace):
     assert doc == {**ws.match_ad(upload, k=3).to_dict(), "query": doc["query"]}
     assert len(doc["results"]) == 3 and all(r["kind"] == "trailer" for r in doc["results"])
     for res in doc["results"]:
-        assert set(res["scores"]) == {"visual", "audio"} and isinstance(res["scores"]["audio"], float)
+        assert set(res["scores"]) == {"visual", "audio", "text"} and isinstance(res["scores"]["audio"], float)
     # as any video: the similar document, with ads allowed
     with open(upload, "rb") as f:
         sim = client.post("/api/match", params={"mode": "similar", "k": 7}, files={"file": ("Lemon Ad.mp4", f)}).json()

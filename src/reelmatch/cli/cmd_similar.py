@@ -48,16 +48,14 @@ def print_result(res, as_json: bool) -> None:
     if not res.results:
         print("  no results")
         return
-    per = any(n.scores for n in res.results)
-    head = f"{'rank':>4}  {'score':>6}  " + (f"{'visual':>6}  {'audio':>6}  " if per else "") + f"{'kind':<7}  title  [shared genres]"
+    cols = [m for m in ("visual", "audio", "text") if any((n.scores or {}).get(m) is not None for n in res.results)]
+    head = f"{'rank':>4}  {'score':>6}  " + "".join(f"{m:>6}  " for m in cols) + f"{'kind':<7}  title  [shared genres]"
     print(head)
     for n in res.results:
-        extra = ""
-        if per:
-            a = n.scores.get("audio")
-            extra = f"{n.scores['visual']:>6.3f}  " + (f"{a:>6.3f}  " if a is not None else f"{'-':>6}  ")
+        extra = "".join(f"{v:>6.3f}  " if v is not None else f"{'-':>6}  " for v in ((n.scores or {}).get(m) for m in cols))
         shared = f"  [{', '.join(n.shared_genres)}]" if n.shared_genres else ""
-        print(f"{n.rank:>4}  {n.score:>6.3f}  {extra}{n.kind:<7}  {n.title}{shared}")
+        only = "  (by its plot: no clip yet)" if n.modalities == ("text",) else ""
+        print(f"{n.rank:>4}  {n.score:>6.3f}  {extra}{n.kind:<7}  {n.title}{shared}{only}")
         if n.explain is not None:
             print("        why: " + explain_line(n.explain))
         for sc in n.scenes or ():

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Neighbour:
-    """One ranked result. ``scores`` (match-ad only): per-modality cosine
-    similarities ``{"visual": float, "audio": float | None}`` (``None`` when either
-    side has no audio)."""
+    """One ranked result. ``scores``: per-modality cosine similarities
+    ``{"visual", "audio", "text": float | None}`` (``None`` when either side lacks that
+    modality: no sound, no plot, or no clip); ``modalities``: what the result's own
+    vector was made from (``["text"]`` for a title with a plot and no clip yet)."""
 
     rank: int
     id: str
@@ -22,6 +23,7 @@ class Neighbour:
     explain: dict | None = None  # see reelmatch.query.explain
     scenes: list | None = None  # match-ad --scenes: the best scenes of this movie
     breaks: list | None = None  # match-ad --scenes: break candidates (seconds)
+    modalities: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         d = {
@@ -35,6 +37,8 @@ class Neighbour:
         }
         if self.scores is not None:
             d["scores"] = {k: (None if v is None else round(float(v), 6)) for k, v in self.scores.items()}
+        if self.modalities is not None:
+            d["modalities"] = list(self.modalities)
         if self.explain is not None:
             d["explain"] = self.explain
         if self.scenes is not None:

@@ -55,6 +55,8 @@ class Target:
     flags: tuple[str, ...] = ()
     frames: tuple | None = None  # (feats, mask, times) of a query file, for explanations
     clip: object = None  # the clip a query file was sampled into (its frames explain matches)
+    text: np.ndarray | None = None  # the text tower's vector (None: no plot, or a model without text)
+    has_visual: bool = True  # False for a plot-only title
 
 
 class Searcher:
@@ -253,7 +255,8 @@ def _item_target(searcher: Searcher, item, query: dict | None = None) -> Target:
     r = emb.row(item.id)
     q = query or {"id": item.id, "title": item.title, "kind": item.kind, "genres": list(item.genres)}
     return Target(q, item.id, item.title, tuple(item.genres), emb.vectors[r], emb.visual[r], emb.audio[r],
-                  bool(emb.has_audio[r]), indexed=True, flags=tuple(getattr(item, "flags", ())))
+                  bool(emb.has_audio[r]), indexed=True, flags=tuple(getattr(item, "flags", ())),
+                  text=emb.text[r] if emb.has_text[r] else None, has_visual=bool(emb.has_visual[r]))
 
 
 def _file_target(ws, searcher: Searcher, path: Path, *, add: bool) -> Target:
@@ -407,7 +410,7 @@ def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
 
 
 def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude_ids, exclude_same_title,
-                per_modality: bool, table: bool = True, fallback: bool = True,
+                table: bool = True, fallback: bool = True,
                 exclusions: Exclusions = NO_EXCLUSIONS, explain: bool = False) -> list[Neighbour]:
     exclude = set(exclude_ids or ())
     if target.item_id:
@@ -439,18 +442,22 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
                             scores=[s for s, _, _ in scored])
     out = []
     for (s, _, item), why in zip(scored, whys):
-        per = None
-        if per_modality:
-            r = emb.row(item.id)
-            visual = float(target.visual @ emb.visual[r])
-            audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
-            per = {"visual": visual, "audio": audio}
+        r = emb.row(item.id)
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
-            genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen), scores=per,
-            explain=why,
+            genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen),
+            scores=modality_scores(target, emb, r), explain=why, modalities=tuple(emb.modalities(r)),
         ))
     return out
+
+
+def modality_scores(target: Target, emb, r: int) -> dict:
+    """Cosine similarity of each tower between the query and row ``r`` of ``emb``:
+    ``{"visual", "audio", "text"}``, each None where either side lacks that modality."""
+    visual = float(target.visual @ emb.visual[r]) if target.has_visual and emb.has_visual[r] else None
+    audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
+    text = float(target.text @ emb.text[r]) if target.text is not None and emb.has_text[r] else None
+    return {"visual": visual, "audio": audio, "text": text}
 
 
 def similar(
@@ -502,7 +509,7 @@ def similar(
         exclude_ids = set(exclude_ids) | dups
     exclusions = exclusions or NO_EXCLUSIONS
     res = _neighbours(ws, searcher, target, k, kind=kind, genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=exclude_same_title, per_modality=False, table=table, fallback=fallback,
+                      exclude_same_title=exclude_same_title, table=table, fallback=fallback,
                       exclusions=exclusions, explain=explain)
     return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None)
 
@@ -524,7 +531,7 @@ def match_ad(
     """Movie trailers ranked for a commercial ``ref`` (an ad file, or an item id/title).
 
     Ranked by the fused embedding; each result also carries per-modality scores
-    ``{"visual", "audio"}`` so a person can see why it matched. ``exclusions`` and
+    ``{"visual", "audio", "text"}`` (as :func:`similar`'s do) so a person can see why it matched. ``exclusions`` and
     ``explain`` as for :func:`similar`. ``scenes``: each movie also gets its best
     ``scenes_per_movie`` scenes for the ad and the break candidates around them
     (:mod:`reelmatch.scenes.match`; movies without scenes get ``[]``).
@@ -537,7 +544,7 @@ def match_ad(
     # else one searcher for the whole query: a set swapped in meanwhile (a server reloading) is never mixed in
     exclusions = exclusions or NO_EXCLUSIONS
     res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
-                      exclude_same_title=False, per_modality=True, exclusions=exclusions, explain=explain)
+                      exclude_same_title=False, exclusions=exclusions, explain=explain)
     if scenes:
         from reelmatch.scenes.match import attach_scenes
 

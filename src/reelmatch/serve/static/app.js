@@ -87,7 +87,10 @@ function resultRow(r, { modalities = false, queryId = null } = {}) {
   if (modalities && r.scores) {
     if (r.scores.visual !== undefined && r.scores.visual !== null) rows.push(scoreRow("visual", r.scores.visual, "visual"));
     if (r.scores.audio !== undefined && r.scores.audio !== null) rows.push(scoreRow("audio", r.scores.audio, "audio"));
+    if (r.scores.text !== undefined && r.scores.text !== null) rows.push(scoreRow("plot", r.scores.text, "text"));
   }
+  // a title with a plot and no clip yet was matched by its text alone
+  if (r.modalities && r.modalities.length === 1 && r.modalities[0] === "text") rows.push(h("div", { class: "note", "data-testid": "text-only" }, "by its plot (no trailer yet)"));
   // issue 19 (scenes.js): the movie's matching scenes and breaks, and the explanation on demand
   const extra = [];
   if (r.scenes && window.sceneTimeline) extra.push(window.sceneTimeline(r, (t) => playInModal(r.id, r.title, t)));
