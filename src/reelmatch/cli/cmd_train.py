@@ -14,6 +14,13 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
     p.add_argument("--pooling", choices=("lstm", "attention", "mean"), default=None, help="temporal pooling (default lstm)")
     p.add_argument("--embed-dim", type=int, default=None, metavar="E", help="embedding size (default 256)")
+    p.add_argument("--no-text", action="store_true",
+                   help="no plot-text tower (default: the catalogue's plots feed a text tower when training items have them)")
+    p.add_argument("--text-encoder", default=None, metavar="NAME", help="frozen plot-text encoder (default minilm)")
+    p.add_argument("--audio-encoder", choices=("convnet", "aisfx"), default=None,
+                   help="audio tower: convnet over the spectrogram (default) or the frozen aisfx expert with a trained head")
+    p.add_argument("--fusion", choices=("concat", "transformer"), default=None,
+                   help="fusion of the towers: concat (default) or a small transformer over modality tokens")
     p.add_argument("--softmax", action="store_true", help="warm-up with single-label softmax (the recipe) instead of multi-label")
     p.add_argument("--batch-size", type=int, default=None, metavar="B", help="batch size (default 32)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
@@ -32,8 +39,12 @@ def config_from_args(args):
     from reelmatch.train import TrainConfig
 
     fields = {"epochs": args.epochs, "backbone": args.backbone, "weights": args.weights, "pooling": args.pooling,
-              "embed_dim": args.embed_dim, "batch_size": args.batch_size, "seed": args.seed}
+              "embed_dim": args.embed_dim, "batch_size": args.batch_size, "seed": args.seed,
+              "text": getattr(args, "text_encoder", None), "audio_encoder": getattr(args, "audio_encoder", None),
+              "fusion": getattr(args, "fusion", None)}
     fields = {k: v for k, v in fields.items() if v is not None}
+    if getattr(args, "no_text", False):
+        fields["text"] = None
     if args.softmax:
         fields["classification"] = "softmax"
     if getattr(args, "ssl_epochs", None) is not None:

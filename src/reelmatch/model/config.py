@@ -67,7 +67,12 @@ class ModelConfig(StageConfig):
             raise self.invalid("fusion", f"is not one of {', '.join(FUSIONS)}")
         if self.audio_encoder not in AUDIO_ENCODERS:
             raise self.invalid("audio_encoder", f"is not one of {', '.join(AUDIO_ENCODERS)}")
-        if self.text is not None and self.text_dim < 1:
-            raise self.invalid("text_dim", "must be at least 1")
+        if self.text is not None:
+            from reelmatch.text.encoder import list_text_encoders
+
+            if self.text not in list_text_encoders():
+                raise self.invalid("text", f"is not a text encoder: known {', '.join(list_text_encoders())} (or None)")
+            if self.text_dim < 1:
+                raise self.invalid("text_dim", "must be at least 1")
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")

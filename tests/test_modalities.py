@@ -1,0 +1,218 @@
+"""Modalities as towers (issue 15): the registry, the presence mask, text-only titles end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import _golden
+from reelmatch.errors import InputError
+from reelmatch.model.config import FUSIONS, ModelConfig
+from reelmatch.model.modalities import MODALITIES, list_modalities, modality, presence, used_modalities
+
+TINY = dict(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=12, num_genres=3)
+
+
+def _batch(b=6, k=3, text=True):
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "frames": torch.randint(0, 255, (b, k, 16, 16, 3), dtype=torch.uint8, generator=g),
+        "mask": torch.ones(b, k, dtype=torch.bool),
+        "spectrogram": torch.randn(b, 16, 32, generator=g),
+        "has_audio": torch.ones(b, dtype=torch.bool),
+    }
+    batch["mask"][1, 1:] = False
+    batch["mask"][2] = False  # a plot-only title: no frame at all
+    batch["has_audio"][2:4] = False
+    if text:
+        batch["text"] = torch.randn(b, 384, generator=g)
+        batch["has_text"] = torch.tensor([True, True, True, False, True, False][:b])
+    return batch
+
+
+def test_the_registry_names_every_modality_and_refuses_unknown_ones():
+    assert list_modalities() == ["visual", "audio", "text"]
+    assert {m.source for m in MODALITIES.values()} == {"clip", "catalogue"}
+    with pytest.raises(InputError, match="known modalities are visual, audio, text"):
+        modality("smell")
+    b = _batch()
+    assert presence(b, "visual", 6).tolist() == [True, True, False, True, True, True]
+    assert presence(b, "text", 6).tolist() == b["has_text"].tolist()
+    assert presence({}, "audio", 2).tolist() == [False, False]
+    assert used_modalities({"text": True, "visual": False, "audio": True}) == ["audio", "text"]
+
+
+def test_a_config_stored_before_text_existed_is_the_model_it_was():
+    from reelmatch.model.two_tower import TwoTower
+
+    old = {k: v for k, v in ModelConfig(**TINY).to_dict().items() if k not in ("text", "text_dim", "audio_encoder", "fusion")}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.text is None and cfg.modalities == ("visual", "audio")
+    assert cfg.fingerprint == ModelConfig(**TINY, text=None).fingerprint
+    assert "text" not in json.dumps(cfg.to_dict()).replace('"text": null', "").replace('"text_dim"', "")
+    names = {k.split(".")[0] for k in TwoTower(cfg).state_dict()}
+    assert names == {"backbone", "frame_proj", "pool", "audio", "no_audio", "visual_head", "audio_head", "fuse",
+                     "classifier"}  # exactly the parameters checkpoints of then carry
+    with pytest.raises(InputError, match="fusion"):
+        ModelConfig(fusion="sum")
+    with pytest.raises(InputError, match="audio_encoder"):
+        ModelConfig(audio_encoder="wav2vec")
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_embeds_whatever_modalities_an_item_has(fusion):
+    from reelmatch.model.two_tower import TwoTower
+
+    torch.manual_seed(0)
+    model = TwoTower(ModelConfig(**TINY, fusion=fusion)).eval()
+    b = _batch()
+    out = model.encode_towers(b)
+    for name in ("visual", "audio", "text", "fused"):
+        assert out[name].shape == (6, 12) and torch.isfinite(out[name]).all()
+    assert torch.allclose(out["fused"].norm(dim=1), torch.ones(6), atol=1e-5)
+    # a tower's row is zero where the item lacks that modality, unit length where it has it
+    for name, has in (("visual", presence(b, "visual", 6)), ("audio", b["has_audio"]), ("text", b["has_text"])):
+        assert out[f"has_{name}"].tolist() == has.tolist()
+        assert torch.allclose(out[name].norm(dim=1), has.float(), atol=1e-5)
+    # the fusion reads each modality only through the presence mask: changing an absent input changes nothing
+    b2 = dict(b, text=b["text"].clone(), spectrogram=b["spectrogram"].clone())
+    b2["text"][3] = torch.randn(384, generator=torch.Generator().manual_seed(2))  # item 3 has no plot
+    b2["spectrogram"][2] += 5.0  # item 2 has no sound
+    out2 = model.encode_towers(b2)
+    assert torch.allclose(out2["fused"], out["fused"], atol=1e-5)
+    b2["text"][0] = torch.randn(384, generator=torch.Generator().manual_seed(1))  # ... but a present one does
+    assert not torch.allclose(model.encode_towers(b2)["fused"][0], out["fused"][0], atol=1e-3)
+    out["fused"].sum()  # and gradients reach every tower in training
+    model.train()
+    loss = sum(v.sum() for k, v in model(b).items() if k in ("visual", "audio", "text", "fused"))
+    loss.backward()
+    for part in ("text_tower", "audio", "frame_proj", "fuse"):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, part).parameters()), part
+
+
+def test_modality_dropout_hides_modalities_but_never_all_of_them():
+    from reelmatch.model.two_tower import TwoTower
+
+    torch.manual_seed(0)
+    model = TwoTower(ModelConfig(**TINY, modality_dropout=0.5)).train()
+    n = 4000
+    has_visual = torch.ones(n, dtype=torch.bool)
+    has_audio = torch.rand(n) < 0.7
+    has_text = torch.rand(n) < 0.7
+    v, a, t = model._dropout(has_visual, has_audio, has_text)
+    assert (v | a | t).all()  # nobody loses everything
+    assert not (a & ~has_audio).any() and not (t & ~has_text).any()  # nothing absent becomes present
+    for kept, before in ((a, has_audio), (t, has_text)):
+        assert 0.4 < kept.sum() / before.sum() < 0.6
+    assert 0.1 < 1 - v.float().mean() < 0.5  # the frames are hidden too, where something else stays
+    model.eval()
+    assert [x.tolist() for x in model._dropout(has_visual, has_audio, has_text)] == \
+        [has_visual.tolist(), has_audio.tolist(), has_text.tolist()]
+
+
+def _tmdb_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "title", "overview", "genres", "release_date"])
+        for tid, title, plot, genres in rows:
+            w.writerow([tid, title, plot, json.dumps([{"id": k, "name": g} for k, g in enumerate(genres)]), "2001-01-01"])
+
+
+@pytest.fixture(scope="module")
+def text_ws(tmp_path_factory):
+    """A generated corpus (plots in the manifest) trained with the text tower, plus two titles that
+    have a plot and no video (imported from a TMDB file)."""
+    from reelmatch.extract import run_extract
+    from reelmatch.ingest import import_manifest
+    from reelmatch.ingest.tmdb import TmdbConfig, import_tmdb
+    from reelmatch.samples.corpus import generate_corpus
+    from reelmatch.train import TrainConfig, run_train
+    from reelmatch.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("text")
+    manifest = generate_corpus(root / "corpus", n_items=30, seconds=1.0, size=32, seed=3)
+    ws = Workspace.init(root / "ws")
+    import_manifest(ws, manifest)
+    assert run_extract(ws, _golden.clip_config(), workers=0)["failed"] == 0
+    _tmdb_csv(root / "tmdb.csv", [
+        (501, "Rooftop Run", "A courier is drawn into a high-speed chase across the rooftops.", ["Action"]),
+        (502, "The Cellar", "Something begins to hunt a family in the dark of an old house.", ["Horror"]),
+    ])
+    rep = import_tmdb(ws, root / "tmdb.csv", TmdbConfig(add_unmatched=True))
+    assert rep.inserted == 2
+    config = TrainConfig(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=16, epochs=3,
+                         batch_size=8, per_genre=2, val_splits=("val", "test"))
+    best = run_train(ws, config, clip_config=_golden.clip_config())
+    return ws, best
+
+
+def test_a_title_with_a_plot_and_no_video_gets_recommendations(text_ws):
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.index import run_index
+    from reelmatch.model.checkpoint import read_config
+
+    ws, best = text_ws
+    meta = read_config(best)
+    assert meta["model"]["text"] == "minilm" and meta["text"]["train_plots"] > 10
+    run_embed(ws, EmbedConfig(batch_size=8), clip_config=_golden.clip_config())
+    run_index(ws)
+    emb = load_embeddings(ws)
+    plot_only = {it.id: it for it in ws.catalog.items() if it.media_path is None}
+    assert len(plot_only) == 2 and set(plot_only) <= set(emb.ids)
+    assert len(emb) == 32 and emb.text.shape == (32, 16)
+    for i in plot_only:
+        r = emb.row(i)
+        assert emb.modalities(r) == ["text"] and not emb.visual[r].any() and not emb.audio[r].any()
+        assert abs(np.linalg.norm(emb.vectors[r]) - 1) < 1e-5
+    clip_rows = [emb.row(i) for i in emb.ids if i not in plot_only]
+    assert emb.has_visual[clip_rows].all() and emb.has_text[clip_rows].all()  # every generated item has a plot
+
+    rooftop = next(i for i, it in plot_only.items() if it.title == "Rooftop Run")
+    res = ws.similar(rooftop, k=5).to_dict()
+    assert len(res["results"]) == 5
+    for r in res["results"]:
+        assert r["scores"]["visual"] is None and r["scores"]["audio"] is None  # the query has neither
+        assert isinstance(r["scores"]["text"], float)
+    # from a trailer, the plot-only titles are among the candidates, marked as text-only
+    trailer = next(i for i in emb.ids if i not in plot_only and ws.catalog.get(i).kind == "trailer")
+    everything = ws.similar(trailer, k=len(emb) - 1).to_dict()["results"]
+    marked = {r["id"]: r for r in everything if r["modalities"] == ["text"]}
+    assert set(marked) == set(plot_only)
+    assert all(r["scores"]["visual"] is None and r["scores"]["text"] is not None for r in marked.values())
+    full = [r for r in everything if r["id"] not in plot_only]
+    assert all(r["scores"]["visual"] is not None and r["modalities"][0] == "visual" for r in full)
+
+
+def test_evaluate_shows_each_modality_alone_next_to_the_fused_model(text_ws):
+    from reelmatch.evaluate.config import EvalConfig
+    from reelmatch.evaluate.run import run_evaluate
+
+    from reelmatch.evaluate.run import held_out
+
+    ws, _ = text_ws
+    split = max(("test", "val", "train"), key=lambda s: min(len(held_out(ws, s, clip_config=_golden.clip_config())[0]), 3))
+    res = run_evaluate(ws, EvalConfig(split=split, projection="pca"), clip_config=_golden.clip_config())
+    doc = res.doc
+    assert {"frames_only", "audio_only", "text_only"} <= set(doc["baselines"])
+    for name in ("frames_only", "audio_only", "text_only"):
+        assert 0.0 <= doc["baselines"][name]["map_at_r"] <= 1.0
+    assert "text_only" in res.report_path.read_text()
+
+
+def test_without_text_the_model_and_its_vectors_are_as_before(text_ws, tmp_path):
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.model.checkpoint import read_config
+    from reelmatch.train import TrainConfig, run_train
+
+    ws, _ = text_ws
+    config = TrainConfig(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=16, epochs=2,
+                         batch_size=8, per_genre=2, val_splits=("val", "test"), text=None)
+    best = run_train(ws, config, clip_config=_golden.clip_config())
+    assert read_config(best)["model"]["text"] is None and "text" not in read_config(best)
+    run_embed(ws, EmbedConfig(name="notext", batch_size=8), clip_config=_golden.clip_config())
+    emb = load_embeddings(ws, "notext")
+    assert len(emb) == 30 and emb.text.shape == (30, 0) and emb.has_visual.all() and not emb.has_text.any()
