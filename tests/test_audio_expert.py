@@ -168,3 +168,22 @@ def test_unknown_expert_and_bad_config():
         AudioExpertConfig(block_hop=0)
     assert AudioExpertConfig(batch_size=4).cache_fingerprint(CLIP) == AudioExpertConfig().cache_fingerprint(CLIP)
     assert AudioExpertConfig(block_hop=100).cache_fingerprint(CLIP) != AudioExpertConfig().cache_fingerprint(CLIP)
+
+
+def test_cli_features_audio_encoder(cli, tmp_path, films):
+    w = tmp_path / "ws"
+    cli("-w", w, "init", check=True)
+    cli("-w", w, "add", films["tone a.mp4"], films["no audio.mp4"], check=True)
+    cli("-w", w, "extract", "--start", "0", "--window", "2", "--frames", "2", "--interval", "1", "--workers", "0",
+        "--no-progress", check=True)
+    plain = cli("-w", w, "features", "--backbone", "tiny", "--no-progress", check=True)
+    assert "audio features" not in plain.stderr and not list((w / "features").glob("audio-*"))
+    r = cli("-w", w, "features", "--backbone", "tiny", "--audio-encoder", "aisfx", "--no-progress", check=True)
+    assert "audio features (aisfx): 1 items with sound cached (1 embedded now" in r.stderr, r.stderr
+    assert "1 without usable audio, 0 failed" in r.stderr
+    again = cli("-w", w, "features", "--backbone", "tiny", "--audio-encoder", "aisfx", "--no-progress", check=True)
+    assert "(0 embedded now)" in again.stderr, again.stderr
+    from reelmatch.workspace import Workspace
+
+    with Workspace(w) as ws:
+        assert len(load_audio_expert_features(ws)) == 1  # the clip config resolved from the workspace
