@@ -191,6 +191,19 @@ def test_missing_package_is_one_line(monkeypatch):
         enc.create_aisfx_encoder()
 
 
+def test_missing_package_stops_before_decoding(ws, films, monkeypatch):
+    import sys
+
+    from reelmatch.ingest import add_paths
+
+    add_paths(ws, [films["tone a.mp4"]])
+    monkeypatch.setitem(sys.modules, "aisfx", None)
+    monkeypatch.setitem(sys.modules, "aisfx.inference", None)
+    with pytest.raises(InputError, match="install aisfx"):
+        update_audio_expert_features(ws, clip_config=CLIP, workers=0)
+    assert not audio_expert_cache_path(ws, AudioExpertConfig(), CLIP).exists()
+
+
 def test_unknown_expert_and_bad_config():
     with pytest.raises(InputError, match="known experts are aisfx"):
         AudioExpertConfig(encoder="vggish")

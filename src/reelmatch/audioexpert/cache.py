@@ -190,7 +190,8 @@ def update_audio_expert_features(
     ``engine``: where the per-item decoding runs (default: the local process
     pool; ``workers=0`` decodes in this process). ``encoder``: an already loaded
     :class:`~reelmatch.audioexpert.encoder.AisfxEncoder` (else one is loaded only
-    when there is something to embed). ``progress(done, total, item_id, error)``
+    when there is something to do; without the package, a one-line ``InputError``
+    saying what to install, before anything is decoded). ``progress(done, total, item_id, error)``
     after each item, as the stage runner's callback.
     """
     from reelmatch.audioexpert.encoder import DIM
@@ -227,10 +228,20 @@ def update_audio_expert_features(
         for i in gone:
             del table.rows[i]
 
+        def commit() -> None:
+            table.write(path, DIM)
+            write_sidecar(path, config, fingerprint_cache=config.cache_fingerprint(clip_config),
+                          clip_window={"start": clip_config.start, "window": clip_config.window},
+                          items=table.count(OK), missing=table.count(MISSING), failed=table.count(FAILED))
+
         embedded, audio_seconds, failures = 0, 0.0, []
         last_commit = time.monotonic()
         dirty = bool(gone)
         if todo:
+            if encoder is None:  # first: a missing package stops here, before any decoding
+                from reelmatch.audioexpert.encoder import create_aisfx_encoder
+
+                encoder = create_aisfx_encoder(batch_size=config.batch_size)
             if engine is None:
                 from reelmatch.engine.base import LocalEngine
 
@@ -249,19 +260,11 @@ def update_audio_expert_features(
                     if result.missing:
                         table.rows[item_id] = (keys[item_id], MISSING, result.reason or "no audio", None)
                     else:
-                        if encoder is None:
-                            from reelmatch.audioexpert.encoder import create_aisfx_encoder
-
-                            encoder = create_aisfx_encoder(batch_size=config.batch_size)
                         v = encoder.embed_spectrogram(result.spec, block_hop=config.block_hop)
                         table.rows[item_id] = (keys[item_id], OK, "", v)
                         embedded += 1
                         audio_seconds += result.seconds
-                except InputError as e:
-                    if "(audio modality, encoder" in str(e):
-                        raise  # the package is missing: nothing can be embedded
-                    error = failure_from_exception(e).reason
-                except (ItemFailure, ValueError, RuntimeError) as e:
+                except (ItemFailure, InputError, ValueError, RuntimeError) as e:
                     error = failure_from_exception(e).reason
                 if error is not None:
                     table.rows[item_id] = (keys[item_id], FAILED, error[:500], None)
@@ -271,13 +274,10 @@ def update_audio_expert_features(
                 if progress is not None:
                     progress(done, len(todo), item_id, error)
                 if time.monotonic() - last_commit >= commit_seconds:
-                    table.write(path, DIM)
+                    commit()
                     dirty, last_commit = False, time.monotonic()
         if dirty or not path.exists():
-            table.write(path, DIM)
-            write_sidecar(path, config, fingerprint_cache=config.cache_fingerprint(clip_config),
-                          clip_window={"start": clip_config.start, "window": clip_config.window},
-                          items=table.count(OK), missing=table.count(MISSING), failed=table.count(FAILED))
+            commit()
     res = AudioExpertResult(path, table.count(OK), embedded, table.count(MISSING), table.count(FAILED), no_media,
                             time.perf_counter() - t0, audio_seconds, failures)
     log.info("audio expert features: %s", res.summary())

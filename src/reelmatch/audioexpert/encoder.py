@@ -102,6 +102,10 @@ def spectrogram_blocks(spec: np.ndarray, block: int = BLOCK, hop: int = BLOCK_HO
 
 
 # ------------------------------------------------------------------- model
+class MissingEncoderError(InputError):
+    """The encoder's package is not installed (the message says what to install)."""
+
+
 def numpy_globals() -> list:
     """The globals the aisfx checkpoint pickles (numpy scalars in its ``ds_dict``), by the names it uses."""
     try:
@@ -116,7 +120,7 @@ def _import_aisfx():
         from aisfx.inference import get_path_modelWeights
         from aisfx.models.cnn2d import EmbeddingNet
     except ImportError as e:
-        raise InputError(f"install {NAME}: {INSTALL} (audio modality, encoder {NAME}; {e})") from None
+        raise MissingEncoderError(f"install {NAME}: {INSTALL} (audio modality, encoder {NAME}; {e})") from None
     return EmbeddingNet, get_path_modelWeights
 
 
