@@ -15,9 +15,13 @@ $(BIN)/python:
 
 # torch is pinned to the CPU-capable build this project is tested with; installing
 # it first keeps pip from resolving an unpinned torch to a multi-GB download.
+# aisfx (the pretrained audio expert, weights in the wheel) pins numpy==1.23 and
+# librosa==0.9.2 in its metadata but needs neither at run time here (its
+# front-end is reelmatch's own): installed without its dependencies.
 install: $(BIN)/python
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e '.[all,test]'
+	$(BIN)/pip install -q --no-deps aisfx==0.1.2
 
 # Debian packages used only by tests/benchmarks: chromium (browser test),
 # ffmpeg (the recipe-comparison benchmark, reference checks, AugLy's video edits),

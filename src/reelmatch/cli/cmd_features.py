@@ -1,12 +1,19 @@
 NAME = "features"
 HELP = "cache backbone features"
-EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0"
+EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0 --audio-encoder aisfx"
+
+#: --audio-encoder choices: the ConvNet is trained with the model (nothing to cache); the others are frozen experts
+AUDIO_ENCODERS = ("convnet", "aisfx")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", metavar="NAME",
                    help="frame backbone (efficientnet_lite0, resnet50, tiny; default efficientnet_lite0)")
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
+    p.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default="convnet",
+                   help="audio encoder: convnet (default; trained with the model, nothing cached) or aisfx"
+                        " (the frozen ISMIR 2022 sound-effects CNN: also caches its 512-d embedding of each"
+                        " item's sound over the clip window)")
     p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from reelmatch.cli.common import add_engine_flags
@@ -20,12 +27,24 @@ def run(args) -> int:
 
     ws = open_workspace(args)
     config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
+    clip_config = clip_config_of(ws)
+    engine = engine_from_args(args)
     with StageProgress("features", disable=args.no_progress) as progress:
-        rep = compute_features(ws, config=config, clip_config=clip_config_of(ws), retry_failed=args.retry_failed,
+        rep = compute_features(ws, config=config, clip_config=clip_config, retry_failed=args.retry_failed,
                                progress=progress,
-                               engine=engine_from_args(args))
+                               engine=engine)
     info(f"features ({args.backbone}, {rep['fingerprint']}): {rep['done']} done, {rep['failed']} failed,"
          f" {rep['already_done']} already done in {rep['seconds']:.1f} s -> {rep['dir']}")
     for f in rep["failures"][:10]:
         info(f"failed {f['id']}: {f['error']}")
+    if args.audio_encoder != "convnet":
+        from reelmatch.audioexpert import AudioExpertConfig, update_audio_expert_features
+
+        with StageProgress(f"audio {args.audio_encoder}", disable=args.no_progress) as progress:
+            res = update_audio_expert_features(ws, AudioExpertConfig(encoder=args.audio_encoder),
+                                               clip_config=clip_config, engine=engine,
+                                               retry_failed=args.retry_failed, progress=progress)
+        info(f"audio features ({args.audio_encoder}): {res.summary()} in {res.seconds:.1f} s -> {res.path.parent}")
+        for f in res.failures[:10]:
+            info(f"failed {f['id']}: {f['error']}")
     return 0
