@@ -216,3 +216,34 @@ def test_without_text_the_model_and_its_vectors_are_as_before(text_ws, tmp_path)
     run_embed(ws, EmbedConfig(name="notext", batch_size=8), clip_config=_golden.clip_config())
     emb = load_embeddings(ws, "notext")
     assert len(emb) == 30 and emb.text.shape == (30, 0) and emb.has_visual.all() and not emb.has_text.any()
+
+
+def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_file_query(text_ws, media_dir):
+    """(last in the module: it makes this model the workspace's current one)"""
+    pytest.importorskip("aisfx")
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.model.checkpoint import read_config
+    from reelmatch.train import TrainConfig, run_train
+
+    ws, _ = text_ws
+    config = TrainConfig(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=16, epochs=2,
+                         batch_size=8, per_genre=2, val_splits=("val", "test"), audio_encoder="aisfx",
+                         fusion="transformer")
+    best = run_train(ws, config, clip_config=_golden.clip_config())
+    meta = read_config(best)
+    assert meta["model"]["audio_encoder"] == "aisfx" and meta["model"]["fusion"] == "transformer"
+    assert meta["audio_expert"]["items"] >= 20  # the generated clips with sound
+    run_embed(ws, EmbedConfig(name="expert", batch_size=8), clip_config=_golden.clip_config())
+    emb = load_embeddings(ws, "expert")
+    assert len(emb) == 32 and emb.has_audio.sum() >= 20
+    silent = [i for i in emb.ids if ws.catalog.get(i).media_path and not emb.has_audio[emb.row(i)]]
+    assert all(not emb.audio[emb.row(i)].any() for i in silent)
+    # a new file is heard by the expert itself (it is not in the cache); a silent one has no audio
+    from reelmatch.embed.embedder import get_embedder
+    from reelmatch.query.search import file_vectors
+
+    embedder = get_embedder(ws, clip_config=_golden.clip_config())
+    assert embedder.audio_expert == "aisfx"
+    v = file_vectors(ws, emb.meta, media_dir / "red box.mp4", embedder, clip_config=_golden.clip_config())
+    assert v["has_audio"] and abs(np.linalg.norm(v["audio"]) - 1) < 1e-5
+    assert not file_vectors(ws, emb.meta, media_dir / "silent.mkv", embedder, clip_config=_golden.clip_config())["has_audio"]

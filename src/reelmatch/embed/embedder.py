@@ -134,7 +134,7 @@ class ModelEmbedder:
 
     mode = "model"
 
-    def __init__(self, checkpoint_dir, clip_config=None, *, text_cache=None):
+    def __init__(self, checkpoint_dir, clip_config=None, *, text_cache=None, audio_cache=None):
         from reelmatch.model.checkpoint import load, model_fingerprint
 
         # with clip_config, a model trained on clips sampled another way is refused
@@ -148,6 +148,14 @@ class ModelEmbedder:
         self.fingerprint = model_fingerprint(checkpoint_dir)
         self.text_cache = None if text_cache is None else str(text_cache)
         self._text = None
+        self.audio_cache = None if audio_cache is None else str(audio_cache)  # a frozen audio expert's features
+        self._audio = None
+        self._expert = None
+        self.clip_config = clip_config
+        if clip_config is None and meta.get("clip_config"):
+            from reelmatch.dataset.clip import ClipConfig
+
+            self.clip_config = ClipConfig.from_dict(meta["clip_config"])
 
     @property
     def has_text(self) -> bool:
@@ -165,8 +173,53 @@ class ModelEmbedder:
             self._text = {i: vecs[k] for k, i in enumerate(ids)}
         return self._text
 
+    @property
+    def audio_expert(self) -> str | None:
+        """The frozen audio expert whose features the model's audio tower reads (None: the spectrogram ConvNet)."""
+        enc = self.model.config.audio_encoder
+        return None if enc == "convnet" else enc
+
+    @property
+    def audio_vectors(self) -> dict:
+        """``{item id: float32 [Da]}`` of the items with usable sound in ``audio_cache`` (read once)."""
+        if self._audio is None:
+            from pathlib import Path
+
+            from reelmatch.audioexpert.cache import OK, read_audio_expert_cache
+
+            rows = read_audio_expert_cache(Path(self.audio_cache)) if self.audio_cache else {}
+            self._audio = {i: r[3] for i, r in rows.items() if r[1] == OK}
+        return self._audio
+
+    def expert_vector(self, path) -> np.ndarray | None:
+        """The audio expert's vector of the file ``path`` over the clip window (None: no usable sound);
+        for files outside the catalogue (queries, uploads)."""
+        from reelmatch.audioexpert.cache import AudioExpertConfig
+        from reelmatch.audioexpert.source import expert_input
+
+        cfg = AudioExpertConfig(encoder=self.audio_expert)
+        if self._expert is None:
+            from reelmatch.audioexpert.encoder import create_aisfx_encoder
+
+            self._expert = create_aisfx_encoder()
+        inp = expert_input(("query", str(path)), clip_config=self.clip_config, min_seconds=cfg.min_seconds,
+                           silence_dbfs=cfg.silence_dbfs)
+        return None if inp.missing else self._expert.embed_spectrogram(inp.spec, block_hop=cfg.block_hop)
+
     def describe(self) -> dict:
         return {"mode": self.mode, "checkpoint": self.checkpoint}
+
+    def _with_audio(self, batch: dict, sources: dict | None = None) -> dict:
+        if self.audio_expert is not None:
+            from reelmatch.model.config import AUDIO_ENCODERS
+            from reelmatch.model.modalities import attach_vectors
+
+            lookup = self.audio_vectors
+            if sources:
+                lookup = {**lookup, **{i: self.expert_vector(p) for i, p in sources.items()}}
+                lookup = {i: v for i, v in lookup.items() if v is not None}
+            attach_vectors(batch, "audio_features", "has_audio", lookup, AUDIO_ENCODERS[self.audio_expert])
+        return batch
 
     def _with_text(self, batch: dict) -> dict:
         if self.has_text:
@@ -190,11 +243,14 @@ class ModelEmbedder:
                 else has.cpu().numpy().astype(bool)
         return res
 
-    def embed(self, clips) -> dict[str, np.ndarray]:
+    def embed(self, clips, *, sources: dict | None = None) -> dict[str, np.ndarray]:
+        """``sources``: ``{clip id: media path}`` of clips that are not catalogue items (a query file), for
+        a model with a frozen audio expert (its features of catalogue items come from the cache)."""
         from reelmatch.dataset.torch import collate
 
-        res = self._encode(self._with_text(collate(clips)))
-        no_audio = np.array([not c.has_audio for c in clips])
+        batch = self._with_audio(self._with_text(collate(clips)), sources)
+        res = self._encode(batch)
+        no_audio = ~batch["has_audio"].numpy().astype(bool)
         res["audio"][no_audio] = 0.0  # no audio, no audio score
         return res
 
@@ -251,7 +307,8 @@ def get_embedder(ws, config: EmbedConfig = EmbedConfig(), *, clip_config=_UNSET)
                     clip_config = resolve_clip_config(ws)
                 except NotFoundError:
                     clip_config = None
-            return ModelEmbedder(ckpt, clip_config, text_cache=text_cache_for(ws, ckpt))
+            return ModelEmbedder(ckpt, clip_config, text_cache=text_cache_for(ws, ckpt),
+                                 audio_cache=audio_cache_for(ws, ckpt, clip_config))
     log.info(
         "no trained model in %s: embedding with the pretrained %s backbone alone "
         "(mean-pooled frame features + log-mel statistics); train a model for genre-aware similarity",
@@ -274,6 +331,25 @@ def text_cache_for(ws, checkpoint_dir):
     return update_text_features(ws, TextFeaturesConfig(encoder=text)).path
 
 
+def audio_cache_for(ws, checkpoint_dir, clip_config=None):
+    """The audio expert's feature file for a model whose audio tower reads one, brought up to date with the
+    catalogue's media (None for the spectrogram ConvNet)."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(checkpoint_dir) / "config.json").read_text())
+    enc = doc.get("model", {}).get("audio_encoder", "convnet")
+    if enc == "convnet" or ws is None:
+        return None
+    from reelmatch.audioexpert.cache import AudioExpertConfig, update_audio_expert_features
+
+    if clip_config is None and doc.get("clip_config"):
+        from reelmatch.dataset.clip import ClipConfig
+
+        clip_config = ClipConfig.from_dict(doc["clip_config"])
+    return update_audio_expert_features(ws, AudioExpertConfig(encoder=enc), clip_config=clip_config).path
+
+
 def embedder_for(ws, meta: dict):
     """The embedder that made embeddings with metadata ``meta``, to embed new files the same way.
 
@@ -292,7 +368,8 @@ def embedder_for(ws, meta: dict):
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = create_embedder("model", ckpt, text_cache=text_cache_for(ws, ckpt))
+        emb = create_embedder("model", ckpt, text_cache=text_cache_for(ws, ckpt),
+                              audio_cache=audio_cache_for(ws, ckpt, None))
     else:
         raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"
                                  f" (known: {', '.join(list_embedders())}): run 'reelmatch embed'")

@@ -225,7 +225,8 @@ def embedder_factory(embedder):
         return partial(BackboneEmbedder, embedder.name, embedder.audio_weight, pretrained=embedder.pretrained)
     if type(embedder) is ModelEmbedder:
         # the checkpoint (and the text features) must be readable by the workers
-        return partial(ModelEmbedder, embedder.checkpoint, text_cache=embedder.text_cache)
+        return partial(ModelEmbedder, embedder.checkpoint, text_cache=embedder.text_cache,
+                       audio_cache=embedder.audio_cache)
     return partial(_same, embedder)  # any other embedder travels pickled
 
 

@@ -310,7 +310,10 @@ def file_vectors(ws, meta: dict, path: Path, embedder=None, *, clip_config=None)
     elif embedder.fingerprint != meta.get("model_fingerprint"):
         raise StaleArtifactError(f"embedder {embedder.fingerprint} did not make these embeddings")
     clip = extract_clip(Path(path), config, item_id="query", title=Path(path).stem)  # InputError if undecodable
-    out = embedder.embed([clip])
+    if getattr(embedder, "audio_expert", None):  # a frozen audio expert hears the file itself
+        out = embedder.embed([clip], sources={clip.id: Path(path)})
+    else:
+        out = embedder.embed([clip])
     return {"fused": out["fused"][0], "visual": out["visual"][0], "audio": out["audio"][0],
             "has_audio": bool(clip.has_audio) and bool(np.any(out["audio"][0])), "clip": clip}
 

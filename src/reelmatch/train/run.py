@@ -109,10 +109,14 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
                         text_dim=text_doc["dim"] if text_doc else config.model.text_dim)
     model = TwoTower(model_cfg, backbone_weights=config.weights)
 
+    audio_lookup, audio_doc = _audio_expert_plan(ws, config, clip_cfg)
+
     def collate(rows):
         batch = collate_labelled(rows)
         if text_lookup is not None:  # the plot's sentence embedding, where the item has one
             attach_vectors(batch, "text", "has_text", text_lookup, model_cfg.text_dim)
+        if audio_lookup is not None:  # the frozen audio expert's vector, where the item has usable sound
+            attach_vectors(batch, "audio_features", "has_audio", audio_lookup, audio_doc["dim"])
         return batch
 
     train_feats = FeatureDataset(cache, train) if cache is not None else None
@@ -158,6 +162,8 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
             "train_items": len(train), "val_items": len(val_ids), "unlocked_groups": 0}
     if text_doc:
         meta["text"] = text_doc
+    if audio_doc:
+        meta["audio_expert"] = audio_doc
     if plan.ssl_phases:  # only then (the config.json of supervised models, and their fingerprints, stay as they were)
         meta["training"] = plan.mode
         meta["ssl_items"] = len(ssl_ids)
@@ -307,6 +313,23 @@ def _text_plan(ws, config: TrainConfig, train_ids) -> tuple[dict | None, dict | 
     digest = fingerprint(with_plot)  # the plots' text digests: an edited plot is another run
     return lookup, {"encoder": encoder, "dim": text_encoder_spec(encoder).dim, "cache": tcfg.cache_fingerprint(),
                     "train_plots": len(with_plot), "plots": digest}
+
+
+def _audio_expert_plan(ws, config: TrainConfig, clip_cfg) -> tuple[dict | None, dict | None]:
+    """``(the frozen audio expert's vectors {id: float32 [Da]}, the run's record)`` for a model whose audio
+    tower reads one (the cache is brought up to date first), ``(None, None)`` for the spectrogram ConvNet."""
+    enc = config.model.audio_encoder
+    if enc == "convnet":
+        return None, None
+    from reelmatch.audioexpert.cache import AudioExpertConfig, load_audio_expert_features, update_audio_expert_features
+    from reelmatch.model.config import AUDIO_ENCODERS
+
+    acfg = AudioExpertConfig(encoder=enc)
+    res = update_audio_expert_features(ws, acfg, clip_config=clip_cfg)
+    log.info("audio expert %s: %s", enc, res.summary())
+    lookup = load_audio_expert_features(ws, acfg, clip_config=clip_cfg)
+    return lookup, {"encoder": enc, "dim": AUDIO_ENCODERS[enc], "config": acfg.to_dict(),
+                    "cache": acfg.cache_fingerprint(clip_cfg), "items": len(lookup)}
 
 
 def plot_ok(ws, item_id: str) -> bool:
