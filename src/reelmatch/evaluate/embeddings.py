@@ -67,13 +67,14 @@ def _batched(ws, ids, batch_size: int, embed_fn, clip_config=None) -> dict[str, 
 def model_towers(ws, ids: list[str], *, batch_size: int = 16, clip_config=None) -> dict[str, np.ndarray]:
     """``{"fused", "visual", "audio", "text"}`` float32 [N, d] of the current trained model (``text``
     [N, 0] for a model without text) and ``has_visual``/``has_text``."""
-    from reelmatch.embed.embedder import ModelEmbedder, text_cache_for
+    from reelmatch.embed.embedder import ModelEmbedder, audio_cache_for, text_cache_for
     from reelmatch.model.checkpoint import current_checkpoint
 
     ckpt = current_checkpoint(ws)
     if ckpt is None:
         raise NotFoundError("no trained model: run 'reelmatch train'")
-    embedder = ModelEmbedder(ckpt, text_cache=text_cache_for(ws, ckpt))
+    embedder = ModelEmbedder(ckpt, text_cache=text_cache_for(ws, ckpt),
+                             audio_cache=audio_cache_for(ws, ckpt, clip_config))
     return _batched(ws, ids, batch_size, embedder.embed, clip_config)
 
 
@@ -100,7 +101,7 @@ def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0,
 
     import torch
 
-    from reelmatch.embed.embedder import ModelEmbedder, text_cache_for
+    from reelmatch.embed.embedder import ModelEmbedder, audio_cache_for, text_cache_for
     from reelmatch.model.checkpoint import current_checkpoint, read_config, save
     from reelmatch.model.config import ModelConfig
     from reelmatch.model.two_tower import TwoTower
@@ -116,7 +117,8 @@ def untrained_towers(ws, ids: list[str], *, batch_size: int = 16, seed: int = 0,
     tmp = ws.dir("tmp") / f"untrained-{config.fingerprint}-{seed}"
     try:
         save(model.eval(), tmp, {k: v for k, v in meta.items() if k not in ("model", "format")})
-        return _batched(ws, ids, batch_size, ModelEmbedder(tmp, text_cache=text_cache_for(ws, tmp)).embed, clip_config)
+        embedder = ModelEmbedder(tmp, text_cache=text_cache_for(ws, tmp), audio_cache=audio_cache_for(ws, tmp, clip_config))
+        return _batched(ws, ids, batch_size, embedder.embed, clip_config)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
