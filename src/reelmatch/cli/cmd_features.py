@@ -1,6 +1,6 @@
 NAME = "features"
 HELP = "cache backbone features"
-EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0 --audio-encoder aisfx"
+EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0 --audio-encoder aisfx --text"
 
 #: --audio-encoder choices: the ConvNet is trained with the model (nothing to cache); the others are frozen experts
 AUDIO_ENCODERS = ("convnet", "aisfx")
@@ -14,6 +14,8 @@ def add_arguments(p) -> None:
                    help="audio encoder: convnet (default; trained with the model, nothing cached) or aisfx"
                         " (the frozen ISMIR 2022 sound-effects CNN: also caches its 512-d embedding of each"
                         " item's sound over the clip window)")
+    p.add_argument("--text", action="store_true",
+                   help="also cache the plot-text sentence embeddings (all-MiniLM-L6-v2) of every item with a plot")
     p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from reelmatch.cli.common import add_engine_flags
@@ -47,4 +49,9 @@ def run(args) -> int:
         info(f"audio features ({args.audio_encoder}): {res.summary()} in {res.seconds:.1f} s -> {res.path.parent}")
         for f in res.failures[:10]:
             info(f"failed {f['id']}: {f['error']}")
+    if args.text:
+        from reelmatch.text.cache import TextFeaturesConfig, update_text_features
+
+        res = update_text_features(ws, TextFeaturesConfig())
+        info(f"text features (minilm): {res.summary()} in {res.seconds:.1f} s -> {res.path.parent}")
     return 0
