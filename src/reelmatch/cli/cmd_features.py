@@ -7,6 +7,8 @@ def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", metavar="NAME",
                    help="frame backbone (efficientnet_lite0, resnet50, tiny; default efficientnet_lite0)")
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
+    p.add_argument("--norm", default="auto", metavar="NAME",
+                   help="input normalisation: auto (the backbone's default), legacy, imagenet, tflite, inception, clip")
     p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from reelmatch.cli.common import add_engine_flags
@@ -19,7 +21,7 @@ def run(args) -> int:
     from reelmatch.train.features import FeaturesConfig, compute_features
 
     ws = open_workspace(args)
-    config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
+    config = FeaturesConfig(backbone=args.backbone, weights=args.weights, norm=args.norm)
     with StageProgress("features", disable=args.no_progress) as progress:
         rep = compute_features(ws, config=config, clip_config=clip_config_of(ws), retry_failed=args.retry_failed,
                                progress=progress,

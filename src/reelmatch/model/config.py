@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reelmatch.config import StageConfig
+from reelmatch.model.norms import CHOICES as FRAME_NORMS
 
 POOLINGS = ("lstm", "attention", "mean")
 
@@ -18,7 +19,11 @@ class ModelConfig(StageConfig):
     spectrogram: ``"logmel"`` (float32 [n_mels, T]) or ``"recipe"`` (uint8 [S, S, 3] picture).
     num_genres: size of the warm-up classification head (0 = none).
     modality_dropout: probability, in training, that an item's audio is hidden.
+    frame_norm: the backbone's input normalisation (:mod:`reelmatch.model.norms`): ``auto`` (the
+    backbone's default), ``legacy`` (what a checkpoint saved without this field was trained with), or a name.
     """
+
+    LEGACY_VALUES = {"frame_norm": "legacy"}
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -30,6 +35,7 @@ class ModelConfig(StageConfig):
     num_genres: int = 0
     modality_dropout: float = 0.2
     dropout: float = 0.1
+    frame_norm: str = "auto"
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -41,3 +47,5 @@ class ModelConfig(StageConfig):
                 raise self.invalid(name, "must be at least 1")
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")
+        if self.frame_norm not in FRAME_NORMS:
+            raise self.invalid("frame_norm", f"is not one of {', '.join(FRAME_NORMS)}")

@@ -29,7 +29,8 @@ class TwoTower(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig(), *, backbone_weights=None):
         super().__init__()
         self.config = config
-        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=backbone_weights)
+        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=backbone_weights,
+                                        norm=config.frame_norm)
         d, h = self.backbone.feature_dim, config.hidden
         self.frame_proj = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, h), nn.ReLU(), nn.Dropout(config.dropout))
         self.pool = POOLING_CLASSES[config.pooling](h)

@@ -57,7 +57,10 @@ def with_ssl(phases: tuple[Phase, ...], epochs: int) -> tuple[Phase, ...]:
 
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
 #: come from the clips and the genre vocabulary at training time)
-MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout")
+MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout",
+                "frame_norm")
+#: model fields left out of the dict form (so of fingerprints) while they hold this value (added later)
+_MODEL_OMITTED = {"frame_norm": "auto"}
 
 
 @dataclass(frozen=True, init=False)
@@ -79,7 +82,8 @@ class TrainConfig(StageConfig):
         has fewer than 4 labelled items).
 
     Its dict form (``to_dict``: checkpoints, fingerprint) is flat, the model fields
-    next to the others, as since the first checkpoints, so their fingerprints hold.
+    next to the others, as since the first checkpoints, so their fingerprints hold
+    (``frame_norm`` only when it is not ``auto``).
     """
 
     model: ModelConfig
@@ -135,7 +139,8 @@ class TrainConfig(StageConfig):
         out = {}
         for f in fields(self):
             if f.name == "model":
-                out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS})
+                out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS
+                            if not (k in _MODEL_OMITTED and getattr(self.model, k) == _MODEL_OMITTED[k])})
             else:
                 out[f.name] = to_jsonable(getattr(self, f.name))
         return out
