@@ -40,7 +40,8 @@ def test_every_backbone_pools_frames(name):
     b = create_backbone(name, pretrained=(name == "efficientnet_lite0")).eval()
     frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8))
     x = b.preprocess(frames)
-    assert x.shape == (2, 3, 64, 64) and x.dtype == torch.float32
+    side = b.input_size or 64  # a backbone trained at another size gets its frames resized to it
+    assert x.shape == (2, 3, side, side) and x.dtype == torch.float32
     with torch.no_grad():
         f = b(x)
     assert f.shape == (2, b.feature_dim) and torch.isfinite(f).all()
@@ -94,3 +95,126 @@ def test_efficientnet_sees_a_parrot_in_devdata(devdata):
         p = b.logits(b.preprocess(torch.from_numpy(_centre_square(img))[None])).softmax(-1)[0]
     top3 = {_categories()[int(i)] for i in p.topk(3).indices}
     assert top3 & {"sulphur-crested cockatoo", "African grey", "macaw", "lorikeet"}
+
+
+# ---- input normalisation ---------------------------------------------------------------------------
+
+
+def test_norm_choice():
+    from reelmatch.model.norms import NORMS
+
+    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8))
+    b = create_backbone("tiny")
+    assert b.norm == "tiny" and create_backbone("tiny", norm="legacy").norm == "tiny"
+    for norm, (mean, std) in NORMS.items():
+        x = create_backbone("tiny", norm=norm).preprocess(frames)
+        ref = (frames.permute(0, 3, 1, 2).float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        assert torch.allclose(x, ref, atol=1e-5), norm
+    x = create_backbone("tiny", norm="tflite").preprocess(frames)
+    assert torch.allclose(x, (frames.permute(0, 3, 1, 2).float() - 127) / 128)
+    with pytest.raises(InputError, match="imagenet"):
+        create_backbone("tiny", norm="bgr")
+
+
+def test_efficientnet_lite_defaults_to_the_tflite_scaling():
+    from reelmatch.model.backbones import default_norm, resolve_norm
+
+    # measured by benchmarks/backbone_norm.py (docs/model.md): better top-5 on labelled photos and
+    # same-video R@1 on real clips than ImageNet statistics; the pre-choice norm stays reachable
+    for name in ("efficientnet_lite0", "efficientnet_lite2"):
+        assert default_norm(name) == "tflite" and resolve_norm(name, "auto") == "tflite"
+    assert resolve_norm("efficientnet_lite0", "legacy") == "imagenet"
+    assert resolve_norm("resnet50", "auto") == "imagenet" == resolve_norm("resnet50", "legacy")
+    assert create_backbone("efficientnet_lite0", pretrained=False).norm == "tflite"
+    assert create_backbone("efficientnet_lite0", pretrained=False, norm="legacy").norm == "imagenet"
+
+
+def _old_features_fingerprint(backbone, clips="c" * 16):
+    """The features fingerprint as computed before the normalisation could be chosen."""
+    from reelmatch.config import fingerprint
+    from reelmatch.train.features import VERSION
+
+    return fingerprint({"backbone": backbone, "pretrained": True, "weights": None, "clips": clips, "version": VERSION})
+
+
+def test_features_fingerprint_changes_for_lite_only():
+    from reelmatch.train.features import FeaturesConfig, features_fingerprint
+
+    fp = lambda name, norm="auto": features_fingerprint(FeaturesConfig(backbone=name, norm=norm), "c" * 16)  # noqa: E731
+    for name in ("resnet50", "tiny"):  # the other backbones' caches stay valid
+        assert fp(name) == fp(name, "legacy") == _old_features_fingerprint(name)
+    assert fp("efficientnet_lite0") != _old_features_fingerprint("efficientnet_lite0")  # stale: recomputed
+    # the same features as before, asked for explicitly, keep the old caches
+    assert fp("efficientnet_lite0", "imagenet") == fp("efficientnet_lite0", "legacy") == _old_features_fingerprint("efficientnet_lite0")
+    assert FeaturesConfig().fingerprint == FeaturesConfig(norm="auto").fingerprint
+    assert FeaturesConfig(norm="tflite").fingerprint != FeaturesConfig().fingerprint
+    with pytest.raises(InputError, match="norm"):
+        FeaturesConfig(norm="bgr")
+
+
+def test_copy_descriptors_keep_their_norm_and_fingerprint():
+    from reelmatch.dedupe.config import DedupeConfig
+    from reelmatch.dedupe.descriptor import FrameDescriber
+
+    import hashlib
+    import json
+
+    from reelmatch.config import to_jsonable
+
+    # the fingerprint of the descriptors made before the field existed: the same payload without it
+    fields = {k: v for k, v in to_jsonable(DedupeConfig()).items() if k != "frame_norm"}
+    payload = json.dumps({"type": "DedupeConfig", "fields": fields}, sort_keys=True, separators=(",", ":"))
+    assert DedupeConfig().fingerprint == hashlib.sha256(payload.encode()).hexdigest()[:16]
+    assert DedupeConfig().frame_norm == "legacy"
+    assert DedupeConfig(frame_norm="tflite").fingerprint != DedupeConfig().fingerprint
+    assert FrameDescriber(DedupeConfig(backbone="tiny", pretrained=False)).backbone.norm == "tiny"
+    lite = FrameDescriber(DedupeConfig(pretrained=False)).backbone
+    assert lite.norm == "imagenet"  # EfficientNet-Lite copy descriptors keep ImageNet statistics
+
+
+def test_backbone_embedder_fingerprint_changes_for_lite_only():
+    from reelmatch.config import fingerprint
+    from reelmatch.embed.embedder import BackboneEmbedder
+
+    def old(name):
+        return "backbone-" + fingerprint({"backbone": name, "pretrained": False, "audio_weight": 0.25,
+                                          "audio": "logmel-stats-2"})
+
+    assert BackboneEmbedder("tiny", pretrained=False).fingerprint == old("tiny")
+    assert BackboneEmbedder("efficientnet_lite0", pretrained=False).fingerprint != old("efficientnet_lite0")
+
+
+def test_a_checkpoint_saved_before_frame_norm_loads_with_imagenet_statistics(tmp_path):
+    import json
+
+    from reelmatch.model import ModelConfig, TwoTower
+    from reelmatch.model.checkpoint import load, save
+
+    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained=False, hidden=8, audio_dim=8, embed_dim=8)
+    assert cfg.frame_norm == "auto"
+    save(TwoTower(cfg), tmp_path / "new")
+    doc = json.loads((tmp_path / "new" / "config.json").read_text())
+    assert doc["model"]["frame_norm"] == "tflite"  # what the backbone used, not "auto"
+    assert load(tmp_path / "new")[0].backbone.norm == "tflite"
+    del doc["model"]["frame_norm"]  # as every checkpoint saved before the field existed
+    (tmp_path / "new" / "config.json").write_text(json.dumps(doc))
+    model, _ = load(tmp_path / "new")
+    assert model.backbone.norm == "imagenet" and model.config.frame_norm == "legacy"
+    assert ModelConfig.from_dict({"backbone": "efficientnet_lite0"}).frame_norm == "legacy"
+    assert ModelConfig.from_dict({"backbone": "efficientnet_lite0"}).fingerprint == ModelConfig.from_dict(
+        {"backbone": "efficientnet_lite0", "frame_norm": "legacy"}).fingerprint
+    with pytest.raises(InputError, match="frame_norm"):
+        ModelConfig(frame_norm="bgr")
+    # a backbone with the normalisation it always had writes the config.json it wrote before
+    save(TwoTower(ModelConfig(backbone="tiny", pretrained=False, hidden=8, audio_dim=8, embed_dim=8)), tmp_path / "tiny")
+    assert "frame_norm" not in json.loads((tmp_path / "tiny" / "config.json").read_text())["model"]
+
+
+def test_train_config_dict_names_frame_norm_only_when_chosen():
+    from reelmatch.train import TrainConfig
+
+    assert "frame_norm" not in TrainConfig(backbone="tiny").to_dict()  # fingerprints of runs made before hold
+    chosen = TrainConfig(backbone="efficientnet_lite0", frame_norm="imagenet")
+    assert chosen.to_dict()["frame_norm"] == "imagenet"
+    assert TrainConfig.from_dict(chosen.to_dict()) == chosen
+    assert TrainConfig.from_dict(chosen.to_dict()).fingerprint != TrainConfig(backbone="efficientnet_lite0").fingerprint

@@ -50,6 +50,9 @@ class StageConfig:
 
     #: fields left out of the fingerprint while they hold their default (added after artifacts existed)
     FINGERPRINT_OMIT_DEFAULTS: tuple[str, ...] = ()
+    #: fields left out of the dict form (sidecars, so also the fingerprint) while they hold their
+    #: default: an artifact made with the default is described as before the field existed
+    DICT_OMIT_DEFAULTS: tuple[str, ...] = ()
     #: fields added after artifacts existed whose default later changed: field -> the value every
     #: artifact made before had. Left out of the fingerprint while they hold it, and what
     #: ``from_dict`` fills in when a stored document lacks the field (so old artifacts keep
@@ -61,7 +64,11 @@ class StageConfig:
         return fingerprint(self)
 
     def to_dict(self) -> dict:
-        return _fields_jsonable(self)
+        out = _fields_jsonable(self)
+        for f in dataclasses.fields(self):
+            if f.name in self.DICT_OMIT_DEFAULTS and out.get(f.name) == to_jsonable(f.default):
+                out.pop(f.name)
+        return out
 
     @classmethod
     def from_dict(cls, doc: dict):

@@ -222,7 +222,8 @@ def _features_config(config: BuildConfig):
     from reelmatch.train.features import FeaturesConfig
 
     train = _train_config(config)
-    return FeaturesConfig(backbone=train.backbone, pretrained=train.pretrained, weights=train.weights)
+    return FeaturesConfig(backbone=train.backbone, pretrained=train.pretrained, weights=train.weights,
+                          norm=train.frame_norm)
 
 
 def _stage_features(ws, config: BuildConfig, engine, progress: BuildProgress) -> StageResult:

@@ -14,6 +14,8 @@ def add_arguments(p) -> None:
     p.add_argument("--queries", type=int, default=None, help="originals that get copies (default all, quick 8)")
     p.add_argument("--transforms", default=None, help="comma-separated subset of the suite (see docs/dedupe.md)")
     p.add_argument("--backbone", default="efficientnet_lite0", help="frame backbone")
+    p.add_argument("--frame-norm", default="legacy", metavar="NAME",
+                   help="the backbone's input normalisation (default legacy: ImageNet statistics for EfficientNet-Lite)")
     p.add_argument("--augly", action="store_true",
                    help="the copy-detection suite: AugLy edits, compounds and hard negatives, pair precision/recall and µAP")
     p.add_argument("--sources", type=int, default=0, help="--augly: videos of the folder used (default all)")
@@ -32,7 +34,7 @@ def run(args) -> int:
     if args.augly:
         return _run_augly(args)
     cfg = NdvrConfig.quick() if args.quick else NdvrConfig()
-    cfg = replace(cfg, dedupe=DedupeConfig(backbone=args.backbone))
+    cfg = replace(cfg, dedupe=DedupeConfig(backbone=args.backbone, frame_norm=args.frame_norm))
     if args.seconds:
         cfg = replace(cfg, max_seconds=args.seconds)
     if args.queries is not None:
@@ -54,7 +56,7 @@ def _run_augly(args) -> int:
     from reelmatch.dedupe.config import DedupeConfig
     from reelmatch.dedupe.copybench import CopyBenchConfig, format_report, run_copybench
 
-    cfg = CopyBenchConfig(dedupe=DedupeConfig(backbone=args.backbone), max_sources=args.sources, generated=args.generated)
+    cfg = CopyBenchConfig(dedupe=DedupeConfig(backbone=args.backbone, frame_norm=args.frame_norm), max_sources=args.sources, generated=args.generated)
     if args.cache:
         cfg = CopyBenchConfig(**{**cfg.__dict__, "cache_dir": Path(args.cache)})
     doc = run_copybench(args.video_dir, cfg, progress=(lambda m: info(f"ndvr: {m}")) if args.verbose else None)

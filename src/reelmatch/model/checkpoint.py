@@ -32,11 +32,19 @@ def save(model, directory, meta: dict | None = None) -> Path:
     """Write ``model`` (a TwoTower) and ``meta`` to ``directory``; returns it."""
     from safetensors.torch import save as st_save
 
+    from reelmatch.model.backbones import norm_fingerprint
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(directory / WEIGHTS, st_save(state))
-    doc = {**to_jsonable(meta or {}), "format": FORMAT, "model": to_jsonable(model.config)}
+    # the normalisation the backbone really used, not "auto" (a later change of default leaves it alone);
+    # none when it is the one the backbone had before it could be chosen, as then (what a missing key means)
+    arch = to_jsonable(model.config)
+    arch["frame_norm"] = model.backbone.norm
+    if norm_fingerprint(model.config.backbone, model.backbone.norm) is None:
+        del arch["frame_norm"]
+    doc = {**to_jsonable(meta or {}), "format": FORMAT, "model": arch}
     atomic_write_json(directory / CONFIG, doc)
     return directory
 
@@ -83,7 +91,7 @@ def load(directory, *, clip_config=None):
         check_clip_config(meta, clip_config)
     fields = dict(meta["model"])
     fields["pretrained"] = False  # the weights come from the checkpoint
-    config = ModelConfig.from_dict(fields)  # fields added since (text, ...) take the value older models had
+    config = ModelConfig.from_dict(fields)  # fields added since it was saved (text, frame_norm) get their legacy values
     with torch.random.fork_rng(devices=[]):
         model = TwoTower(config)
     state = load_file(str(directory / WEIGHTS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reelmatch.config import StageConfig
+from reelmatch.model.norms import CHOICES as FRAME_NORMS
 
 POOLINGS = ("lstm", "attention", "mean")
 FUSIONS = ("concat", "transformer")
@@ -29,11 +30,13 @@ class ModelConfig(StageConfig):
     audio_encoder: ``"convnet"`` (the spectrogram ConvNet) or a frozen expert of ``AUDIO_ENCODERS``.
     fusion: ``"concat"`` (the recipe: concatenation -> MLP) or ``"transformer"`` (a small transformer
         over modality tokens: the frame tokens, one audio token, one text token, with the presence mask).
+    frame_norm: the backbone's input normalisation (:mod:`reelmatch.model.norms`): ``auto`` (the
+        backbone's default), ``legacy`` (what a checkpoint saved without this field was trained with), or a name.
     """
 
     #: added after checkpoints existed: a stored config without them is the model it was
     FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion")
-    LEGACY_VALUES = {"text": None}
+    LEGACY_VALUES = {"text": None, "frame_norm": "legacy"}
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -49,6 +52,7 @@ class ModelConfig(StageConfig):
     text_dim: int = 384
     audio_encoder: str = "convnet"
     fusion: str = "concat"
+    frame_norm: str = "auto"
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -76,3 +80,5 @@ class ModelConfig(StageConfig):
                 raise self.invalid("text_dim", "must be at least 1")
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")
+        if self.frame_norm not in FRAME_NORMS:
+            raise self.invalid("frame_norm", f"is not one of {', '.join(FRAME_NORMS)}")

@@ -84,7 +84,8 @@ class TwoTower(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig(), *, backbone_weights=None):
         super().__init__()
         self.config = config
-        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=backbone_weights)
+        self.backbone = create_backbone(config.backbone, pretrained=config.pretrained, weights=backbone_weights,
+                                        norm=config.frame_norm)
         d, h, a = self.backbone.feature_dim, config.hidden, config.audio_dim
         self.frame_proj = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, h), nn.ReLU(), nn.Dropout(config.dropout))
         self.pool = POOLING_CLASSES[config.pooling](h)

@@ -58,10 +58,12 @@ def with_ssl(phases: tuple[Phase, ...], epochs: int) -> tuple[Phase, ...]:
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
 #: come from the clips and the genre vocabulary at training time)
 MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout",
-                "text", "audio_encoder", "fusion")
+                "text", "audio_encoder", "fusion", "frame_norm")
 #: model fields added after train configs were stored: the value every config had before. The dict form
 #: leaves them out while they hold it (old fingerprints stand); a stored dict without them had it
 LATER_MODEL_FIELDS = {"text": None, "audio_encoder": "convnet", "fusion": "concat"}
+#: model fields left out of the dict form (so of fingerprints) while they hold this value (added later)
+_MODEL_OMITTED = {"frame_norm": "auto", **LATER_MODEL_FIELDS}
 
 
 @dataclass(frozen=True, init=False)
@@ -83,7 +85,8 @@ class TrainConfig(StageConfig):
         has fewer than 4 labelled items).
 
     Its dict form (``to_dict``: checkpoints, fingerprint) is flat, the model fields
-    next to the others, as since the first checkpoints, so their fingerprints hold.
+    next to the others, as since the first checkpoints, so their fingerprints hold
+    (``frame_norm`` only when it is not ``auto``).
     """
 
     model: ModelConfig
@@ -140,7 +143,7 @@ class TrainConfig(StageConfig):
         for f in fields(self):
             if f.name == "model":
                 out.update({k: to_jsonable(getattr(self.model, k)) for k in MODEL_FIELDS
-                            if k not in LATER_MODEL_FIELDS or getattr(self.model, k) != LATER_MODEL_FIELDS[k]})
+                            if not (k in _MODEL_OMITTED and getattr(self.model, k) == _MODEL_OMITTED[k])})
             else:
                 out[f.name] = to_jsonable(getattr(self, f.name))
         return out

@@ -36,12 +36,22 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class FeaturesConfig(StageConfig):
-    """backbone: registry name; pretrained: its default weights; weights: a local weights file."""
+    """backbone: registry name; pretrained: its default weights; weights: a local weights file;
+    norm: its input normalisation (``auto``: the backbone's default; :mod:`reelmatch.model.norms`)."""
+
+    DICT_OMIT_DEFAULTS = ("norm",)
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
     weights: str | None = None
     batch_frames: int = 64
+    norm: str = "auto"
+
+    def __post_init__(self):
+        from reelmatch.model.norms import CHOICES
+
+        if self.norm not in CHOICES:
+            raise self.invalid("norm", f"is not one of {', '.join(CHOICES)}")
 
 
 def _weights_digest(path: str | None) -> str | None:
@@ -57,8 +67,17 @@ def _weights_digest(path: str | None) -> str | None:
 
 
 def features_fingerprint(config: FeaturesConfig, clip_fingerprint: str) -> str:
-    return fingerprint({"backbone": config.backbone, "pretrained": config.pretrained,
-                        "weights": _weights_digest(config.weights), "clips": clip_fingerprint, "version": VERSION})
+    """What makes the features: the normalisation counts only where it is not the one the backbone had
+    before it could be chosen (so caches made then keep their fingerprint, and EfficientNet-Lite's made
+    with ImageNet statistics are recomputed with its TF-Lite default)."""
+    from reelmatch.model.backbones import norm_fingerprint
+
+    doc = {"backbone": config.backbone, "pretrained": config.pretrained,
+           "weights": _weights_digest(config.weights), "clips": clip_fingerprint, "version": VERSION}
+    norm = norm_fingerprint(config.backbone, config.norm)
+    if norm is not None:
+        doc["norm"] = norm
+    return fingerprint(doc)
 
 
 class FeatureCache:
@@ -283,7 +302,8 @@ def _make_backbone(config: FeaturesConfig):
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return create_backbone(config.backbone, pretrained=config.pretrained, weights=config.weights).eval()
+        return create_backbone(config.backbone, pretrained=config.pretrained, weights=config.weights,
+                               norm=config.norm).eval()
 
 
 def _make_backbone_on_device(config: FeaturesConfig):

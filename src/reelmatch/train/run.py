@@ -45,6 +45,11 @@ def run_dir_for(ws, config: TrainConfig, clip_fp: str, train_items, val_ids, ssl
         doc["ssl"] = ssl
     if text:  # runs with plot text also depend on the plots
         doc["text"] = text
+    from reelmatch.model.backbones import norm_fingerprint
+
+    norm = norm_fingerprint(config.backbone, config.frame_norm)
+    if norm is not None:  # another input normalisation than the backbone had before it could be chosen
+        doc["frame_norm"] = norm
     fp = fingerprint(doc)
     return ws.dir("models") / f"run-{fp}"
 
@@ -345,7 +350,8 @@ def _feature_cache(ws, config: TrainConfig, clip_cfg, train, val_ids, ssl_ids=()
     self-supervised ids it has features of."""
     from reelmatch.train.features import FeatureCache, FeaturesConfig, compute_features
 
-    fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights)
+    fcfg = FeaturesConfig(backbone=config.backbone, pretrained=config.pretrained, weights=config.weights,
+                          norm=config.frame_norm)
     rep = compute_features(ws, config=fcfg, clip_config=clip_cfg)
     if rep["done"]:
         log.info("cached features of %d clips (%.1f s)", rep["done"], rep["seconds"])
