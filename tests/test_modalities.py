@@ -247,3 +247,26 @@ def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_fi
     v = file_vectors(ws, emb.meta, media_dir / "red box.mp4", embedder, clip_config=_golden.clip_config())
     assert v["has_audio"] and abs(np.linalg.norm(v["audio"]) - 1) < 1e-5
     assert not file_vectors(ws, emb.meta, media_dir / "silent.mkv", embedder, clip_config=_golden.clip_config())["has_audio"]
+
+
+def test_hostile_plots_never_crash_a_batch(ws):
+    from reelmatch.catalog.db import Item
+    from reelmatch.text.cache import TextFeaturesConfig, load_text_features, update_text_features
+
+    plots = {
+        "huge": "A courier runs across the rooftops. " * 30000,  # ~1 MB: cut to the token limit, said so
+        "control": "A heist\x00 goes\x07 wrong\x1b[31m in\ufffd Paris \x7f.",
+        "mixed": "Детектив 追踪 a thief through Lagos — القاهرة 🎬🔥",
+        "russian": "Два брата возвращаются на ферму после войны.",
+        "digits": "1995 1996 !!! ---",  # no letter: missing
+        "blank": " \n\t ",
+        "zero_width": "\u200b\u200b\u200b",
+    }
+    for k, p in plots.items():
+        ws.catalog.upsert(Item(id=k, title=k, plot=p))
+    r = update_text_features(ws, TextFeaturesConfig())
+    feats = load_text_features(ws, TextFeaturesConfig())
+    assert {"huge", "control", "mixed", "russian"} <= set(feats) and r.truncated >= 1
+    assert not {"digits", "blank"} & set(feats)
+    for v in feats.values():
+        assert np.isfinite(v).all() and abs(np.linalg.norm(v) - 1) < 1e-2
