@@ -158,6 +158,8 @@ def test_a_title_with_a_plot_and_no_video_gets_recommendations(text_ws):
     ws, best = text_ws
     meta = read_config(best)
     assert meta["model"]["text"] == "minilm" and meta["text"]["train_plots"] > 10
+    card = (best / "MODEL_CARD.md").read_text()
+    assert "all-MiniLM-L6-v2" in card and "plot text" in card and "aisfx" not in card
     run_embed(ws, EmbedConfig(batch_size=8), clip_config=_golden.clip_config())
     run_index(ws)
     emb = load_embeddings(ws)
@@ -233,6 +235,8 @@ def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_fi
     meta = read_config(best)
     assert meta["model"]["audio_encoder"] == "aisfx" and meta["model"]["fusion"] == "transformer"
     assert meta["audio_expert"]["items"] >= 20  # the generated clips with sound
+    card = (best / "MODEL_CARD.md").read_text()  # the expert's licence and credit travel with the model
+    assert "CC-BY-4.0" in card and "ISMIR 2022" in card and "`transformer`" in card
     run_embed(ws, EmbedConfig(name="expert", batch_size=8), clip_config=_golden.clip_config())
     emb = load_embeddings(ws, "expert")
     assert len(emb) == 32 and emb.has_audio.sum() >= 20

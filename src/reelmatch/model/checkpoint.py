@@ -1,6 +1,6 @@
 """Checkpoints: ``model.safetensors`` + ``config.json``; loading never unpickles.
 
-config.json::
+config.json (and ``MODEL_CARD.md``, :mod:`reelmatch.model.card`)::
 
     {"format": "reelmatch-two-tower/1",
      "model": {ModelConfig fields},            # backbone, pooling, dims, ...
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 FORMAT = "reelmatch-two-tower/1"
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+CARD = "MODEL_CARD.md"  # what the model is made of, its pretrained parts' licences and credits (model.card)
 
 
 def save(model, directory, meta: dict | None = None) -> Path:
@@ -46,6 +47,9 @@ def save(model, directory, meta: dict | None = None) -> Path:
         del arch["frame_norm"]
     doc = {**to_jsonable(meta or {}), "format": FORMAT, "model": arch}
     atomic_write_json(directory / CONFIG, doc)
+    from reelmatch.model.card import model_card
+
+    atomic_write_bytes(directory / CARD, model_card(model.config, doc).encode())
     return directory
 
 
