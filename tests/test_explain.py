@@ -82,6 +82,7 @@ def test_frame_pairs_equal_the_reference_from_the_table_and_the_index(ews):
                 assert (sim["audio"] is None) == (not (emb.has_audio[r] and emb.has_audio[emb.row(qid)]))
                 if sim["audio"] is not None:
                     assert sim["audio"] == pytest.approx(float(emb.audio[r] @ emb.audio[emb.row(qid)]), abs=1e-5)
+                assert sim["text"] == n.scores["text"]  # this catalogue has no plots: None; one number for both
 
 
 def test_precomputed_pairs_cover_the_neighbour_table(ews):

@@ -443,24 +443,36 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
 
         whys = explain_many(target, [it for _, _, it in scored], emb, None, searcher.frames, target.frames,
                             scores=[s for s, _, _ in scored])
+    rows = [emb.row(it.id) for _, _, it in scored]
+    per = modality_scores(target, emb, rows)
     out = []
-    for (s, _, item), why in zip(scored, whys):
-        r = emb.row(item.id)
+    for (s, _, item), why, scores, r in zip(scored, whys, per, rows):
+        if why is not None:  # the explanation's per-tower similarities name every modality too
+            why["similarity"]["text"] = scores["text"]
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
             genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen),
-            scores=modality_scores(target, emb, r), explain=why, modalities=tuple(emb.modalities(r)),
+            scores=scores, explain=why, modalities=tuple(emb.modalities(r)),
         ))
     return out
 
 
-def modality_scores(target: Target, emb, r: int) -> dict:
-    """Cosine similarity of each tower between the query and row ``r`` of ``emb``:
-    ``{"visual", "audio", "text"}``, each None where either side lacks that modality."""
-    visual = float(target.visual @ emb.visual[r]) if target.has_visual and emb.has_visual[r] else None
-    audio = float(target.audio @ emb.audio[r]) if target.has_audio and emb.has_audio[r] else None
-    text = float(target.text @ emb.text[r]) if target.text is not None and emb.has_text[r] else None
-    return {"visual": visual, "audio": audio, "text": text}
+def modality_scores(target: Target, emb, rows) -> list[dict]:
+    """Per row of ``emb`` in ``rows``, the cosine similarity of each tower with the query:
+    ``{"visual", "audio", "text"}``, each None where either side lacks that modality
+    (one matrix-vector product per tower)."""
+    r = np.asarray(rows, dtype=np.int64)
+    out = [{"visual": None, "audio": None, "text": None} for _ in rows]
+    for name, q, present in (("visual", target.visual if target.has_visual else None, emb.has_visual),
+                             ("audio", target.audio if target.has_audio else None, emb.has_audio),
+                             ("text", target.text, emb.has_text)):
+        if q is None or not len(r):
+            continue
+        sims = (getattr(emb, name)[r] @ q).tolist()
+        for d, v, has in zip(out, sims, present[r].tolist()):
+            if has:
+                d[name] = v
+    return out
 
 
 def similar(
