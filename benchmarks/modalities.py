@@ -40,6 +40,7 @@ VARIANTS = {
     "text+aisfx": {"audio_encoder": "aisfx"},
     "text+transformer": {"fusion": "transformer"},
     "text+aisfx+transformer": {"audio_encoder": "aisfx", "fusion": "transformer"},
+    "text, plot dropout 0.5": {"text_dropout": 0.5},
 }
 DEFAULT_DEVDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "devdata"
 

@@ -109,6 +109,11 @@ def test_modality_dropout_hides_modalities_but_never_all_of_them():
     for kept, before in ((a, has_audio), (t, has_text)):
         assert 0.4 < kept.sum() / before.sum() < 0.6
     assert 0.1 < 1 - v.float().mean() < 0.5  # the frames are hidden too, where something else stays
+    plot = TwoTower(ModelConfig(**TINY, modality_dropout=0.1, text_dropout=0.8)).train()
+    _, a2, t2 = plot._dropout(has_visual, has_audio, has_text)
+    assert 0.05 < t2.sum() / has_text.sum() < 0.35 and 0.8 < a2.sum() / has_audio.sum()  # the plot's own rate
+    with pytest.raises(InputError, match="text_dropout"):
+        ModelConfig(text_dropout=1.0)
     model.eval()
     assert [x.tolist() for x in model._dropout(has_visual, has_audio, has_text)] == \
         [has_visual.tolist(), has_audio.tolist(), has_text.tolist()]

@@ -27,6 +27,8 @@ class ModelConfig(StageConfig):
     text: the frozen plot-text encoder (``reelmatch.text.list_text_encoders()``) whose cached sentence
         embedding feeds the text tower, or None: no text modality (every model made before it existed).
     text_dim: that encoder's output dimension (stored so a checkpoint loads without the encoder).
+    text_dropout: in training, the probability that an item's plot is hidden (None: ``modality_dropout``);
+        a plot names its item, so a higher rate keeps the fusion from memorising training items by it.
     audio_encoder: ``"convnet"`` (the spectrogram ConvNet) or a frozen expert of ``AUDIO_ENCODERS``.
     fusion: ``"concat"`` (the recipe: concatenation -> MLP) or ``"transformer"`` (a small transformer
         over modality tokens: the frame tokens, one audio token, one text token, with the presence mask).
@@ -35,7 +37,7 @@ class ModelConfig(StageConfig):
     """
 
     #: added after checkpoints existed: a stored config without them is the model it was
-    FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion")
+    FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion", "text_dropout")
     LEGACY_VALUES = {"text": None, "frame_norm": "legacy"}
 
     backbone: str = "efficientnet_lite0"
@@ -50,6 +52,7 @@ class ModelConfig(StageConfig):
     dropout: float = 0.1
     text: str | None = "minilm"
     text_dim: int = 384
+    text_dropout: float | None = None
     audio_encoder: str = "convnet"
     fusion: str = "concat"
     frame_norm: str = "auto"
@@ -78,6 +81,8 @@ class ModelConfig(StageConfig):
                 raise self.invalid("text", f"is not a text encoder: known {', '.join(list_text_encoders())} (or None)")
             if self.text_dim < 1:
                 raise self.invalid("text_dim", "must be at least 1")
+        if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
+            raise self.invalid("text_dropout", "must be in [0, 1) or None")
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")
         if self.frame_norm not in FRAME_NORMS:

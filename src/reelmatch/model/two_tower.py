@@ -163,13 +163,14 @@ class TwoTower(nn.Module):
         """Training: hide each present modality of an item with probability ``modality_dropout``; the
         frames only where the item keeps another modality (an item never loses all of them)."""
         p = self.config.modality_dropout
-        if not self.training or p <= 0:
+        pt = p if self.config.text_dropout is None else self.config.text_dropout
+        if not self.training or (p <= 0 and (has_text is None or pt <= 0)):
             return has_visual, has_audio, has_text
         dev = has_audio.device
         has_audio = has_audio & (torch.rand(has_audio.shape, device=dev) >= p)  # the first draw, as before text
         if has_text is None:
             return has_visual, has_audio, has_text
-        has_text = has_text & (torch.rand(has_text.shape, device=dev) >= p)
+        has_text = has_text & (torch.rand(has_text.shape, device=dev) >= pt)
         hide_visual = (torch.rand(has_visual.shape, device=dev) < p) & (has_audio | has_text)
         return has_visual & ~hide_visual, has_audio, has_text
 
