@@ -5,7 +5,8 @@ EXAMPLE = "reelmatch -w ws features --backbone efficientnet_lite0"
 
 def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", metavar="NAME",
-                   help="frame backbone (efficientnet_lite0, resnet50, tiny; default efficientnet_lite0)")
+                   help="frame backbone (efficientnet_lite0, efficientnet_lite2, resnet50, clip_vit_b32, timm_resnetv2_50, "
+                        "timm_convnext_tiny, timm:<name>, tiny; default efficientnet_lite0)")
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
     p.add_argument("--norm", default="auto", metavar="NAME",
                    help="input normalisation: auto (the backbone's default), legacy, imagenet, tflite, inception, clip")
