@@ -77,7 +77,7 @@ def build(workdir: Path, items: int, corpus_seed: int, devdata: Path | None, say
     from reelmatch.workspace import Workspace
 
     root = workdir / f"corpus{corpus_seed}-{items}"
-    ws = Workspace.open(root) if (root / "workspace.json").exists() else Workspace.init(root)
+    ws = Workspace(root) if (root / "workspace.json").exists() else Workspace.init(root)
     cfg = DemoConfig(items=items, seed=corpus_seed, devdata=devdata if devdata and devdata.is_dir() else None)
     prepare_corpus(ws, cfg, say)
     clip = clip_config_for(cfg)
