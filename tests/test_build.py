@@ -143,7 +143,7 @@ def test_evaluate_json_contract_and_files(built, cli):
     doc = json.loads(r.stdout)
     assert doc["split"] == "test"
     assert set(doc["metrics"]) == METRICS
-    assert set(doc["baselines"]) == {"random", "pretrained_mean", "untrained", "audio_only", "frames_only"}
+    assert set(doc["baselines"]) == {"random", "pretrained_mean", "untrained", "audio_only", "frames_only", "text_only"}
     for m in doc["baselines"].values():
         assert set(m) == METRICS and all(0.0 <= v <= 1.0 for v in m.values())
     assert doc["per_genre"] and all(METRICS <= set(v) and v["queries"] >= 1 for v in doc["per_genre"].values())

@@ -37,9 +37,11 @@ def test_some_items_are_silent_and_some_are_ads(tmp_path):
     m = generate_corpus(tmp_path, n_items=60, seconds=0.5, size=16)
     rows = list(csv.DictReader(open(m)))
     assert any(r["kind"] == "ad" and not r["genres"] for r in rows)
-    silent = [r for r in rows if r["plot"].endswith("silent.")]
-    assert silent
-    with av.open(str(tmp_path / silent[0]["path"])) as c:
-        assert not c.streams.audio
+    def has_audio(r):
+        with av.open(str(tmp_path / r["path"])) as c:
+            return bool(c.streams.audio)
+
+    silent = [r for r in rows if not has_audio(r)]
+    assert 0 < len(silent) < len(rows) // 2
     with av.open(str(tmp_path / rows[0]["path"])) as c:
         assert c.streams.audio and c.streams.video[0].width == 16

