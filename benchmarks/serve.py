@@ -331,6 +331,8 @@ def bench_workspace(name: str, ws: Path, servers: list[Server], args, workdir: P
             b, a = row["before"], row["after"]
             ratio = f"{a['rps'] / b['rps']:>7.2f}  {a['p99_ms'] / max(b['p99_ms'], 1e-3):>5.2f}" if b["rps"] else ""
             print(f"  {endpoint:<36} {conns:>5} | before {fmt(b)} | after  {fmt(a)} | {ratio}", flush=True)
+            for s in servers[2:]:
+                print(f"  {'':<36} {'':>5} | {s.label:<{7 + len(head)}} | after  {fmt(row[s.label])}", flush=True)
             for label, r in row.items():
                 if r["errors"]:
                     print(f"    {label}: errors {r['kinds']} (wrk: socket errors, timeouts > 5 s, non-2xx)", flush=True)
@@ -347,6 +349,8 @@ def bench_workspace(name: str, ws: Path, servers: list[Server], args, workdir: P
         label = f"{endpoint} + 2 uploads"
         ratio = f"{a['rps'] / b['rps']:>7.2f}  {a['p99_ms'] / max(b['p99_ms'], 1e-3):>5.2f}" if b["rps"] else ""
         print(f"  {label:<36} {32:>5} | before {fmt(b)} | after  {fmt(a)} | {ratio}", flush=True)
+        for s in servers[2:]:
+            print(f"  {'':<36} {'':>5} | {s.label:<{7 + len(head)}} | after  {fmt(row[s.label])}", flush=True)
         for s in servers:
             u = ups[s.label]
             mean = sum(u.seconds) / len(u.seconds) if u.seconds else float("nan")
@@ -370,6 +374,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "--workers 1 --no-neighbour-table")
     p.add_argument("--baseline-rev", default=BASELINE_REV, help=f"git revision of 'before' (default {BASELINE_REV})")
     p.add_argument("--workers", type=int, default=None, help="after: serve --workers (default: serve's default)")
+    p.add_argument("--extra", action="append", default=[], metavar="LABEL:ARGS",
+                   help="one more server of the current code, measured side by side and printed under 'after' "
+                        "(e.g. 'after-uvloop:--loop uvloop'; repeatable)")
     p.add_argument("--keep", type=Path, default=None,
                    help="build the workspaces in this folder and reuse them in later runs (default: a temporary one)")
     p.add_argument("--json", type=Path, default=None, help="also write every measurement to this JSON file")
@@ -419,6 +426,9 @@ def main(args) -> int:
         for name, ws, media in workspaces:
             servers = [Server("before", ws, src_before, before_args, root / f"before-{len(all_results)}.log"),
                        Server("after", ws, src_now, after_args, root / f"after-{len(all_results)}.log")]
+            for spec in args.extra:
+                label, _, extra = spec.partition(":")
+                servers.append(Server(label, ws, src_now, after_args + extra.split(), root / f"{label}-{len(all_results)}.log"))
             try:
                 all_results[name] = bench_workspace(name, ws, servers, args, root, upload if media else None)
             finally:

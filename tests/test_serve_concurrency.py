@@ -269,3 +269,28 @@ def test_two_processes_pick_up_an_index_rebuilt_under_load(ws, tmp_path):
     for item, _, got in seen:
         assert any(got == g[item] for g in generations), (item, got)
     assert len({tuple(g[probe[0]]) for g in generations}) > 1  # the generations do differ
+
+
+def test_the_server_runs_on_the_standard_event_loop_unless_asked():
+    """The default loop is asyncio's (bounded tail under overload, docs/serve.md); uvloop on request."""
+    import asyncio
+
+    import httpx
+    import pytest
+    from fastapi import FastAPI
+
+    from reelmatch.errors import InputError
+    from reelmatch.serve.server import ServerThread, check_loop
+
+    app = FastAPI()
+
+    @app.get("/loop")
+    async def which():
+        return {"module": type(asyncio.get_running_loop()).__module__}
+
+    with ServerThread(app) as url:
+        assert httpx.get(url + "/loop").json()["module"].startswith("asyncio")
+    with ServerThread(app, loop="uvloop") as url:
+        assert httpx.get(url + "/loop").json()["module"].startswith("uvloop")
+    with pytest.raises(InputError, match="unknown event loop 'libev'"):
+        check_loop("libev")

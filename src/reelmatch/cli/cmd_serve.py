@@ -16,6 +16,9 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="server processes on the one port, sharing the read-only artifacts"
                         " (default: one per CPU, at most 4)")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                   help="event loop (default asyncio: bounded tail latency under overload; uvloop is faster per"
+                        " request but starves some connections for seconds when overloaded)")
     p.add_argument("--no-neighbour-table", action="store_true",
                    help="search the index for every similar query instead of reading the precomputed neighbour table")
 
@@ -50,5 +53,5 @@ def run(args) -> int:
     info(f"serving {ws.root} ({'read-write' if args.allow_writes else 'read-only'}{procs});"
          " the page is at /, API docs at /docs")
     serve(ws, config, host=args.host, port=args.port, log_level="info", access_log=args.verbose > 0,
-          workers=args.workers)
+          workers=args.workers, loop=args.loop)
     return 0

@@ -19,6 +19,29 @@ ENV_WORKSPACE = "REELMATCH_SERVE_WORKSPACE"
 ENV_CONFIG = "REELMATCH_SERVE_CONFIG"
 
 
+#: Event loops the server can run on. ``asyncio`` (the default) is the standard
+#: library's: under overload it serves ready connections in turn, so the slowest
+#: request stays bounded. ``uvloop`` is faster per request but under overload
+#: (more connections than a 2-core machine answers at once) it starves some
+#: connections for seconds: ``benchmarks/serve.py --extra after-uvloop:--loop uvloop``
+#: measures both side by side (docs/serve.md).
+LOOPS = ("asyncio", "uvloop")
+DEFAULT_LOOP = "asyncio"
+
+
+def check_loop(loop: str) -> str:
+    from reelmatch.errors import InputError
+
+    if loop not in LOOPS:
+        raise InputError(f"serve: unknown event loop {loop!r}: choose one of {', '.join(LOOPS)}")
+    if loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise InputError("serve: --loop uvloop needs the package uvloop (pip install uvloop)") from None
+    return loop
+
+
 def serve(
     ws,
     config: ServeConfig | None = None,
@@ -28,17 +51,20 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
     workers: int = 1,
+    loop: str = DEFAULT_LOOP,
 ) -> None:
     """Serve ``ws`` with uvicorn until interrupted (uvicorn logs the address it bound).
 
     ``workers > 1`` runs that many server processes on one listening socket; each
     loads the workspace's artifacts read-only (the neighbour table memory-mapped,
     shared through the page cache) and picks up rebuilt ones by itself.
+    ``loop``: the event loop (see :data:`LOOPS`).
     """
     import uvicorn
 
     config = config or ServeConfig()
-    options = dict(host=host, port=port, log_level=log_level, access_log=access_log, server_header=False)
+    options = dict(host=host, port=port, log_level=log_level, access_log=access_log, server_header=False,
+                   loop=check_loop(loop))
     if workers <= 1:
         _one_thread_per_search()
         app = create_app(ws, config)
@@ -100,11 +126,13 @@ class ServerThread:
     ...     httpx.get(url + "/api/health")
     """
 
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", timeout: float = 30.0):
+    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", timeout: float = 30.0,
+                 loop: str = DEFAULT_LOOP):
         import uvicorn
 
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False, lifespan="off")
+            uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False, lifespan="off",
+                           loop=check_loop(loop))
         )
         self.thread = threading.Thread(target=self.server.run, name="reelmatch-uvicorn", daemon=True)
         self.timeout = timeout
