@@ -195,6 +195,30 @@ def test_a_title_with_a_plot_and_no_video_gets_recommendations(text_ws):
     assert all(r["scores"]["visual"] is not None and r["modalities"][0] == "visual" for r in full)
 
 
+def test_scenes_of_a_model_with_text_read_their_items_plot(text_ws):
+    """Each scene is embedded from its frames, its sound and its item's plot (issue 19)."""
+    from reelmatch.dataset.store import resolve_clip_config
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.embed.embedder import embedder_for, text_cache_for
+    from reelmatch.scenes import ScenesConfig, load_scenes, run_scenes
+    from reelmatch.scenes.stage import embed_item_scenes
+
+    ws, best = text_ws
+    run_embed(ws, EmbedConfig(batch_size=8), clip_config=_golden.clip_config())
+    res = run_scenes(ws, ScenesConfig())
+    movies = [it for it in ws.catalog.items() if it.media_path and it.kind == "trailer"]  # the default kind
+    assert res.failed == 0 and res.done == len(movies) > 20, res.to_dict()
+    meta = load_embeddings(ws).meta
+    item = next(it for it in movies if it.plot)
+    task, clip = (item.id, str(ws.media_file(item))), resolve_clip_config(ws)
+    with_plot = embed_item_scenes(task, embedder_for(None, meta, text_cache=text_cache_for(ws, meta["checkpoint"])),
+                                  ScenesConfig(), clip)
+    without = embed_item_scenes(task, embedder_for(None, meta), ScenesConfig(), clip)  # no plots at hand
+    stored = load_scenes(ws, item.id)
+    assert np.allclose(stored.fused, with_plot.fused, atol=1e-5)
+    assert not np.allclose(with_plot.fused, without.fused, atol=1e-3)
+
+
 def test_evaluate_shows_each_modality_alone_next_to_the_fused_model(text_ws):
     from reelmatch.evaluate.config import EvalConfig
     from reelmatch.evaluate.run import run_evaluate

@@ -223,11 +223,14 @@ class ModelEmbedder:
             attach_vectors(batch, "audio_features", "has_audio", lookup, AUDIO_ENCODERS[self.audio_expert])
         return batch
 
-    def _with_text(self, batch: dict) -> dict:
+    def _with_text(self, batch: dict, plots_of: dict | None = None) -> dict:
         if self.has_text:
             from reelmatch.model.modalities import attach_vectors
 
-            attach_vectors(batch, "text", "has_text", self.text_vectors, self.model.config.text_dim)
+            lookup = self.text_vectors
+            if plots_of:
+                lookup = {**lookup, **{c: lookup[i] for c, i in plots_of.items() if i in lookup}}
+            attach_vectors(batch, "text", "has_text", lookup, self.model.config.text_dim)
         return batch
 
     def _encode(self, batch: dict) -> dict[str, np.ndarray]:
@@ -245,12 +248,14 @@ class ModelEmbedder:
                 else has.cpu().numpy().astype(bool)
         return res
 
-    def embed(self, clips, *, sources: dict | None = None) -> dict[str, np.ndarray]:
+    def embed(self, clips, *, sources: dict | None = None, plots_of: dict | None = None) -> dict[str, np.ndarray]:
         """``sources``: ``{clip id: media path}`` of clips that are not catalogue items (a query file), for
-        a model with a frozen audio expert (its features of catalogue items come from the cache)."""
+        a model with a frozen audio expert (its features of catalogue items come from the cache).
+        ``plots_of``: ``{clip id: item id}`` for clips that are parts of an item (its scenes): they read
+        that item's plot."""
         from reelmatch.dataset.torch import collate
 
-        batch = self._with_audio(self._with_text(collate(clips)), sources)
+        batch = self._with_audio(self._with_text(collate(clips), plots_of), sources)
         res = self._encode(batch)
         no_audio = ~batch["has_audio"].numpy().astype(bool)
         res["audio"][no_audio] = 0.0  # no audio, no audio score
@@ -352,9 +357,12 @@ def audio_cache_for(ws, checkpoint_dir, clip_config=None):
     return update_audio_expert_features(ws, AudioExpertConfig(encoder=enc), clip_config=clip_config).path
 
 
-def embedder_for(ws, meta: dict):
+def embedder_for(ws, meta: dict, *, text_cache=None):
     """The embedder that made embeddings with metadata ``meta``, to embed new files the same way.
 
+    ``text_cache``: the plots' feature file to read (a worker without the workspace
+    is handed the path its driver brought up to date; default: the workspace's,
+    updated, or none without a workspace).
     Raises ``StaleArtifactError`` when it cannot be rebuilt (its checkpoint is
     gone) or no longer gives the recorded fingerprint: run ``reelmatch embed``.
     """
@@ -370,7 +378,7 @@ def embedder_for(ws, meta: dict):
         ckpt = meta.get("checkpoint")
         if not ckpt or not Path(ckpt).exists():
             raise StaleArtifactError(f"the model that made the embeddings ({ckpt}) is gone: run 'reelmatch embed'")
-        emb = create_embedder("model", ckpt, text_cache=text_cache_for(ws, ckpt),
+        emb = create_embedder("model", ckpt, text_cache=text_cache if text_cache is not None else text_cache_for(ws, ckpt),
                               audio_cache=audio_cache_for(ws, ckpt, None))
     else:
         raise StaleArtifactError(f"the embeddings were made by an unknown embedder {mode!r}"

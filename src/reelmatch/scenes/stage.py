@@ -44,11 +44,17 @@ VERSION = 1
 EMBED_BATCH = 16
 
 
-def scenes_fingerprint(config: ScenesConfig, model_fingerprint: str, clip_fingerprint: str) -> str:
+def scenes_fingerprint(config: ScenesConfig, model_fingerprint: str, clip_fingerprint: str, *,
+                       plots: bool = False) -> str:
+    """``plots``: the model reads plot text, and each scene its item's plot (scenes of text models
+    embedded before scenes read plots have another fingerprint, so they are redone)."""
     # ``kind`` only chooses which items run, not what their scenes are: a run over ads adds to the trailers'
     # folder instead of starting a new one that would hide them (and redo them with ``all``)
     config = dataclasses.replace(config, kind=ScenesConfig.kind)
-    return fingerprint({"scenes": config, "model": model_fingerprint, "clip": clip_fingerprint, "version": VERSION})
+    doc = {"scenes": config, "model": model_fingerprint, "clip": clip_fingerprint, "version": VERSION}
+    if plots:
+        doc["plots"] = 1
+    return fingerprint(doc)
 
 
 def scenes_root(ws) -> Path:
@@ -101,7 +107,11 @@ def embed_item_scenes(task, embedder, config: ScenesConfig, clip_config) -> Item
                                   title=Path(path).stem, threads=1))
     outs = {"fused": [], "visual": [], "audio": []}
     for s in range(0, len(clips), EMBED_BATCH):
-        got = embedder.embed(clips[s : s + EMBED_BATCH])
+        part = clips[s : s + EMBED_BATCH]
+        if getattr(embedder, "has_text", False):  # each scene reads its item's plot
+            got = embedder.embed(part, plots_of={c.id: item_id for c in part})
+        else:
+            got = embedder.embed(part)
         for key in outs:
             outs[key].append(np.asarray(got[key], np.float32))
     has_audio = np.array([bool(c.has_audio) for c in clips])
@@ -129,7 +139,14 @@ class _ScenesJob:
         meta = load_embeddings(ws).meta
         self.model_fingerprint = meta.get("model_fingerprint")
         self.ws, self.config, self.clip_config = ws, config, clip_config
-        self.fingerprint = scenes_fingerprint(config, self.model_fingerprint, clip_config.fingerprint)
+        text_cache = None
+        ckpt = meta.get("checkpoint")
+        if meta.get("mode", "model") != "backbone" and ckpt and Path(ckpt).exists():
+            from reelmatch.embed.embedder import text_cache_for
+
+            text_cache = text_cache_for(ws, ckpt)  # brought up to date here; the workers read it
+        self.fingerprint = scenes_fingerprint(config, self.model_fingerprint, clip_config.fingerprint,
+                                              plots=text_cache is not None)
         self.root = scenes_root(ws) / self.fingerprint
         self.root.mkdir(parents=True, exist_ok=True)
         write_sidecar(self.root, config, fingerprint=self.fingerprint, model_fingerprint=self.model_fingerprint,
@@ -138,7 +155,8 @@ class _ScenesJob:
         todo = ws.catalog.todo(STAGE, self.fingerprint, retry_failed=options.retry_failed, kind=kind)
         self.items = [it for it in todo if it.media_path]
         self.total = len(self.items)
-        self.embedder = LocalFirst(partial(embedder_for, None, meta))  # picklable: no workspace travels
+        # picklable: no workspace travels, only the path of the plots' features
+        self.embedder = LocalFirst(partial(embedder_for, None, meta, text_cache=text_cache))
         self.fn = partial(_scenes_fn, self.embedder, config, clip_config)
         self.scenes = 0
 
