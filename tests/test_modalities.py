@@ -281,6 +281,14 @@ def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_fi
     v = file_vectors(ws, emb.meta, media_dir / "red box.mp4", embedder, clip_config=_golden.clip_config())
     assert v["has_audio"] and abs(np.linalg.norm(v["audio"]) - 1) < 1e-5
     assert not file_vectors(ws, emb.meta, media_dir / "silent.mkv", embedder, clip_config=_golden.clip_config())["has_audio"]
+    # a scene of an item is heard by the expert over the scene's own window
+    from reelmatch.scenes import ScenesConfig
+    from reelmatch.scenes.stage import embed_item_scenes
+
+    loud = next(i for i in emb.ids if emb.has_audio[emb.row(i)] and ws.catalog.get(i).media_path)
+    sc = embed_item_scenes((loud, str(ws.media_file(ws.catalog.get(loud)))), embedder, ScenesConfig(),
+                           _golden.clip_config())
+    assert sc.has_audio.all() and (np.abs(sc.audio).sum(axis=1) > 0).all()
 
 
 def test_hostile_plots_never_crash_a_batch(ws):

@@ -193,9 +193,10 @@ class ModelEmbedder:
             self._audio = {i: r[3] for i, r in rows.items() if r[1] == OK}
         return self._audio
 
-    def expert_vector(self, path) -> np.ndarray | None:
+    def expert_vector(self, path, clip_config=None) -> np.ndarray | None:
         """The audio expert's vector of the file ``path`` over the clip window (None: no usable sound);
-        for files outside the catalogue (queries, uploads)."""
+        for files outside the catalogue (queries, uploads) and for parts of an item (a scene's
+        ``clip_config``, whose window is the scene)."""
         from reelmatch.audioexpert.cache import AudioExpertConfig
         from reelmatch.audioexpert.source import expert_input
 
@@ -204,7 +205,7 @@ class ModelEmbedder:
             from reelmatch.audioexpert.encoder import create_aisfx_encoder
 
             self._expert = create_aisfx_encoder()
-        inp = expert_input(("query", str(path)), clip_config=self.clip_config, min_seconds=cfg.min_seconds,
+        inp = expert_input(("query", str(path)), clip_config=clip_config or self.clip_config, min_seconds=cfg.min_seconds,
                            silence_dbfs=cfg.silence_dbfs)
         return None if inp.missing else self._expert.embed_spectrogram(inp.spec, block_hop=cfg.block_hop)
 
@@ -218,7 +219,9 @@ class ModelEmbedder:
 
             lookup = self.audio_vectors
             if sources:
-                lookup = {**lookup, **{i: self.expert_vector(p) for i, p in sources.items()}}
+                # a source is a media path, or (path, clip config) for a part of a file (a scene)
+                lookup = {**lookup, **{i: self.expert_vector(*(p if isinstance(p, tuple) else (p,)))
+                                       for i, p in sources.items()}}
                 lookup = {i: v for i, v in lookup.items() if v is not None}
             attach_vectors(batch, "audio_features", "has_audio", lookup, AUDIO_ENCODERS[self.audio_expert])
         return batch

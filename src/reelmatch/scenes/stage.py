@@ -101,17 +101,20 @@ def embed_item_scenes(task, embedder, config: ScenesConfig, clip_config) -> Item
     item_id, path = task
     scenes = detect_scenes(path, config)
     k = config.frames or clip_config.num_frames
-    clips = []
+    clips, windows = [], {}
     for j, sc in enumerate(scenes):
-        clips.append(extract_clip(Path(path), scene_clip_config(clip_config, sc, k), item_id=f"{item_id}#{j}",
+        windows[f"{item_id}#{j}"] = (str(path), scene_clip_config(clip_config, sc, k))
+        clips.append(extract_clip(Path(path), windows[f"{item_id}#{j}"][1], item_id=f"{item_id}#{j}",
                                   title=Path(path).stem, threads=1))
     outs = {"fused": [], "visual": [], "audio": []}
     for s in range(0, len(clips), EMBED_BATCH):
         part = clips[s : s + EMBED_BATCH]
+        extra = {}
         if getattr(embedder, "has_text", False):  # each scene reads its item's plot
-            got = embedder.embed(part, plots_of={c.id: item_id for c in part})
-        else:
-            got = embedder.embed(part)
+            extra["plots_of"] = {c.id: item_id for c in part}
+        if getattr(embedder, "audio_expert", None) is not None:  # and the expert hears the scene's window
+            extra["sources"] = {c.id: windows[c.id] for c in part}
+        got = embedder.embed(part, **extra)
         for key in outs:
             outs[key].append(np.asarray(got[key], np.float32))
     has_audio = np.array([bool(c.has_audio) for c in clips])
