@@ -73,6 +73,7 @@ class FrameTable:
         self.pairs = pairs
         self._pos = {i: r for r, i in enumerate(self.ids)}
         self._f32 = None
+        self._aligned = None  # the embeddings whose ids are this table's, in order (rows_of)
         self.times64 = np.round(np.asarray(times, np.float64), 3)  # as the JSON shows them
 
     def __contains__(self, item_id) -> bool:
@@ -84,6 +85,16 @@ class FrameTable:
     def row(self, item_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r = self._pos[item_id]
         return self.feats[r], self.mask[r], self.times[r]
+
+    def rows_of(self, emb, items, emb_rows: np.ndarray) -> np.ndarray:
+        """int64 [n] frame-table rows of ``items`` (rows ``emb_rows`` of the embeddings ``emb``), -1 where absent:
+        the embedding rows themselves when the table was made from ``emb`` (checked once per embeddings)."""
+        if self._aligned is not emb:
+            if self.ids != list(emb.ids):
+                pos = self._pos
+                return np.array([pos.get(it.id, -1) for it in items], dtype=np.int64)
+            self._aligned = emb
+        return np.asarray(emb_rows, dtype=np.int64)
 
     def feats32(self, rows: np.ndarray) -> np.ndarray:
         """float32 [n, K, d] of ``rows`` (a float32 copy of the table is kept when it is small)."""
@@ -113,7 +124,9 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
                                      f"this reelmatch reads {FORMAT_VERSION}: run 'reelmatch index'")
         if vectors_fingerprint is not None and meta.get("vectors_fingerprint") != vectors_fingerprint:
             raise StaleArtifactError(f"{path.name} was made from other vectors: run 'reelmatch index'")
-        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "vas") if f"pair_{k}" in z.files} \
+        # ``pair_vas`` (per-tower similarities per slot) is not read: queries reuse the similarities ``similar``
+        # computes for its results anyway (it would be 1.2 KB per item in memory)
+        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s") if f"pair_{k}" in z.files} \
             if "pair_nb" in z.files else None
         return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
 
@@ -270,137 +283,110 @@ def update_frame_table(ws, emb, index_file: Path) -> int:
     return len(table)
 
 
-def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None) -> list[dict]:
-    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``:
-    one matrix product per modality and one batched ``[k, K, d] @ [d, K]`` for the frame pairs.
+def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None, *,
+                 sims: dict | None = None, per: list[dict] | None = None, shared_genres=None) -> list[dict]:
+    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``.
 
     ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
     ``scores``: the results' reported scores (the fused similarity, so both print the same number).
+    What ``similar`` has already computed for its results is reused rather than recomputed: ``sims``
+    (:func:`~reelmatch.query.search.modality_sims` of ``rows``), ``per`` (the results' ``scores``
+    dicts, whose ``text`` the explanation repeats) and ``shared_genres`` (a list per result). The
+    frame pairs are lookups in the frame table's precomputed pairs where the result is in the query's
+    neighbour-table row, else one batched ``[n, K, d] @ [d, K]`` product.
     """
     if not items:
         return []
-    fast = _from_precomputed(target, items, frames, query_frames, scores)
-    if fast is not None:
-        return fast
+    from reelmatch.query.search import modality_sims
+
+    n = len(items)
     r = np.asarray(rows if rows is not None else [emb.row(it.id) for it in items], dtype=np.int64)
-    fused = np.round(np.asarray(scores, np.float64) if scores is not None else emb.vectors[r] @ target.fused, 6).tolist()
-    visual = np.round(emb.visual[r] @ target.visual, 6).tolist()
-    if target.has_audio:
-        audio = np.where(emb.has_audio[r], np.round(emb.audio[r] @ target.audio, 6), np.nan).tolist()
+    if sims is None:
+        sims = modality_sims(target, emb, r)
+    # one rounding for every number of the documents: fused, visual, audio, frame-pair similarity
+    num = np.empty((4, n), np.float64)
+    num[0] = scores if scores is not None else emb.vectors[r] @ target.fused
+    num[1] = sims["visual"][0] if "visual" in sims else emb.visual[r] @ target.visual
+    if "audio" in sims:
+        num[2] = np.where(sims["audio"][1], sims["audio"][0], np.nan)
     else:
-        audio = [np.nan] * len(items)
-    qgen = {g.lower() for g in target.genres}
+        num[2] = np.nan
+    pairs = _frame_pairs(target, frames.rows_of(emb, items, r) if frames is not None else None, frames,
+                         query_frames)
+    if pairs is not None:
+        qi, rj, num[3], qt, rt = pairs
+        qi, rj, qt, rt = qi.tolist(), rj.tolist(), qt.tolist(), rt.tolist()
+    else:
+        num[3] = -np.inf
+    fused, visual, audio, fsim = np.round(num, 6).tolist()
+    if shared_genres is None:
+        qgen = {g.lower() for g in target.genres}
+        shared_genres = [[g for g in it.genres if g.lower() in qgen] if qgen else [] for it in items]
     qflags = {f.lower() for f in getattr(target, "flags", ())}
-    pairs = _frame_pairs(target, items, frames, query_frames)
+    texts = [d["text"] for d in per] if per is not None else _texts(sims, n)
+    inf = -np.inf
     out = []
     for j, item in enumerate(items):
-        a = audio[j]
+        a, s = audio[j], fsim[j]
         out.append({
-            "similarity": {"fused": fused[j], "visual": visual[j], "audio": None if a != a else a},
-            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
+            "similarity": {"fused": fused[j], "visual": visual[j], "audio": None if a != a else a, "text": texts[j]},
+            "shared_genres": list(shared_genres[j]),
             "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
-            "frames": pairs[j],
+            "frames": None if s == inf else {"query_frame": qi[j], "result_frame": rj[j],
+                                             "query_time": None if qt[j] != qt[j] else qt[j],
+                                             "result_time": None if rt[j] != rt[j] else rt[j], "similarity": s},
         })
     return out
 
 
-def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict] | None:
-    """Every document by lookups when the query is a catalogue item and every result is in its
-    neighbour-table row (the usual ``similar``): None otherwise."""
-    if frames is None or query_frames is not None or scores is None or not frames.pairs or "vas" not in frames.pairs:
-        return None
-    fpos = frames._pos
-    r0 = fpos.get(target.item_id)
-    if r0 is None:
-        return None
-    try:
-        p = np.array([fpos[it.id] for it in items], dtype=np.int64)
-    except KeyError:
-        return None
-    pre = frames.pairs
-    slots = {x: i for i, x in enumerate(pre["nb"][r0].tolist())}
-    try:
-        slot = [slots[x] for x in p.tolist()]
-    except KeyError:  # a result beyond the neighbour-table row
-        return None
-    pq, pr = pre["q"][r0].tolist(), pre["r"][r0].tolist()
-    vas = pre["vas"][r0].tolist()  # rounded when precomputed: Python's round() per value costs more than the rest
-    fused = np.round(np.asarray(scores, np.float64), 6).tolist()
-    sr = [pr[i] for i in slot]
-    t64 = frames.times64
-    qrow = t64[r0].tolist()
-    rtimes = t64[p, sr].tolist()
-    qgen = {g.lower() for g in target.genres}
-    qflags = {f.lower() for f in getattr(target, "flags", ())}
-    out = []
-    for j, item in enumerate(items):
-        i = slot[j]
-        vi, au, sim = vas[i]
-        qt, rt = qrow[pq[i]], rtimes[j]
-        out.append({
-            "similarity": {"fused": fused[j], "visual": vi, "audio": None if au != au else au},
-            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
-            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
-            "frames": None if sim == -np.inf else {"query_frame": pq[i], "result_frame": sr[j],
-                                                   "query_time": None if qt != qt else qt,
-                                                   "result_time": None if rt != rt else rt, "similarity": sim},
-        })
-    return out
+def _texts(sims: dict, n: int) -> list:
+    if "text" not in sims:
+        return [None] * n
+    v, present = sims["text"]
+    return [x if has else None for x, has in zip(v.tolist(), present.tolist())]
 
 
-def _pair_docs(qi, rj, sim, qtimes, rtimes) -> list[dict | None]:
-    """``frames`` documents from arrays (None where the similarity is -inf: no real frame pair)."""
-    sim = np.round(np.asarray(sim, np.float64), 6).tolist()
-    qt = np.round(np.asarray(qtimes, np.float64), 3).tolist()
-    rt = np.round(np.asarray(rtimes, np.float64), 3).tolist()
-    qi, rj = np.asarray(qi).tolist(), np.asarray(rj).tolist()
-    return [None if s == -np.inf else {"query_frame": a, "result_frame": b, "query_time": None if x != x else x,
-                                       "result_time": None if y != y else y, "similarity": s}
-            for a, b, s, x, y in zip(qi, rj, sim, qt, rt)]
+def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_frames):
+    """The best frame pair of the query with the frame-table rows ``p`` (-1: not in the table):
+    ``(query_frame int64 [n], result_frame int64 [n], similarity float64 [n] (-inf: no pair),
+    query_time, result_time float64 [n] rounded to ms, NaN: none)``, or None when the query has no frames.
 
-
-def _frame_pairs(target, items, frames: FrameTable | None, query_frames) -> list[dict | None]:
-    """The best frame pair of the query with each result: precomputed (neighbour-table rows), else computed."""
-    pairs: list = [None] * len(items)
-    q = query_frames
-    if q is None and frames is not None and target.item_id in frames:
-        q = frames.row(target.item_id)
-    if q is None or frames is None:
-        return pairs
+    Looked up in the precomputed pairs of the query's neighbour-table row, else computed by one batched product.
+    """
+    if frames is None or p is None:
+        return None
+    q, r0 = query_frames, None
+    if q is None:
+        r0 = frames._pos.get(target.item_id)
+        if r0 is None:
+            return None
+        q = frames.feats[r0], frames.mask[r0], frames.times[r0]
     qmask = np.asarray(q[1], bool)
     if not qmask.any():
-        return pairs
-    qtimes = np.asarray(q[2], np.float32)
-    fpos = frames._pos
-    have, p = [], []
-    for j, it in enumerate(items):
-        x = fpos.get(it.id)
-        if x is not None:
-            have.append(j)
-            p.append(x)
-    if not have:
-        return pairs
-    have, p = np.asarray(have), np.asarray(p)
-    pre = frames.pairs if query_frames is None else None
-    if pre is not None:  # looked up where the neighbour table's pairs have them
-        r0 = fpos[target.item_id]
-        eq = pre["nb"][r0][None, :] == p[:, None]
-        found = eq.any(axis=1)
+        return None
+    qtimes = frames.times64[r0] if r0 is not None else np.round(np.asarray(q[2], np.float64), 3)
+    n, k = len(p), frames.feats.shape[1]
+    qi, rj = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    sim = np.full(n, -np.inf, np.float64)
+    todo = p >= 0
+    pre = frames.pairs if r0 is not None else None
+    if pre is not None and todo.any():  # looked up where the neighbour table's pairs have them
+        eq = pre["nb"][r0][None, :] == p[:, None]  # [n, Kt]: a result's slot in the query's row
+        found = eq.any(axis=1) & todo
         if found.any():
             slot = eq.argmax(axis=1)[found]
-            sq, sr = pre["q"][r0][slot].astype(np.int64), pre["r"][r0][slot].astype(np.int64)
-            docs = _pair_docs(sq, sr, pre["s"][r0][slot], qtimes[sq], frames.times[p[found], sr])
-            for j, d in zip(have[found].tolist(), docs):
-                pairs[j] = d
-            have, p = have[~found], p[~found]
-    if len(have):
-        n, k = len(p), frames.feats.shape[1]
-        sims = frames.feats32(p) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [n, K result, K query]
-        sims[~(frames.mask[p][:, :, None] & qmask[None, None, :])] = -np.inf
-        sims = sims.reshape(n, -1)
-        best = sims.argmax(axis=1)
-        rj, qi = np.divmod(best, sims.shape[1] // k)
-        docs = _pair_docs(qi, rj, sims[np.arange(n), best], qtimes[qi], frames.times[p, rj])
-        for j, d in zip(have.tolist(), docs):
-            pairs[j] = d
-    return pairs
+            qi[found], rj[found], sim[found] = pre["q"][r0][slot], pre["r"][r0][slot], pre["s"][r0][slot]
+            todo &= ~found
+    if todo.any():
+        pp = p[todo]
+        m = len(pp)
+        s = frames.feats32(pp) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [m, K result, K query]
+        s[~(frames.mask[pp][:, :, None] & qmask[None, None, :])] = -np.inf
+        s = s.reshape(m, -1)
+        best = s.argmax(axis=1)
+        rj[todo], qi[todo] = np.divmod(best, s.shape[1] // k)
+        sim[todo] = s[np.arange(m), best]
+    have = sim > -np.inf
+    qt = np.where(have, qtimes[qi], np.nan)
+    rt = np.where(have, frames.times64[np.maximum(p, 0), rj], np.nan)
+    return qi, rj, sim, qt, rt
