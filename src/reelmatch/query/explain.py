@@ -284,14 +284,16 @@ def update_frame_table(ws, emb, index_file: Path) -> int:
 
 
 def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None, *,
-                 sims: dict | None = None, per: list[dict] | None = None, shared_genres=None) -> list[dict]:
+                 sims: dict | None = None, per: list[dict] | None = None, shared_genres=None,
+                 slots=None) -> list[dict]:
     """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``.
 
     ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
     ``scores``: the results' reported scores (the fused similarity, so both print the same number).
     What ``similar`` has already computed for its results is reused rather than recomputed: ``sims``
     (:func:`~reelmatch.query.search.modality_sims` of ``rows``), ``per`` (the results' ``scores``
-    dicts, whose ``text`` the explanation repeats) and ``shared_genres`` (a list per result). The
+    dicts, whose ``text`` the explanation repeats), ``shared_genres`` (a list per result) and ``slots``
+    (each result's position in the query's neighbour-table row, None where it came from the index). The
     frame pairs are lookups in the frame table's precomputed pairs where the result is in the query's
     neighbour-table row, else one batched ``[n, K, d] @ [d, K]`` product.
     """
@@ -312,10 +314,9 @@ def explain_many(target, items, emb, rows, frames: FrameTable | None, query_fram
     else:
         num[2] = np.nan
     pairs = _frame_pairs(target, frames.rows_of(emb, items, r) if frames is not None else None, frames,
-                         query_frames)
+                         query_frames, slots)
     if pairs is not None:
         qi, rj, num[3], qt, rt = pairs
-        qi, rj, qt, rt = qi.tolist(), rj.tolist(), qt.tolist(), rt.tolist()
     else:
         num[3] = -np.inf
     fused, visual, audio, fsim = np.round(num, 6).tolist()
@@ -346,47 +347,55 @@ def _texts(sims: dict, n: int) -> list:
     return [x if has else None for x, has in zip(v.tolist(), present.tolist())]
 
 
-def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_frames):
+def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_frames, slots=None):
     """The best frame pair of the query with the frame-table rows ``p`` (-1: not in the table):
-    ``(query_frame int64 [n], result_frame int64 [n], similarity float64 [n] (-inf: no pair),
-    query_time, result_time float64 [n] rounded to ms, NaN: none)``, or None when the query has no frames.
+    lists ``(query_frame, result_frame, similarity (-inf: no pair), query_time, result_time (ms, NaN: none))``,
+    or None when the query has no frames.
 
-    Looked up in the precomputed pairs of the query's neighbour-table row, else computed by one batched product.
+    Looked up in the precomputed pairs of the query's neighbour-table row (``slots``: each result's
+    position in that row when the caller knows it, None: found here; a position is used only where the
+    pairs' row has that very item there), else computed by one batched product.
     """
     if frames is None or p is None:
         return None
-    q, r0 = query_frames, None
-    if q is None:
-        r0 = frames._pos.get(target.item_id)
-        if r0 is None:
-            return None
-        q = frames.feats[r0], frames.mask[r0], frames.times[r0]
-    qmask = np.asarray(q[1], bool)
-    if not qmask.any():
+    r0 = frames._pos.get(target.item_id) if query_frames is None else None
+    if query_frames is None and r0 is None:
         return None
-    qtimes = frames.times64[r0] if r0 is not None else np.round(np.asarray(q[2], np.float64), 3)
-    n, k = len(p), frames.feats.shape[1]
-    qi, rj = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    sim = np.full(n, -np.inf, np.float64)
-    todo = p >= 0
+    pl = p.tolist()
+    n = len(pl)
+    qi, rj, sim = [0] * n, [0] * n, [-np.inf] * n
+    todo = [j for j, x in enumerate(pl) if x >= 0]
     pre = frames.pairs if r0 is not None else None
-    if pre is not None and todo.any():  # looked up where the neighbour table's pairs have them
-        eq = pre["nb"][r0][None, :] == p[:, None]  # [n, Kt]: a result's slot in the query's row
-        found = eq.any(axis=1) & todo
-        if found.any():
-            slot = eq.argmax(axis=1)[found]
-            qi[found], rj[found], sim[found] = pre["q"][r0][slot], pre["r"][r0][slot], pre["s"][r0][slot]
-            todo &= ~found
-    if todo.any():
+    if pre is not None and todo:  # looked up where the neighbour table's pairs have them (-inf: no real frames)
+        nbl = pre["nb"][r0].tolist()
+        if slots is None:
+            at = {x: i for i, x in enumerate(nbl)}
+            slots = [at.get(x) for x in pl]
+        ql, rl, sl = pre["q"][r0].tolist(), pre["r"][r0].tolist(), pre["s"][r0].tolist()
+        kt, rest = len(nbl), []
+        for j in todo:
+            i = slots[j]
+            if i is not None and i < kt and nbl[i] == pl[j]:
+                qi[j], rj[j], sim[j] = ql[i], rl[i], sl[i]
+            else:
+                rest.append(j)
+        todo = rest
+    q = query_frames if r0 is None else (frames.feats[r0], frames.mask[r0], frames.times[r0])
+    if todo:
+        qmask = np.asarray(q[1], bool)
+        if not qmask.any():
+            return None
         pp = p[todo]
-        m = len(pp)
+        m, k = len(pp), frames.feats.shape[1]
         s = frames.feats32(pp) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [m, K result, K query]
         s[~(frames.mask[pp][:, :, None] & qmask[None, None, :])] = -np.inf
         s = s.reshape(m, -1)
         best = s.argmax(axis=1)
-        rj[todo], qi[todo] = np.divmod(best, s.shape[1] // k)
-        sim[todo] = s[np.arange(m), best]
-    have = sim > -np.inf
-    qt = np.where(have, qtimes[qi], np.nan)
-    rt = np.where(have, frames.times64[np.maximum(p, 0), rj], np.nan)
+        b_r, b_q = np.divmod(best, s.shape[1] // k)
+        for j, a, b, x in zip(todo, b_q.tolist(), b_r.tolist(), s[np.arange(m), best].tolist()):
+            qi[j], rj[j], sim[j] = a, b, x
+    qtimes = frames.times64[r0].tolist() if r0 is not None else np.round(np.asarray(q[2], np.float64), 3).tolist()
+    t64, nan, inf = frames.times64, float("nan"), -np.inf
+    qt = [qtimes[a] if x != inf else nan for a, x in zip(qi, sim)]
+    rt = [float(t64[y, b]) if x != inf else nan for y, b, x in zip(pl, rj, sim)]
     return qi, rj, sim, qt, rt

@@ -370,12 +370,12 @@ def _allowed(ws, *, kind: str | None, genre: str | None, exclusions: Exclusions 
 
 def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
                 exclusions: Exclusions = NO_EXCLUSIONS) -> list | None:
-    """``[(item, score)]`` from the target's table row, filtered; None when fewer than ``k``
-    survive and the row is full (items beyond it may qualify: the index must answer)."""
+    """``[(item, score, position in the row)]`` from the target's table row, filtered; None when fewer
+    than ``k`` survive and the row is full (items beyond it may qualify: the index must answer)."""
     ids, scores = table.row(target.item_id)
     want = _sql_lower(genre) if genre is not None else None
     out = []
-    for i, s in zip(ids, scores):
+    for slot, (i, s) in enumerate(zip(ids, scores)):
         if i in exclude:
             continue
         item = ws.catalog.maybe_get(i)
@@ -387,7 +387,7 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
             continue
         if exclusions.active and not exclusions.allows(item):
             continue
-        out.append((item, s))
+        out.append((item, s, slot))
         if len(out) == k:
             return out
     return None if table.full(target.item_id) else out
@@ -395,7 +395,7 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
 
 def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude: set,
                 exclusions: Exclusions = NO_EXCLUSIONS) -> list:
-    """``[(item, score)]`` searched in the index, filters applied inside the search (the index
+    """``[(item, score, None)]`` searched in the index, filters applied inside the search (the index
     searches only the allowed ids: FAISS ``IDSelectorBitmap``, or exact over a few)."""
     # no catalogue filter: search everything and skip ids deleted since indexing (a few spare results)
     filtered = kind is not None or genre is not None or exclusions.active
@@ -408,7 +408,7 @@ def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
             break
         item = ws.catalog.maybe_get(i)
         if item is not None:  # else deleted since indexing
-            out.append((item, float(s)))
+            out.append((item, float(s), None))
     return out
 
 
@@ -431,7 +431,7 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
         picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude, exclusions=exclusions)
     emb = searcher.emb
     # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
-    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _) in enumerate(picked)),
+    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _, _) in enumerate(picked)),
                     key=lambda t: (-t[0], t[1]))
     qgen = {g.lower() for g in target.genres}
     shared = [[g for g in it.genres if g.lower() in qgen] if qgen else [] for _, _, it in scored]
@@ -446,7 +446,8 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
             target.frames = searcher.query_frames(target.clip)  # a file: its own frames, by the table's backbone
         # the per-tower similarities, shared genres and rows computed above are reused, not recomputed
         whys = explain_many(target, [it for _, _, it in scored], emb, rows, searcher.frames, target.frames,
-                            scores=[s for s, _, _ in scored], sims=sims, per=per, shared_genres=shared)
+                            scores=[s for s, _, _ in scored], sims=sims, per=per, shared_genres=shared,
+                            slots=[picked[n][2] for _, n, _ in scored])
     out = []
     for (s, _, item), why, scores, r, sg in zip(scored, whys, per, rows, shared):
         out.append(Neighbour(
