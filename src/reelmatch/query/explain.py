@@ -74,6 +74,7 @@ class FrameTable:
         self._pos = {i: r for r, i in enumerate(self.ids)}
         self._f32 = None
         self._aligned = None  # the embeddings whose ids are this table's, in order (rows_of)
+        self._lookup = None  # (pairs, rounded similarities, result times): pair_lookup
         self.times64 = np.round(np.asarray(times, np.float64), 3)  # as the JSON shows them
 
     def __contains__(self, item_id) -> bool:
@@ -95,6 +96,21 @@ class FrameTable:
                 return np.array([pos.get(it.id, -1) for it in items], dtype=np.int64)
             self._aligned = emb
         return np.asarray(emb_rows, dtype=np.int64)
+
+    def pair_lookup(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The precomputed pairs as the JSON shows them, made once from ``pairs`` (None without pairs):
+        similarity float64 [N, Kt] rounded to 6 decimals (-inf: no pair) and the result frame's time
+        float64 [N, Kt] rounded to ms (NaN: none), so a lookup needs no rounding nor gather per result."""
+        pairs = self.pairs
+        if not pairs:
+            return None
+        cached = self._lookup
+        if cached is None or cached[0] is not pairs:
+            nb, r = pairs["nb"], pairs["r"].astype(np.int64)
+            s = np.round(pairs["s"].astype(np.float64), 6)
+            rt = np.where(nb >= 0, self.times64[np.maximum(nb, 0), r], np.nan)
+            cached = self._lookup = (pairs, s, rt)
+        return cached[1], cached[2]
 
     def feats32(self, rows: np.ndarray) -> np.ndarray:
         """float32 [n, K, d] of ``rows`` (a float32 copy of the table is kept when it is small)."""
@@ -324,7 +340,7 @@ def explain_many(target, items, emb, rows, frames: FrameTable | None, query_fram
         for j, (a, b, x, qt, rt) in enumerate(zip(*pairs)):
             if x != inf:
                 docs[j] = {"query_frame": a, "result_frame": b, "query_time": None if qt != qt else qt,
-                           "result_time": None if rt != rt else rt, "similarity": _r6(x)}
+                           "result_time": None if rt != rt else rt, "similarity": x}
     return [{"similarity": {"fused": fused[j], "visual": visual[j], "audio": audio[j], "text": texts[j]},
              "shared_genres": shared_genres[j],
              "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
@@ -346,7 +362,8 @@ def _texts(sims: dict, n: int) -> list:
 
 def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_frames, slots=None):
     """The best frame pair of the query with the frame-table rows ``p`` (-1: not in the table):
-    lists ``(query_frame, result_frame, similarity (-inf: no pair), query_time, result_time (ms, NaN: none))``,
+    lists ``(query_frame, result_frame, similarity (6 decimals, -inf: no pair), query_time, result_time (ms, NaN:
+    none))``,
     or None when the query has no frames.
 
     Looked up in the precomputed pairs of the query's neighbour-table row (``slots``: each result's
@@ -360,7 +377,8 @@ def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_
         return None
     pl = p.tolist()
     n = len(pl)
-    qi, rj, sim = [0] * n, [0] * n, [-np.inf] * n
+    nan, inf = float("nan"), -np.inf
+    qi, rj, sim, rt = [0] * n, [0] * n, [inf] * n, [nan] * n
     todo = [j for j, x in enumerate(pl) if x >= 0]
     pre = frames.pairs if r0 is not None else None
     if pre is not None and todo:  # looked up where the neighbour table's pairs have them (-inf: no real frames)
@@ -368,12 +386,13 @@ def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_
         if slots is None:
             at = {x: i for i, x in enumerate(nbl)}
             slots = [at.get(x) for x in pl]
-        ql, rl, sl = pre["q"][r0].tolist(), pre["r"][r0].tolist(), pre["s"][r0].tolist()
+        s6, rt6 = frames.pair_lookup()
+        ql, rl, sl, tl = pre["q"][r0].tolist(), pre["r"][r0].tolist(), s6[r0].tolist(), rt6[r0].tolist()
         kt, rest = len(nbl), []
         for j in todo:
             i = slots[j]
             if i is not None and i < kt and nbl[i] == pl[j]:
-                qi[j], rj[j], sim[j] = ql[i], rl[i], sl[i]
+                qi[j], rj[j], sim[j], rt[j] = ql[i], rl[i], sl[i], tl[i]
             else:
                 rest.append(j)
         todo = rest
@@ -389,11 +408,10 @@ def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_
         s = s.reshape(m, -1)
         best = s.argmax(axis=1)
         b_r, b_q = np.divmod(best, s.shape[1] // k)
+        t64 = frames.times64
         for j, a, b, x in zip(todo, b_q.tolist(), b_r.tolist(), s[np.arange(m), best].tolist()):
-            qi[j], rj[j], sim[j] = a, b, x
+            qi[j], rj[j], sim[j], rt[j] = a, b, _r6(x), float(t64[pl[j], b])
     qtimes = frames.times64[r0].tolist() if r0 is not None else \
         np.round(np.asarray(query_frames[2], np.float64), 3).tolist()
-    t64, nan, inf = frames.times64, float("nan"), -np.inf
     qt = [qtimes[a] if x != inf else nan for a, x in zip(qi, sim)]
-    rt = [float(t64[y, b]) if x != inf else nan for y, b, x in zip(pl, rj, sim)]
     return qi, rj, sim, qt, rt
