@@ -331,23 +331,25 @@ def _time_explain(ws, qs, *, document: bool = False, table: bool = True) -> dict
     first (the query's cold call: its catalogue rows, neighbour-table and frame-table rows not yet in
     the CPU caches) equally often. ``document``: the JSON document (``to_dict()``) is built too, as
     ``--json`` and the HTTP API do; ``table=False``: the index is searched and the frame pairs are
-    computed (the path of filtered queries and ``match-ad``). Returns ``{label: [seconds]}`` and
-    ``{label + " cold": [seconds of first calls]}``."""
+    computed (the path of filtered queries and ``match-ad``). Returns ``{label: [seconds]}``,
+    ``{label + " cold": [seconds of first calls]}`` and ``{label + " cpu": [CPU seconds of this thread]}``
+    (other jobs on a shared machine delay the wall clock, not this thread's CPU time)."""
     from reelmatch.query import similar
 
     for q in qs[:20]:  # warm: caches, the lazily loaded frame table (these queries are timed again below)
         similar(ws, q, k=10, table=table)
         similar(ws, q, k=10, explain=True, table=table)
-    out = {label: [] for label, _ in VARIANTS} | {label + " cold": [] for label, _ in VARIANTS}
+    out = {label + tail: [] for label, _ in VARIANTS for tail in ("", " cold", " cpu")}
     n = len(VARIANTS)
     for j, q in enumerate(qs):
         for pos in range(n):
             label, flag = VARIANTS[(j + pos) % n]
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             res = similar(ws, q, k=10, explain=flag, table=table)
             if document:
                 res.to_dict()
             dt = time.perf_counter() - t0
+            out[label + " cpu"].append(time.thread_time() - c0)
             out[label].append(dt)
             if pos == 0:
                 out[label + " cold"].append(dt)
@@ -419,20 +421,21 @@ def part_explain(args, work: Path, ranking_ws=None, synth=None):
     med = lambda x: 1000 * statistics.median(x)  # noqa: E731
     over = lambda t, a, b: 100 * (statistics.median(t[b]) / statistics.median(t[a]) - 1)  # noqa: E731
     print(f"  {'what is timed':<92} {'rep':>3} {'off ms':>7} {'on ms':>7} {'overhead':>8} {'A/A':>6}"
-          f" {'cold off':>8} {'cold on':>8} {'cold +':>7}  load after")
+          f" {'cold off':>8} {'cold on':>8} {'cold +':>7} {'CPU +':>6}  load after")
     summary: dict = {}
     for what, rep, t, ld in rows:
         o, a = over(t, "off", "on"), over(t, "off", "off again")
-        oc = over(t, "off cold", "on cold")
-        summary.setdefault(what, []).append((med(t["off"]), med(t["on"]), o, a, oc))
+        oc, ocpu = over(t, "off cold", "on cold"), over(t, "off cpu", "on cpu")
+        summary.setdefault(what, []).append((med(t["off"]), med(t["on"]), o, a, oc, ocpu))
         print(f"  {what:<92} {rep:>3} {med(t['off']):>7.3f} {med(t['on']):>7.3f} {o:>7.1f}% {a:>5.1f}%"
-              f" {med(t['off cold']):>8.3f} {med(t['on cold']):>8.3f} {oc:>6.1f}%  {ld}")
+              f" {med(t['off cold']):>8.3f} {med(t['on cold']):>8.3f} {oc:>6.1f}% {ocpu:>5.1f}%  {ld}")
     print(f"  medians over the {args.repeats} repeats (overhead: median of the repeats' overheads, [min, max]):")
     for what, xs in summary.items():
         col = lambda i: [x[i] for x in xs]  # noqa: E731
         print(f"  {what:<92} off {statistics.median(col(0)):.3f} ms, on {statistics.median(col(1)):.3f} ms,"
               f" overhead {statistics.median(col(2)):.1f}% [{min(col(2)):.1f}, {max(col(2)):.1f}],"
-              f" A/A {statistics.median(col(3)):.1f}%, cold {statistics.median(col(4)):.1f}%")
+              f" A/A {statistics.median(col(3)):.1f}%, cold {statistics.median(col(4)):.1f}%,"
+              f" CPU {statistics.median(col(5)):.1f}%")
 
 
 def main(args) -> int:

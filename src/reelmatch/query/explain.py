@@ -321,10 +321,14 @@ def explain_many(target, items, emb, rows, frames: FrameTable | None, query_fram
     r = np.asarray(rows if rows is not None else [emb.row(it.id) for it in items], dtype=np.int64)
     if sims is None:
         sims = modality_sims(target, emb, r)
-    fused = [_r6(x) for x in (scores if scores is not None else (emb.vectors[r] @ target.fused).tolist())]
-    visual = [_r6(x) for x in (sims["visual"][0] if "visual" in sims else emb.visual[r] @ target.visual).tolist()]
+    m = 1e6  # rounded to 6 decimals inline, as _r6 does (a function call per number would cost a third more)
+    fused = [round(x * m) / m if x - x == 0 else x
+             for x in (scores if scores is not None else (emb.vectors[r] @ target.fused).tolist())]
+    visual = [round(x * m) / m if x - x == 0 else x
+              for x in (sims["visual"][0] if "visual" in sims else emb.visual[r] @ target.visual).tolist()]
     if "audio" in sims:
-        audio = [_r6(x) if has else None for x, has in zip(sims["audio"][0].tolist(), sims["audio"][1].tolist())]
+        audio = [(round(x * m) / m if x - x == 0 else x) if has else None
+                 for x, has in zip(sims["audio"][0].tolist(), sims["audio"][1].tolist())]
     else:
         audio = [None] * n
     pairs = _frame_pairs(target, frames.rows_of(emb, items, r) if frames is not None else None, frames,
