@@ -131,3 +131,18 @@ def test_every_number_is_rounded_as_documented(ews):
                     assert f["similarity"] == round(f["similarity"], 6)
                     assert f["query_time"] == round(f["query_time"], 3)
                     assert f["result_time"] == round(f["result_time"], 3)
+
+
+def test_results_of_an_index_search_are_looked_up_in_the_precomputed_pairs(ews, monkeypatch):
+    """``table=False`` (and filtered queries) return results without their row positions: those in the
+    query's neighbour-table row are still looked up, not recomputed."""
+    from reelmatch.query import similar
+    from reelmatch.query.explain import FrameTable
+
+    ws, emb, _ = ews
+    computed = []
+    real = FrameTable.feats32
+    monkeypatch.setattr(FrameTable, "feats32", lambda self, rows: computed.append(len(rows)) or real(self, rows))
+    for qid in emb.ids[:30:3]:
+        similar(ws, qid, k=8, explain=True, table=False)
+    assert computed == []

@@ -387,9 +387,9 @@ def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_
     pre = frames.pairs if r0 is not None else None
     if pre is not None and todo:  # looked up where the neighbour table's pairs have them (-inf: no real frames)
         nbl = pre["nb"][r0].tolist()
-        if slots is None:
+        if slots is None or None in slots:  # positions not given (results of an index search): found here
             at = {x: i for i, x in enumerate(nbl)}
-            slots = [at.get(x) for x in pl]
+            slots = [at.get(x) if slots is None or slots[j] is None else slots[j] for j, x in enumerate(pl)]
         s6, rt6 = frames.pair_lookup()
         ql, rl, sl, tl = pre["q"][r0].tolist(), pre["r"][r0].tolist(), s6[r0].tolist(), rt6[r0].tolist()
         kt, rest = len(nbl), []
