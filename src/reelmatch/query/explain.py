@@ -7,16 +7,19 @@
      "frames": {"query_time": 17.0, "result_time": 41.0, "similarity": .97,
                 "query_frame": 1, "result_frame": 3} | None}
 
-The per-modality similarities are dot products of the stored tower embeddings.
+The per-modality similarities are those ``similar`` computes for every result's
+``scores`` anyway (one matrix-vector product per tower), rounded to 6 decimals.
 The best-matching frame pair comes from the **frame table**, precomputed by the
 index stage beside the index (``index/<name>.frames.npz``): for every indexed
 item, each sampled frame's backbone feature (from the feature cache) projected
 to :data:`FRAME_DIM` dimensions by a fixed seeded random projection and
 L2-normalised, with the frame's timestamp; and, for each item's neighbour-table
-row, the best pair and the per-modality similarities (:func:`precompute_pairs`).
-A ``similar`` answered from the neighbour table explains by lookups; other
-results by one batched ``[k, K, d] @ [d, K]`` product. No decoding and no model
-at query time, except for a query file's own frames (one backbone pass).
+row, the best pair (:func:`precompute_pairs`; its per-tower similarities
+``pair_vas`` are still written but no longer read). A result in the query's
+neighbour-table row is explained by lookups (its position in the row comes with
+it from the table, else it is found by id); other results by one batched
+``[n, K, d] @ [d, K]`` product. No decoding and no model at query time, except
+for a query file's own frames (one backbone pass).
 """
 
 from __future__ import annotations
