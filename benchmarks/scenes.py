@@ -18,9 +18,11 @@ Four parts, each printing side-by-side figures (run one with ``--part``):
   with ``exclude_flag`` (0.1 % selectivity) against exact search over what is left,
   and the HNSW search with FAISS's ``IDSelectorBitmap`` alone (the small-subset
   shortcut off); latency next to the unfiltered query.
-* ``explain``: ``similar`` latency without and with ``explain=True``, interleaved,
-  on the ranking workspace (real frame table) and on the synthetic catalogue with
-  a frame table of the same shape (K=10, 128-d).
+* ``explain``: ``similar`` latency without and with ``explain=True`` (and without
+  again, an A/A control), interleaved in rotated order on the same queries, in
+  ``--repeats`` repeats, on the ranking workspace (real frame table) and on the
+  synthetic catalogue with a frame table of the same shape (K=10, 128-d): answered
+  from the neighbour table, and with ``table=False`` (the index searched, as for filtered queries).
 
     .venv/bin/python benchmarks/scenes.py                       # everything (about 10 min on 2 cores)
     .venv/bin/python benchmarks/scenes.py --part boundaries --videos 4 --seconds 300
@@ -61,6 +63,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=None, help="where the media and workspace go (default: a temp dir)")
     p.add_argument("--items", type=int, default=100_000, help="filter/explain: synthetic catalogue size (default 100000)")
     p.add_argument("--queries", type=int, default=200, help="filter/explain: queries (default 200)")
+    p.add_argument("--repeats", type=int, default=3, help="explain: repeats, each with its own queries (default 3)")
     return p
 
 
@@ -316,35 +319,65 @@ def part_filter(args, work: Path, synth=None):
 
 
 # --------------------------------------------------------------------- explain
-def _time_explain(ws, ids, n: int, rng, *, document: bool = False) -> tuple[list[float], list[float]]:
-    """Per-query seconds of ``similar`` without / with ``explain`` (``document``: and its JSON document,
-    ``to_dict()``, what ``--json`` and the HTTP API serialise)."""
+#: the variants timed side by side: (label, explain, same as "off": the A/A control of the method)
+VARIANTS = (("off", False), ("on", True), ("off again", False))
+
+
+def _time_explain(ws, qs, *, document: bool = False, table: bool = True, k: int = 10) -> dict:
+    """Per-query seconds of ``similar(q, k)`` without explain, with explain and without again (an A/A
+    control: what the method reads as overhead where there is none), for the same queries ``qs``.
+
+    Each query runs every variant once, in an order rotated from query to query, so each variant is
+    first (the query's cold call: its catalogue rows, neighbour-table and frame-table rows not yet in
+    the CPU caches) equally often. ``document``: the JSON document (``to_dict()``) is built too, as
+    ``--json`` and the HTTP API do; ``table=False``: the index is searched (the path of filtered
+    queries and ``match-ad``; a result's frame pair is still looked up when the result is in the
+    query's neighbour-table row, else computed). Returns ``{label: [seconds]}``,
+    ``{label + " cold": [seconds of first calls]}`` and ``{label + " cpu": [CPU seconds of this thread]}``
+    (other jobs on a shared machine delay the wall clock, not this thread's CPU time)."""
     from reelmatch.query import similar
 
-    qs = [ids[i] for i in rng.choice(len(ids), n, replace=len(ids) < n)]
-    for q in qs[:20]:  # warm: caches, the lazily loaded frame table
-        similar(ws, q, k=10)
-        similar(ws, q, k=10, explain=True)
-    off, on = [], []
+    for q in qs[:20]:  # warm: caches, the lazily loaded frame table (these queries are timed again below)
+        similar(ws, q, k=k, table=table)
+        similar(ws, q, k=k, explain=True, table=table)
+    out = {label + tail: [] for label, _ in VARIANTS for tail in ("", " cold", " cpu")}
+    n = len(VARIANTS)
     for j, q in enumerate(qs):
-        first, second = (False, True) if j % 2 == 0 else (True, False)  # interleaved, alternating order
-        for flag in (first, second):
-            t0 = time.perf_counter()
-            res = similar(ws, q, k=10, explain=flag)
+        for pos in range(n):
+            label, flag = VARIANTS[(j + pos) % n]
+            c0, t0 = time.thread_time(), time.perf_counter()
+            res = similar(ws, q, k=k, explain=flag, table=table)
             if document:
                 res.to_dict()
-            (on if flag else off).append(time.perf_counter() - t0)
-    return off, on
+            dt = time.perf_counter() - t0
+            out[label + " cpu"].append(time.thread_time() - c0)
+            out[label].append(dt)
+            if pos == 0:
+                out[label + " cold"].append(dt)
+    return out
 
 
 def _fake_frame_table(ws):
-    """A frame table of the synthetic catalogue's shape (K=10, 128-d, random unit rows)."""
+    """A frame table of the synthetic catalogue's shape (K=10, 128-d, random unit rows), with the frame pairs
+    precomputed as the index stage does; kept in the workspace (a later run with the same ``--workdir``
+    reuses it)."""
     from reelmatch.embed.vectors import load_embeddings
     from reelmatch.index import index_path
     from reelmatch.index.neighbours import load_table, neighbours_path
-    from reelmatch.query.explain import FORMAT_VERSION, FrameTable, frames_path, precompute_pairs, save_frame_table
+    from reelmatch.query.explain import FORMAT_VERSION, FrameTable, frames_path, load_frame_table, precompute_pairs, \
+        save_frame_table
 
     emb = load_embeddings(ws)
+    path = frames_path(index_path(ws))
+    nb = load_table(neighbours_path(index_path(ws)), mmap=False)
+    if path.exists():
+        try:
+            old = load_frame_table(path, vectors_fingerprint=emb.vectors_fingerprint)
+            if old.meta.get("features") == "synthetic" and old.meta.get("pairs_k") == nb.k:
+                print(f"  frame table of {len(old)} items reused from {path}")
+                return
+        except Exception:  # noqa: BLE001 - stale: made again below
+            pass
     n = len(emb.ids)
     rng = np.random.default_rng(0)
     f = rng.standard_normal((n, 10, 128)).astype(np.float32)
@@ -354,35 +387,60 @@ def _fake_frame_table(ws):
             "dim": 128, "projection_seed": 0}
     table = FrameTable(emb.ids, f.astype(np.float16), np.ones((n, 10), bool), times, meta)
     t0, c0 = time.time(), cpu()
-    nb = load_table(neighbours_path(index_path(ws)), mmap=False)
     table.pairs = precompute_pairs(table, nb, emb)  # what the index stage does beside a real frame table
     table.meta["pairs_k"] = nb.k
     print(f"  frame pairs of {n} items x {nb.k} neighbours precomputed in {time.time() - t0:.1f} s wall,"
           f" {cpu() - c0:.1f} s CPU")
-    save_frame_table(table, frames_path(index_path(ws)))
+    save_frame_table(table, path)
+
+
+def _explain_rows(name: str, ws, ids, args, rng, *, table: bool = True, k: int = 10) -> list:
+    """One row per repeat and what is timed: (name, repeat, {label: seconds}); a fresh query sample per repeat."""
+    rows = []
+    for rep in range(args.repeats):
+        qs = [ids[i] for i in rng.choice(len(ids), args.queries, replace=len(ids) < args.queries)]
+        for doc in (False, True):
+            what = name + (": + to_dict()" if doc else ": similar()")
+            rows.append((what, rep, _time_explain(ws, qs, document=doc, table=table, k=k), load()))
+    return rows
 
 
 def part_explain(args, work: Path, ranking_ws=None, synth=None):
-    print(f"\n== explain overhead on similar (k=10, catalogue-item queries, {args.queries} each, interleaved) ({load()})")
+    print(f"\n== explain overhead on similar (k=10 unless said, catalogue-item queries, {args.queries} per repeat,"
+          f" {args.repeats} repeats, variants interleaved in rotated order) ({load()})")
     rng = np.random.default_rng(2)
     rows = []
     if ranking_ws is not None:
         ids = [it.id for it in ranking_ws.catalog.items()]
-        name = f"ranking workspace ({len(ids)} items, real frame table)"
-        rows.append((name + ": similar()", *_time_explain(ranking_ws, ids, args.queries, rng)))
-        rows.append((name + ": + to_dict()", *_time_explain(ranking_ws, ids, args.queries, rng, document=True)))
+        rows += _explain_rows(f"ranking workspace ({len(ids)} items, real frame table)", ranking_ws, ids, args, rng)
     ws, ids, _ = synth or synthetic_ws(args, work)
     _fake_frame_table(ws)
     ws.__dict__.pop("_searchers", None)  # reload with the frame table
     name = f"synthetic {len(ids)} items (frame table K=10, 128-d)"
-    rows.append((name + ": similar()", *_time_explain(ws, ids, args.queries, rng)))
-    rows.append((name + ": + to_dict()", *_time_explain(ws, ids, args.queries, rng, document=True)))
-    print(f"  {'workspace: what is timed':<68} {'off median ms':>13} {'on median ms':>13} {'overhead':>9} {'p90 off':>8} {'p90 on':>8}")
-    for name, off, on in rows:
-        mo, mn = statistics.median(off), statistics.median(on)
-        p90 = lambda x: float(np.percentile(x, 90))  # noqa: E731
-        print(f"  {name:<68} {1000 * mo:>13.3f} {1000 * mn:>13.3f} {100 * (mn / mo - 1):>8.1f}% "
-              f"{1000 * p90(off):>8.3f} {1000 * p90(on):>8.3f}")
+    rows += _explain_rows(name, ws, ids, args, rng)
+    rows += _explain_rows(name + ", table=False (index search)", ws, ids, args, rng, table=False)
+    from reelmatch.query.search import searcher_for
+
+    kt = searcher_for(ws).table.k  # k beyond the neighbour table: index search, the last pairs computed
+    rows += _explain_rows(name + f", k={kt + 10} (beyond the table's {kt})", ws, ids, args, rng, k=kt + 10)
+    med = lambda x: 1000 * statistics.median(x)  # noqa: E731
+    over = lambda t, a, b: 100 * (statistics.median(t[b]) / statistics.median(t[a]) - 1)  # noqa: E731
+    print(f"  {'what is timed':<92} {'rep':>3} {'off ms':>7} {'on ms':>7} {'overhead':>8} {'A/A':>6}"
+          f" {'cold off':>8} {'cold on':>8} {'cold +':>7} {'CPU +':>6}  load after")
+    summary: dict = {}
+    for what, rep, t, ld in rows:
+        o, a = over(t, "off", "on"), over(t, "off", "off again")
+        oc, ocpu = over(t, "off cold", "on cold"), over(t, "off cpu", "on cpu")
+        summary.setdefault(what, []).append((med(t["off"]), med(t["on"]), o, a, oc, ocpu))
+        print(f"  {what:<92} {rep:>3} {med(t['off']):>7.3f} {med(t['on']):>7.3f} {o:>7.1f}% {a:>5.1f}%"
+              f" {med(t['off cold']):>8.3f} {med(t['on cold']):>8.3f} {oc:>6.1f}% {ocpu:>5.1f}%  {ld}")
+    print(f"  medians over the {args.repeats} repeats (overhead: median of the repeats' overheads, [min, max]):")
+    for what, xs in summary.items():
+        col = lambda i: [x[i] for x in xs]  # noqa: E731
+        print(f"  {what:<92} off {statistics.median(col(0)):.3f} ms, on {statistics.median(col(1)):.3f} ms,"
+              f" overhead {statistics.median(col(2)):.1f}% [{min(col(2)):.1f}, {max(col(2)):.1f}],"
+              f" A/A {statistics.median(col(3)):.1f}%, cold {statistics.median(col(4)):.1f}%,"
+              f" CPU {statistics.median(col(5)):.1f}%")
 
 
 def main(args) -> int:

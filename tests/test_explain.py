@@ -90,3 +90,59 @@ def test_precomputed_pairs_cover_the_neighbour_table(ews):
     assert table.pairs["nb"].shape == (len(emb.ids), 12)
     assert (table.pairs["nb"] >= 0).all()
     assert np.isneginf(table.pairs["s"][5]).all()  # no real frame, no pair
+
+
+def test_explanations_are_the_same_for_any_slots_given(ews):
+    """Positions in the query's neighbour-table row that do not hold the result (a table rebuilt since
+    the pairs were precomputed) are not trusted: the pair is found or computed instead."""
+    from reelmatch.query import similar
+    from reelmatch.query.explain import explain_many
+    from reelmatch.query.search import modality_sims, resolve_target, searcher_for
+
+    ws, emb, table = ews
+    s = searcher_for(ws)
+    for qid in emb.ids[:40:4]:
+        res = similar(ws, qid, k=8, explain=True)
+        target = resolve_target(ws, s, qid)
+        items = [ws.catalog.get(n.id) for n in res.results]
+        rows = [emb.row(it.id) for it in items]
+        scores = [n.score for n in res.results]
+        want = [n.explain for n in res.results]
+        for slots in (None, [0] * len(items), [None] * len(items), list(range(len(items)))[::-1]):
+            got = explain_many(target, items, emb, rows, s.frames, scores=scores,
+                               sims=modality_sims(target, emb, rows), slots=slots)
+            assert got == want, (qid, slots)
+
+
+def test_every_number_is_rounded_as_documented(ews):
+    """6 decimals for similarities, ms for times, on the looked-up and the computed path alike."""
+    from reelmatch.query import similar
+
+    ws, emb, _ = ews
+    for qid in emb.ids[:30:3]:
+        for use_table, k in ((True, 8), (False, 8), (True, 20)):
+            for n in similar(ws, qid, k=k, explain=True, table=use_table).results:
+                sim = n.explain["similarity"]
+                for key in ("fused", "visual", "audio"):
+                    if sim[key] is not None:
+                        assert sim[key] == round(sim[key], 6), (key, sim[key])
+                f = n.explain["frames"]
+                if f is not None:
+                    assert f["similarity"] == round(f["similarity"], 6)
+                    assert f["query_time"] == round(f["query_time"], 3)
+                    assert f["result_time"] == round(f["result_time"], 3)
+
+
+def test_results_of_an_index_search_are_looked_up_in_the_precomputed_pairs(ews, monkeypatch):
+    """``table=False`` (and filtered queries) return results without their row positions: those in the
+    query's neighbour-table row are still looked up, not recomputed."""
+    from reelmatch.query import similar
+    from reelmatch.query.explain import FrameTable
+
+    ws, emb, _ = ews
+    computed = []
+    real = FrameTable.feats32
+    monkeypatch.setattr(FrameTable, "feats32", lambda self, rows: computed.append(len(rows)) or real(self, rows))
+    for qid in emb.ids[:30:3]:
+        similar(ws, qid, k=8, explain=True, table=False)
+    assert computed == []

@@ -7,16 +7,19 @@
      "frames": {"query_time": 17.0, "result_time": 41.0, "similarity": .97,
                 "query_frame": 1, "result_frame": 3} | None}
 
-The per-modality similarities are dot products of the stored tower embeddings.
+The per-modality similarities are those ``similar`` computes for every result's
+``scores`` anyway (one matrix-vector product per tower), rounded to 6 decimals.
 The best-matching frame pair comes from the **frame table**, precomputed by the
 index stage beside the index (``index/<name>.frames.npz``): for every indexed
 item, each sampled frame's backbone feature (from the feature cache) projected
 to :data:`FRAME_DIM` dimensions by a fixed seeded random projection and
 L2-normalised, with the frame's timestamp; and, for each item's neighbour-table
-row, the best pair and the per-modality similarities (:func:`precompute_pairs`).
-A ``similar`` answered from the neighbour table explains by lookups; other
-results by one batched ``[k, K, d] @ [d, K]`` product. No decoding and no model
-at query time, except for a query file's own frames (one backbone pass).
+row, the best pair (:func:`precompute_pairs`; its per-tower similarities
+``pair_vas`` are still written but no longer read). A result in the query's
+neighbour-table row is explained by lookups (its position in the row comes with
+it from the table, else it is found by id); other results by one batched
+``[n, K, d] @ [d, K]`` product. No decoding and no model at query time, except
+for a query file's own frames (one backbone pass).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class FrameTable:
         self.pairs = pairs
         self._pos = {i: r for r, i in enumerate(self.ids)}
         self._f32 = None
+        self._aligned = None  # the embeddings whose ids are this table's, in order (rows_of)
+        self._lookup = None  # (pairs, rounded similarities, result times): pair_lookup
         self.times64 = np.round(np.asarray(times, np.float64), 3)  # as the JSON shows them
 
     def __contains__(self, item_id) -> bool:
@@ -84,6 +89,31 @@ class FrameTable:
     def row(self, item_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r = self._pos[item_id]
         return self.feats[r], self.mask[r], self.times[r]
+
+    def rows_of(self, emb, items, emb_rows: np.ndarray) -> np.ndarray:
+        """int64 [n] frame-table rows of ``items`` (rows ``emb_rows`` of the embeddings ``emb``), -1 where absent:
+        the embedding rows themselves when the table was made from ``emb`` (checked once per embeddings)."""
+        if self._aligned is not emb:
+            if self.ids != list(emb.ids):
+                pos = self._pos
+                return np.array([pos.get(it.id, -1) for it in items], dtype=np.int64)
+            self._aligned = emb
+        return np.asarray(emb_rows, dtype=np.int64)
+
+    def pair_lookup(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The precomputed pairs as the JSON shows them, made once from ``pairs`` (None without pairs):
+        similarity float64 [N, Kt] rounded to 6 decimals (-inf: no pair) and the result frame's time
+        float64 [N, Kt] rounded to ms (NaN: none), so a lookup needs no rounding nor gather per result."""
+        pairs = self.pairs
+        if not pairs:
+            return None
+        cached = self._lookup
+        if cached is None or cached[0] is not pairs:
+            nb, r = pairs["nb"], pairs["r"].astype(np.int64)
+            s = np.round(pairs["s"].astype(np.float64), 6)
+            rt = np.where(nb >= 0, self.times64[np.maximum(nb, 0), r], np.nan)
+            cached = self._lookup = (pairs, s, rt)
+        return cached[1], cached[2]
 
     def feats32(self, rows: np.ndarray) -> np.ndarray:
         """float32 [n, K, d] of ``rows`` (a float32 copy of the table is kept when it is small)."""
@@ -113,7 +143,9 @@ def load_frame_table(path: Path, *, vectors_fingerprint: str | None = None) -> F
                                      f"this reelmatch reads {FORMAT_VERSION}: run 'reelmatch index'")
         if vectors_fingerprint is not None and meta.get("vectors_fingerprint") != vectors_fingerprint:
             raise StaleArtifactError(f"{path.name} was made from other vectors: run 'reelmatch index'")
-        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s", "vas") if f"pair_{k}" in z.files} \
+        # ``pair_vas`` (per-tower similarities per slot) is not read: queries reuse the similarities ``similar``
+        # computes for its results anyway (it would be 1.2 KB per item in memory)
+        pairs = {k: z[f"pair_{k}"] for k in ("nb", "q", "r", "s") if f"pair_{k}" in z.files} \
             if "pair_nb" in z.files else None
         return FrameTable([str(i) for i in z["ids"]], z["feats"], z["mask"], z["times"], meta, pairs)
 
@@ -270,137 +302,123 @@ def update_frame_table(ws, emb, index_file: Path) -> int:
     return len(table)
 
 
-def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None) -> list[dict]:
-    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``:
-    one matrix product per modality and one batched ``[k, K, d] @ [d, K]`` for the frame pairs.
+def explain_many(target, items, emb, rows, frames: FrameTable | None, query_frames=None, scores=None, *,
+                 sims: dict | None = None, per: list[dict] | None = None, shared_genres=None,
+                 slots=None) -> list[dict]:
+    """The ``explain`` documents of results ``items`` (embedding rows ``rows``, None: looked up) for ``target``.
 
     ``query_frames``: ``(feats, mask, times)`` of the query when it is not in ``frames``;
     ``scores``: the results' reported scores (the fused similarity, so both print the same number).
+    What ``similar`` has already computed for its results is reused rather than recomputed: ``sims``
+    (:func:`~reelmatch.query.search.modality_sims` of ``rows``), ``per`` (the results' ``scores``
+    dicts, whose ``text`` the explanation repeats), ``shared_genres`` (a list per result) and ``slots``
+    (each result's position in the query's neighbour-table row, None where it came from the index). The
+    frame pairs are lookups in the frame table's precomputed pairs where the result is in the query's
+    neighbour-table row, else one batched ``[n, K, d] @ [d, K]`` product.
     """
     if not items:
         return []
-    fast = _from_precomputed(target, items, frames, query_frames, scores)
-    if fast is not None:
-        return fast
+    from reelmatch.query.search import modality_sims
+
+    n = len(items)
     r = np.asarray(rows if rows is not None else [emb.row(it.id) for it in items], dtype=np.int64)
-    fused = np.round(np.asarray(scores, np.float64) if scores is not None else emb.vectors[r] @ target.fused, 6).tolist()
-    visual = np.round(emb.visual[r] @ target.visual, 6).tolist()
-    if target.has_audio:
-        audio = np.where(emb.has_audio[r], np.round(emb.audio[r] @ target.audio, 6), np.nan).tolist()
+    if sims is None:
+        sims = modality_sims(target, emb, r)
+    m = 1e6  # rounded to 6 decimals inline, as _r6 does (a function call per number would cost a third more)
+    fused = [round(x * m) / m if x - x == 0 else x
+             for x in (scores if scores is not None else (emb.vectors[r] @ target.fused).tolist())]
+    visual = [round(x * m) / m if x - x == 0 else x
+              for x in (sims["visual"][0] if "visual" in sims else emb.visual[r] @ target.visual).tolist()]
+    if "audio" in sims:
+        audio = [(round(x * m) / m if x - x == 0 else x) if has else None
+                 for x, has in zip(sims["audio"][0].tolist(), sims["audio"][1].tolist())]
     else:
-        audio = [np.nan] * len(items)
-    qgen = {g.lower() for g in target.genres}
+        audio = [None] * n
+    pairs = _frame_pairs(target, frames.rows_of(emb, items, r) if frames is not None else None, frames,
+                         query_frames, slots)
+    if shared_genres is None:
+        qgen = {g.lower() for g in target.genres}
+        shared_genres = [[g for g in it.genres if g.lower() in qgen] if qgen else [] for it in items]
     qflags = {f.lower() for f in getattr(target, "flags", ())}
-    pairs = _frame_pairs(target, items, frames, query_frames)
-    out = []
-    for j, item in enumerate(items):
-        a = audio[j]
-        out.append({
-            "similarity": {"fused": fused[j], "visual": visual[j], "audio": None if a != a else a},
-            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
-            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
-            "frames": pairs[j],
-        })
-    return out
+    texts = [d["text"] for d in per] if per is not None else _texts(sims, n)
+    docs = [None] * n
+    if pairs is not None:
+        inf = -np.inf
+        for j, (a, b, x, qt, rt) in enumerate(zip(*pairs)):
+            if x != inf:
+                docs[j] = {"query_frame": a, "result_frame": b, "query_time": None if qt != qt else qt,
+                           "result_time": None if rt != rt else rt, "similarity": x}
+    return [{"similarity": {"fused": fused[j], "visual": visual[j], "audio": audio[j], "text": texts[j]},
+             "shared_genres": shared_genres[j],
+             "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
+             "frames": docs[j]} for j, item in enumerate(items)]
 
 
-def _from_precomputed(target, items, frames, query_frames, scores) -> list[dict] | None:
-    """Every document by lookups when the query is a catalogue item and every result is in its
-    neighbour-table row (the usual ``similar``): None otherwise."""
-    if frames is None or query_frames is not None or scores is None or not frames.pairs or "vas" not in frames.pairs:
+def _r6(x: float) -> float:
+    """``x`` rounded to 6 decimals, the same float as ``np.round(x, 6)`` (finite ``x``), at a fraction of its
+    cost for the few numbers of an explanation (NaN and infinities are returned as they are)."""
+    return round(x * 1e6) / 1e6 if x - x == 0 else x
+
+
+def _texts(sims: dict, n: int) -> list:
+    if "text" not in sims:
+        return [None] * n
+    v, present = sims["text"]
+    return [x if has else None for x, has in zip(v.tolist(), present.tolist())]
+
+
+def _frame_pairs(target, p: np.ndarray | None, frames: FrameTable | None, query_frames, slots=None):
+    """The best frame pair of the query with the frame-table rows ``p`` (-1: not in the table):
+    lists ``(query_frame, result_frame, similarity (6 decimals, -inf: no pair), query_time, result_time (ms, NaN:
+    none))``,
+    or None when the query has no frames.
+
+    Looked up in the precomputed pairs of the query's neighbour-table row (``slots``: each result's
+    position in that row when the caller knows it, None: found here; a position is used only where the
+    pairs' row has that very item there), else computed by one batched product.
+    """
+    if frames is None or p is None:
         return None
-    fpos = frames._pos
-    r0 = fpos.get(target.item_id)
-    if r0 is None:
+    r0 = frames._pos.get(target.item_id) if query_frames is None else None
+    if query_frames is None and r0 is None:
         return None
-    try:
-        p = np.array([fpos[it.id] for it in items], dtype=np.int64)
-    except KeyError:
-        return None
-    pre = frames.pairs
-    slots = {x: i for i, x in enumerate(pre["nb"][r0].tolist())}
-    try:
-        slot = [slots[x] for x in p.tolist()]
-    except KeyError:  # a result beyond the neighbour-table row
-        return None
-    pq, pr = pre["q"][r0].tolist(), pre["r"][r0].tolist()
-    vas = pre["vas"][r0].tolist()  # rounded when precomputed: Python's round() per value costs more than the rest
-    fused = np.round(np.asarray(scores, np.float64), 6).tolist()
-    sr = [pr[i] for i in slot]
-    t64 = frames.times64
-    qrow = t64[r0].tolist()
-    rtimes = t64[p, sr].tolist()
-    qgen = {g.lower() for g in target.genres}
-    qflags = {f.lower() for f in getattr(target, "flags", ())}
-    out = []
-    for j, item in enumerate(items):
-        i = slot[j]
-        vi, au, sim = vas[i]
-        qt, rt = qrow[pq[i]], rtimes[j]
-        out.append({
-            "similarity": {"fused": fused[j], "visual": vi, "audio": None if au != au else au},
-            "shared_genres": [g for g in item.genres if g.lower() in qgen] if qgen else [],
-            "shared_flags": [f for f in item.flags if f.lower() in qflags] if qflags else [],
-            "frames": None if sim == -np.inf else {"query_frame": pq[i], "result_frame": sr[j],
-                                                   "query_time": None if qt != qt else qt,
-                                                   "result_time": None if rt != rt else rt, "similarity": sim},
-        })
-    return out
-
-
-def _pair_docs(qi, rj, sim, qtimes, rtimes) -> list[dict | None]:
-    """``frames`` documents from arrays (None where the similarity is -inf: no real frame pair)."""
-    sim = np.round(np.asarray(sim, np.float64), 6).tolist()
-    qt = np.round(np.asarray(qtimes, np.float64), 3).tolist()
-    rt = np.round(np.asarray(rtimes, np.float64), 3).tolist()
-    qi, rj = np.asarray(qi).tolist(), np.asarray(rj).tolist()
-    return [None if s == -np.inf else {"query_frame": a, "result_frame": b, "query_time": None if x != x else x,
-                                       "result_time": None if y != y else y, "similarity": s}
-            for a, b, s, x, y in zip(qi, rj, sim, qt, rt)]
-
-
-def _frame_pairs(target, items, frames: FrameTable | None, query_frames) -> list[dict | None]:
-    """The best frame pair of the query with each result: precomputed (neighbour-table rows), else computed."""
-    pairs: list = [None] * len(items)
-    q = query_frames
-    if q is None and frames is not None and target.item_id in frames:
-        q = frames.row(target.item_id)
-    if q is None or frames is None:
-        return pairs
-    qmask = np.asarray(q[1], bool)
-    if not qmask.any():
-        return pairs
-    qtimes = np.asarray(q[2], np.float32)
-    fpos = frames._pos
-    have, p = [], []
-    for j, it in enumerate(items):
-        x = fpos.get(it.id)
-        if x is not None:
-            have.append(j)
-            p.append(x)
-    if not have:
-        return pairs
-    have, p = np.asarray(have), np.asarray(p)
-    pre = frames.pairs if query_frames is None else None
-    if pre is not None:  # looked up where the neighbour table's pairs have them
-        r0 = fpos[target.item_id]
-        eq = pre["nb"][r0][None, :] == p[:, None]
-        found = eq.any(axis=1)
-        if found.any():
-            slot = eq.argmax(axis=1)[found]
-            sq, sr = pre["q"][r0][slot].astype(np.int64), pre["r"][r0][slot].astype(np.int64)
-            docs = _pair_docs(sq, sr, pre["s"][r0][slot], qtimes[sq], frames.times[p[found], sr])
-            for j, d in zip(have[found].tolist(), docs):
-                pairs[j] = d
-            have, p = have[~found], p[~found]
-    if len(have):
-        n, k = len(p), frames.feats.shape[1]
-        sims = frames.feats32(p) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [n, K result, K query]
-        sims[~(frames.mask[p][:, :, None] & qmask[None, None, :])] = -np.inf
-        sims = sims.reshape(n, -1)
-        best = sims.argmax(axis=1)
-        rj, qi = np.divmod(best, sims.shape[1] // k)
-        docs = _pair_docs(qi, rj, sims[np.arange(n), best], qtimes[qi], frames.times[p, rj])
-        for j, d in zip(have.tolist(), docs):
-            pairs[j] = d
-    return pairs
+    pl = p.tolist()
+    n = len(pl)
+    nan, inf = float("nan"), -np.inf
+    qi, rj, sim, rt = [0] * n, [0] * n, [inf] * n, [nan] * n
+    todo = [j for j, x in enumerate(pl) if x >= 0]
+    pre = frames.pairs if r0 is not None else None
+    if pre is not None and todo:  # looked up where the neighbour table's pairs have them (-inf: no real frames)
+        nbl = pre["nb"][r0].tolist()
+        if slots is None or None in slots:  # positions not given (results of an index search): found here
+            at = {x: i for i, x in enumerate(nbl)}
+            slots = [at.get(x) if slots is None or slots[j] is None else slots[j] for j, x in enumerate(pl)]
+        s6, rt6 = frames.pair_lookup()
+        ql, rl, sl, tl = pre["q"][r0].tolist(), pre["r"][r0].tolist(), s6[r0].tolist(), rt6[r0].tolist()
+        kt, rest = len(nbl), []
+        for j in todo:
+            i = slots[j]
+            if i is not None and i < kt and nbl[i] == pl[j]:
+                qi[j], rj[j], sim[j], rt[j] = ql[i], rl[i], sl[i], tl[i]
+            else:
+                rest.append(j)
+        todo = rest
+    if todo:
+        q = query_frames if r0 is None else (frames.feats[r0], frames.mask[r0], frames.times[r0])
+        qmask = np.asarray(q[1], bool)
+        if not qmask.any():
+            return None
+        pp = p[todo]
+        m, k = len(pp), frames.feats.shape[1]
+        s = frames.feats32(pp) @ np.ascontiguousarray(np.asarray(q[0], np.float32).T)  # [m, K result, K query]
+        s[~(frames.mask[pp][:, :, None] & qmask[None, None, :])] = -np.inf
+        s = s.reshape(m, -1)
+        best = s.argmax(axis=1)
+        b_r, b_q = np.divmod(best, s.shape[1] // k)
+        t64 = frames.times64
+        for j, a, b, x in zip(todo, b_q.tolist(), b_r.tolist(), s[np.arange(m), best].tolist()):
+            qi[j], rj[j], sim[j], rt[j] = a, b, _r6(x), float(t64[pl[j], b])
+    qtimes = frames.times64[r0].tolist() if r0 is not None else \
+        np.round(np.asarray(query_frames[2], np.float64), 3).tolist()
+    qt = [qtimes[a] if x != inf else nan for a, x in zip(qi, sim)]
+    return qi, rj, sim, qt, rt

@@ -370,12 +370,12 @@ def _allowed(ws, *, kind: str | None, genre: str | None, exclusions: Exclusions 
 
 def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
                 exclusions: Exclusions = NO_EXCLUSIONS) -> list | None:
-    """``[(item, score)]`` from the target's table row, filtered; None when fewer than ``k``
-    survive and the row is full (items beyond it may qualify: the index must answer)."""
+    """``[(item, score, position in the row)]`` from the target's table row, filtered; None when fewer
+    than ``k`` survive and the row is full (items beyond it may qualify: the index must answer)."""
     ids, scores = table.row(target.item_id)
     want = _sql_lower(genre) if genre is not None else None
     out = []
-    for i, s in zip(ids, scores):
+    for slot, (i, s) in enumerate(zip(ids, scores)):
         if i in exclude:
             continue
         item = ws.catalog.maybe_get(i)
@@ -387,7 +387,7 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
             continue
         if exclusions.active and not exclusions.allows(item):
             continue
-        out.append((item, s))
+        out.append((item, s, slot))
         if len(out) == k:
             return out
     return None if table.full(target.item_id) else out
@@ -395,7 +395,7 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
 
 def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, exclude: set,
                 exclusions: Exclusions = NO_EXCLUSIONS) -> list:
-    """``[(item, score)]`` searched in the index, filters applied inside the search (the index
+    """``[(item, score, None)]`` searched in the index, filters applied inside the search (the index
     searches only the allowed ids: FAISS ``IDSelectorBitmap``, or exact over a few)."""
     # no catalogue filter: search everything and skip ids deleted since indexing (a few spare results)
     filtered = kind is not None or genre is not None or exclusions.active
@@ -408,7 +408,7 @@ def _from_index(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
             break
         item = ws.catalog.maybe_get(i)
         if item is not None:  # else deleted since indexing
-            out.append((item, float(s)))
+            out.append((item, float(s), None))
     return out
 
 
@@ -431,29 +431,55 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
         picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude, exclusions=exclusions)
     emb = searcher.emb
     # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
-    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _) in enumerate(picked)),
+    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _, _) in enumerate(picked)),
                     key=lambda t: (-t[0], t[1]))
     qgen = {g.lower() for g in target.genres}
+    shared = [[g for g in it.genres if g.lower() in qgen] if qgen else [] for _, _, it in scored]
+    rows = [emb.row(it.id) for _, _, it in scored]
+    sims = modality_sims(target, emb, rows)
+    per = _score_dicts(sims, len(rows))
     whys = [None] * len(scored)
     if explain:
         from reelmatch.query.explain import explain_many
 
         if target.frames is None and target.clip is not None and not target.indexed:
             target.frames = searcher.query_frames(target.clip)  # a file: its own frames, by the table's backbone
-
-        whys = explain_many(target, [it for _, _, it in scored], emb, None, searcher.frames, target.frames,
-                            scores=[s for s, _, _ in scored])
-    rows = [emb.row(it.id) for _, _, it in scored]
-    per = modality_scores(target, emb, rows)
+        # the per-tower similarities, shared genres and rows computed above are reused, not recomputed
+        whys = explain_many(target, [it for _, _, it in scored], emb, rows, searcher.frames, target.frames,
+                            scores=[s for s, _, _ in scored], sims=sims, per=per, shared_genres=shared,
+                            slots=[picked[n][2] for _, n, _ in scored])
     out = []
-    for (s, _, item), why, scores, r in zip(scored, whys, per, rows):
-        if why is not None:  # the explanation's per-tower similarities name every modality too
-            why["similarity"]["text"] = scores["text"]
+    for (s, _, item), why, scores, r, sg in zip(scored, whys, per, rows, shared):
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
-            genres=tuple(item.genres), shared_genres=tuple(g for g in item.genres if g.lower() in qgen),
+            genres=tuple(item.genres), shared_genres=tuple(sg),
             scores=scores, explain=why, modalities=tuple(emb.modalities(r)),
         ))
+    return out
+
+
+def modality_sims(target: Target, emb, rows) -> dict:
+    """Per tower, the query's cosine similarity with the rows ``rows`` of ``emb``:
+    ``{"visual"|"audio"|"text": (sims float32 [n], present bool [n])}`` (one matrix-vector product
+    per tower); a tower the query lacks is left out, ``present`` is False where the row lacks it."""
+    r = np.asarray(rows, dtype=np.int64)
+    out = {}
+    if not len(r):
+        return out
+    for name, q, present in (("visual", target.visual if target.has_visual else None, emb.has_visual),
+                             ("audio", target.audio if target.has_audio else None, emb.has_audio),
+                             ("text", target.text, emb.has_text)):
+        if q is not None:
+            out[name] = (getattr(emb, name)[r] @ q, present[r])
+    return out
+
+
+def _score_dicts(sims: dict, n: int) -> list[dict]:
+    out = [{"visual": None, "audio": None, "text": None} for _ in range(n)]
+    for name, (v, present) in sims.items():
+        for d, x, has in zip(out, v.tolist(), present.tolist()):
+            if has:
+                d[name] = x
     return out
 
 
@@ -461,18 +487,7 @@ def modality_scores(target: Target, emb, rows) -> list[dict]:
     """Per row of ``emb`` in ``rows``, the cosine similarity of each tower with the query:
     ``{"visual", "audio", "text"}``, each None where either side lacks that modality
     (one matrix-vector product per tower)."""
-    r = np.asarray(rows, dtype=np.int64)
-    out = [{"visual": None, "audio": None, "text": None} for _ in rows]
-    for name, q, present in (("visual", target.visual if target.has_visual else None, emb.has_visual),
-                             ("audio", target.audio if target.has_audio else None, emb.has_audio),
-                             ("text", target.text, emb.has_text)):
-        if q is None or not len(r):
-            continue
-        sims = (getattr(emb, name)[r] @ q).tolist()
-        for d, v, has in zip(out, sims, present[r].tolist()):
-            if has:
-                d[name] = v
-    return out
+    return _score_dicts(modality_sims(target, emb, rows), len(rows))
 
 
 def similar(
