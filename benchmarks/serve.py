@@ -317,6 +317,8 @@ def bench_workspace(name: str, ws: Path, servers: list[Server], args, workdir: P
         s.wait()
     with_media = upload is not None
     paths = endpoint_paths(servers[0].url, with_media, args.k)
+    if args.endpoints:  # a subset, by a word of their names (similar, items, thumbnail, health)
+        paths = {e: p for e, p in paths.items() if any(w in e for w in args.endpoints)}
     print(f"\n== {name}: {len(paths[next(iter(paths))])} ids; {uptime()}", flush=True)
     head = f"{'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'err':>5}"
     print(f"  {'endpoint':<36} {'conns':>5} | before {head} | after  {head} | req/s x  p99 x", flush=True)
@@ -336,7 +338,7 @@ def bench_workspace(name: str, ws: Path, servers: list[Server], args, workdir: P
             for label, r in row.items():
                 if r["errors"]:
                     print(f"    {label}: errors {r['kinds']} (wrk: socket errors, timeouts > 5 s, non-2xx)", flush=True)
-    if upload is not None:
+    if upload is not None and not args.no_uploads:
         endpoint = next(iter(paths))
         row, ups = {}, {}
         for s in servers:
@@ -374,6 +376,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "--workers 1 --no-neighbour-table")
     p.add_argument("--baseline-rev", default=BASELINE_REV, help=f"git revision of 'before' (default {BASELINE_REV})")
     p.add_argument("--workers", type=int, default=None, help="after: serve --workers (default: serve's default)")
+    p.add_argument("--endpoints", nargs="*", default=None, metavar="WORD",
+                   help="only the endpoints whose name contains one of these words (default: all)")
+    p.add_argument("--no-uploads", action="store_true", help="skip the reads-while-uploading run")
     p.add_argument("--extra", action="append", default=[], metavar="LABEL:ARGS",
                    help="one more server of the current code, measured side by side and printed under 'after' "
                         "(e.g. 'after-uvloop:--loop uvloop'; repeatable)")
