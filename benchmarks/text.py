@@ -60,7 +60,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--choose", action="store_true",
                    help="also: cross-validation inside the training titles over the genre weight and C")
     p.add_argument("--throughput", type=int, default=0, metavar="N",
-                   help="only: plots/s side by side (batch sizes, threads) on the first N plots, twice each")
+                   help="only: plots/s side by side (batch sizes, threads) on the first N plots, three times each")
     return p
 
 
@@ -245,7 +245,7 @@ def main(args) -> int:
     methods = ["random", "tfidf", enc_name, "text tower (warm-up only)", "text tower (projection: before)",
                "genre head alone", f"text tower + genre head (weight {w}, default)"]
     if xs is not None:
-        methods += ["genre head alone, sentence mean", f"text tower + genre head, sentence mean"]
+        methods += ["genre head alone, sentence mean", "text tower + genre head, sentence mean"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
     chosen: dict[str, list[float]] = {}
     for seed in range(args.seeds):
