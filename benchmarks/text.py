@@ -14,13 +14,23 @@ on the same held-out titles, for ``--seeds`` splits:
   (:class:`reelmatch.model.text.TextTower`), trained as ``reelmatch train``
   trains the towers: a multi-label classification warm-up, then semi-hard
   triplets with multi-genre positives (:mod:`reelmatch.train.mining`);
-* the same, warm-up only.
+* the same, warm-up only;
+* the text tower's genre head alone (:meth:`reelmatch.model.text.TextTower.fit_genres`: logistic
+  regression on the sentence embedding, fit on the training titles), its probabilities as the vector;
+* the text tower as ``reelmatch train`` now embeds: projection and genre probabilities
+  (:func:`reelmatch.model.text.text_embedding`, weight ``ModelConfig.text_genre_weight``);
+* with ``--sentences``: the genre head and the default tower over the mean of per-sentence
+  embeddings instead of the whole-plot embedding.
+
+``--choose`` also prints how the genre weight and the head's regularisation were chosen: 3-fold
+cross-validation inside each split's *training* titles (the held-out ones are never looked at).
 
 It also prints the encoder's throughput in plots/s over every plot of the file
 (one process, the machine's torch threads; ``uptime`` load printed next to it).
 
     .venv/bin/python benchmarks/text.py
-    .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5
+    .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch sizes, threads
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import statistics
 import sys
 import time
@@ -45,7 +56,28 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-fraction", type=float, default=2 / 3, help="titles used for training (default 2/3)")
     p.add_argument("--epochs", type=int, default=40, help="text tower epochs (default 40: 10 warm-up, 30 triplet)")
     p.add_argument("--encoder", default="minilm", help="text encoder name (reelmatch.text.list_text_encoders())")
+    p.add_argument("--sentences", action="store_true", help="also: mean of per-sentence embeddings as the input")
+    p.add_argument("--choose", action="store_true",
+                   help="also: cross-validation inside the training titles over the genre weight and C")
+    p.add_argument("--throughput", type=int, default=0, metavar="N",
+                   help="only: plots/s side by side (batch sizes, threads) on the first N plots, three times each")
     return p
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
+
+
+def sentence_mean(enc, texts: list[str]) -> np.ndarray:
+    """float32 [n, D]: the L2-normalised mean of each text's per-sentence embeddings."""
+    sents, owner = [], []
+    for i, t in enumerate(texts):
+        parts = [p for p in _SENTENCE.split(t) if any(c.isalpha() for c in p)] or [t]
+        sents += parts
+        owner += [i] * len(parts)
+    xs = enc.encode(sents)
+    out = np.zeros((len(texts), xs.shape[1]), np.float32)
+    np.add.at(out, np.array(owner), xs)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def read_plots(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -62,23 +94,30 @@ def read_plots(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
     return texts, labels
 
 
+def _multi_hot(labels, vocab):
+    return np.array([[g in lab for g in vocab] for lab in labels], dtype=np.float32)
+
+
 def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True):
-    """A TextTower trained on float32 x [N, D] with genre labels; returns ``embed(x) -> float32 [M, E]``."""
+    """A TextTower (with its genre head) trained on float32 x [N, D] with genre labels; returns
+    ``embed(x, genre_weight=0.0) -> float32 [M, E (+ G)]`` (see :func:`reelmatch.model.text.text_embedding`)."""
     import torch
     import torch.nn.functional as F
     from pytorch_metric_learning.distances import LpDistance
     from pytorch_metric_learning.losses import TripletMarginLoss
 
-    from reelmatch.model.text import TextTower
+    from reelmatch.model.text import TextTower, text_embedding
     from reelmatch.train.mining import MultiLabelTripletMiner
 
     torch.manual_seed(seed)
     vocab = sorted({g for lab in labels for g in lab})
-    y = torch.tensor([[g in lab for g in vocab] for lab in labels], dtype=torch.float32)
+    y = torch.from_numpy(_multi_hot(labels, vocab))
     xt = torch.tensor(x, dtype=torch.float32)
-    tower = TextTower(x.shape[1], 256)
+    tower = TextTower(x.shape[1], 256, num_genres=len(vocab))
+    tower.fit_genres(xt, y)  # as run_train does before the phases: closed form, frozen
     head = torch.nn.Linear(256, len(vocab))
-    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()), lr=1e-3, weight_decay=1e-2)
+    opt = torch.optim.AdamW([p for p in tower.parameters() if p.requires_grad] + list(head.parameters()),
+                            lr=1e-3, weight_decay=1e-2)
     distance = LpDistance(normalize_embeddings=True)
     miner, loss_fn = MultiLabelTripletMiner(0.2, distance), TripletMarginLoss(margin=0.2, distance=distance)
     warmup = epochs // 4 if triplet else epochs
@@ -101,11 +140,79 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
             opt.step()
     tower.eval()
 
-    def embed(v: np.ndarray) -> np.ndarray:
+    def embed(v: np.ndarray, genre_weight: float = 0.0) -> np.ndarray:
         with torch.no_grad():
-            return F.normalize(tower(torch.tensor(v, dtype=torch.float32)), dim=1).numpy()
+            v = torch.tensor(v, dtype=torch.float32)
+            return text_embedding(tower(v), tower.genre_probabilities(v), genre_weight).numpy()
 
     return embed
+
+
+def genre_head(x: np.ndarray, labels: list[tuple[str, ...]], c: float = 1.0):
+    """The text tower's genre head alone, fit on x [N, D]: ``probabilities(v) -> float32 [M, G]``."""
+    import torch
+
+    from reelmatch.model.text import TextTower
+
+    vocab = sorted({g for lab in labels for g in lab})
+    tower = TextTower(x.shape[1], 8, hidden=8, num_genres=len(vocab))
+    tower.fit_genres(torch.tensor(x, dtype=torch.float32), torch.from_numpy(_multi_hot(labels, vocab)), c=c)
+
+    def probabilities(v: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return tower.genre_probabilities(torch.tensor(v, dtype=torch.float32)).numpy()
+
+    return probabilities
+
+
+WEIGHTS = (0.0, 0.5, 0.7, 0.85, 1.0)
+CS = (0.3, 1.0, 3.0)
+
+
+def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, folds: int = 3) -> dict[str, float]:
+    """Mean MAP@R over ``folds`` folds of the training titles ``tr`` (train on the others, the fold's
+    titles query each other) for each genre weight (C = 1) and each C of the head alone (weight 1)."""
+    from reelmatch.evaluate.metrics import retrieval_metrics
+
+    rng = np.random.default_rng(1000 + seed)
+    r = rng.permutation(tr)
+    out: dict[str, list[float]] = {}
+    for f in range(folds):
+        va, it = r[f::folds], np.setdiff1d(r, r[f::folds])
+        lab_it, lab_va = [labels[i] for i in it], [labels[i] for i in va]
+        emb = train_text_tower(x[it], lab_it, epochs=epochs, seed=seed * 10 + f)
+        for w in WEIGHTS:
+            out.setdefault(f"weight {w}", []).append(retrieval_metrics(emb(x[va], w), lab_va)["map_at_r"])
+        for c in CS:
+            p = genre_head(x[it], lab_it, c)(x[va])
+            out.setdefault(f"head alone, C {c}", []).append(retrieval_metrics(p, lab_va)["map_at_r"])
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def throughput(enc, texts: list[str]) -> None:
+    """plots/s of the same plots side by side: batch sizes, torch threads, the token count pass."""
+    import torch
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (uptime)")
+    threads = torch.get_num_threads()
+    enc.encode(texts[:16])  # the first call pays for lazy initialisation
+    runs = [("batch 64 (default)", 64, threads), ("batch 16", 16, threads), ("batch 32", 32, threads),
+            ("batch 128", 128, threads), ("batch 64, 1 thread", 64, 1)]
+    res = {}
+    for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
+        for name, bs, th in runs[rep:] + runs[:rep]:
+            torch.set_num_threads(th)
+            t0 = time.perf_counter()
+            enc.encode(texts, batch_size=bs)
+            res.setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    enc.count_tokens(texts)
+    tok = len(texts) / (time.perf_counter() - t0)
+    base = statistics.median(res[runs[0][0]])
+    for name, v in res.items():
+        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}")
+    print(f"  token count pass alone   {tok:6.0f} plots/s; load average after: {os.getloadavg()[0]:.1f}")
 
 
 def main(args) -> int:
@@ -120,6 +227,9 @@ def main(args) -> int:
     texts, labels = read_plots(args.plots)
     print(f"{len(texts)} titles with a plot and genres from {args.plots}")
     enc = create_text_encoder(args.encoder)
+    if args.throughput:
+        throughput(enc, texts[: args.throughput])
+        return 0
     t0, c0 = time.perf_counter(), time.process_time()
     x = enc.encode(texts)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -127,31 +237,53 @@ def main(args) -> int:
     print(f"encoding ({args.encoder}): {len(texts) / wall:.1f} plots/s wall, {len(texts) / cpu:.1f} plots per CPU-s "
           f"({enc.truncated} cut to {enc.max_tokens} tokens; load average {load:.1f} on {os.cpu_count()} cores)")
 
-    methods = ("random", "tfidf", f"{args.encoder} (no training)", "text tower (warm-up only)", "text tower")
+    xs = sentence_mean(enc, texts) if args.sentences else None
+    from reelmatch.model.config import ModelConfig
+
+    w = ModelConfig().text_genre_weight
+    enc_name = f"{args.encoder} (no training)"
+    methods = ["random", "tfidf", enc_name, "text tower (warm-up only)", "text tower (projection: before)",
+               "genre head alone", f"text tower + genre head (weight {w}, default)"]
+    if xs is not None:
+        methods += ["genre head alone, sentence mean", "text tower + genre head, sentence mean"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
+    chosen: dict[str, list[float]] = {}
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         perm = rng.permutation(len(texts))
         n_train = int(round(len(texts) * args.train_fraction))
         tr, te = perm[:n_train], perm[n_train:]
         lab_tr, lab_te = [labels[i] for i in tr], [labels[i] for i in te]
+        if args.choose:  # on the training titles only
+            for k, v in choose(x, labels, tr, epochs=args.epochs, seed=seed).items():
+                chosen.setdefault(k, []).append(v)
         tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit([texts[i] for i in tr])
+        tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed)
         got = {
             "random": rng.normal(size=(len(te), 64)),
             "tfidf": tfidf.transform([texts[i] for i in te]).toarray(),
-            f"{args.encoder} (no training)": x[te],
+            enc_name: x[te],
             "text tower (warm-up only)": train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, triplet=False)(x[te]),
-            "text tower": train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed)(x[te]),
+            "text tower (projection: before)": tower(x[te], 0.0),
+            "genre head alone": genre_head(x[tr], lab_tr)(x[te]),
+            methods[6]: tower(x[te], w),
         }
+        if xs is not None:
+            got[methods[7]] = genre_head(xs[tr], lab_tr)(xs[te])
+            got[methods[8]] = train_text_tower(xs[tr], lab_tr, epochs=args.epochs, seed=seed)(xs[te], w)
         for m in methods:
             scores[m].append(retrieval_metrics(got[m], lab_te)["map_at_r"])
         print(f"seed {seed}: {len(tr)} training titles, {len(te)} held-out: "
               + ", ".join(f"{m} {scores[m][-1]:.3f}" for m in methods), flush=True)
+    if chosen:
+        print(f"\nchoice by 3-fold cross-validation inside the training titles, MAP@R (mean over {args.seeds} splits):")
+        for k, v in chosen.items():
+            print(f"  {k:32s} {statistics.mean(v):.3f}")
     print(f"\nheld-out text-only genre retrieval, MAP@R (mean ± sd over {args.seeds} splits):")
     for m in methods:
         v = scores[m]
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
-        print(f"  {m:32s} {statistics.mean(v):.3f} ± {sd:.3f}")
+        print(f"  {m:48s} {statistics.mean(v):.3f} ± {sd:.3f}")
     return 0
 
 

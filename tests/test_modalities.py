@@ -49,7 +49,7 @@ def test_the_registry_names_every_modality_and_refuses_unknown_ones():
 def test_a_config_stored_before_text_existed_is_the_model_it_was():
     from reelmatch.model.two_tower import TwoTower
 
-    later = ("text", "text_dim", "text_dropout", "audio_encoder", "fusion", "frame_norm")
+    later = ("text", "text_dim", "text_dropout", "audio_encoder", "fusion", "frame_norm", "text_genre_weight")
     old = {k: v for k, v in ModelConfig(**TINY).to_dict().items() if k not in later}
     cfg = ModelConfig.from_dict(old)
     assert cfg.text is None and cfg.modalities == ("visual", "audio")
@@ -72,8 +72,8 @@ def test_every_fusion_embeds_whatever_modalities_an_item_has(fusion):
     model = TwoTower(ModelConfig(**TINY, fusion=fusion)).eval()
     b = _batch()
     out = model.encode_towers(b)
-    for name in ("visual", "audio", "text", "fused"):
-        assert out[name].shape == (6, 12) and torch.isfinite(out[name]).all()
+    for name in ("visual", "audio", "text", "fused"):  # text: the projection and the 3 genre probabilities
+        assert out[name].shape == (6, 12 + 3 * (name == "text")) and torch.isfinite(out[name]).all()
     assert torch.allclose(out["fused"].norm(dim=1), torch.ones(6), atol=1e-5)
     # a tower's row is zero where the item lacks that modality, unit length where it has it
     for name, has in (("visual", presence(b, "visual", 6)), ("audio", b["has_audio"]), ("text", b["has_text"])):
@@ -171,7 +171,8 @@ def test_a_title_with_a_plot_and_no_video_gets_recommendations(text_ws):
     emb = load_embeddings(ws)
     plot_only = {it.id: it for it in ws.catalog.items() if it.media_path is None}
     assert len(plot_only) == 2 and set(plot_only) <= set(emb.ids)
-    assert len(emb) == 32 and emb.text.shape == (32, 16)
+    # the text tower's embedding: the 16-d projection and the genre head's probabilities (one per genre)
+    assert len(emb) == 32 and emb.text.shape == (32, 16 + len(meta["genres"]))
     for i in plot_only:
         r = emb.row(i)
         assert emb.modalities(r) == ["text"] and not emb.visual[r].any() and not emb.audio[r].any()

@@ -86,3 +86,57 @@ def test_cache_encodes_only_new_or_changed_plots(ws, encoder):
     cat.delete("t5")
     assert update_text_features(ws, cfg, encoder=encoder).items == 6
     assert "t5" not in load_text_features(ws, cfg)
+
+
+def test_genre_head_fits_like_a_logistic_regression_and_stays_frozen():
+    import torch
+
+    from reelmatch.model.text import TextTower, text_embedding
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=g) * 2
+    y = torch.zeros(90, 3)
+    y[torch.arange(90), torch.arange(90) % 3] = 1
+    y[::5, 0] = 1  # some items have two genres
+    x = y @ centres / y.sum(1, keepdim=True) + 0.3 * torch.randn(90, 16, generator=g)
+    tower = TextTower(16, 8, hidden=16, num_genres=3)
+    assert not any(p.requires_grad for p in tower.genres.parameters())  # never trained by the optimiser
+    loss = tower.fit_genres(x, y)
+    again = TextTower(16, 8, hidden=16, num_genres=3)
+    assert again.fit_genres(x, y) == pytest.approx(loss)  # deterministic
+    # a slow obvious reference: the penalised loss is at its minimum (gradient ~0)
+    w = tower.genres.weight.clone().requires_grad_(True)
+    b = tower.genres.bias.clone().requires_grad_(True)
+    obj = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w.T + b, y, reduction="sum") / 90
+           + w.pow(2).sum() / (2 * 1.0 * 90))
+    obj.backward()
+    assert w.grad.abs().max() < 1e-3 and b.grad.abs().max() < 1e-3
+    p = tower.genre_probabilities(x)
+    assert ((p > 0.5) == (y > 0)).float().mean() > 0.9
+    # the embedding: unit rows, cosine = (1 - w) cos(projections) + w cos(probabilities)
+    proj = torch.randn(90, 8, generator=g)
+    e = text_embedding(proj, p, 0.85)
+    assert e.shape == (90, 11) and torch.allclose(e.norm(dim=1), torch.ones(90), atol=1e-5)
+    pn, qn = torch.nn.functional.normalize(proj, dim=1), torch.nn.functional.normalize(p, dim=1)
+    assert torch.allclose(e @ e.T, 0.15 * pn @ pn.T + 0.85 * qn @ qn.T, atol=1e-5)
+    assert torch.equal(text_embedding(proj, p, 0.0), pn) and torch.equal(text_embedding(proj, None, 0.85), pn)
+    assert text_embedding(proj, p, 1.0).shape == (90, 3)
+    with pytest.raises(ValueError, match=r"genres must be \[90, 3\]"):
+        tower.fit_genres(x, y[:, :2])
+    with pytest.raises(ValueError, match="no genre head"):
+        TextTower(16, 8).genre_probabilities(x)
+
+
+def test_a_text_model_stored_before_the_genre_head_loads_as_it_was():
+    from reelmatch.model.config import ModelConfig
+    from reelmatch.model.two_tower import TwoTower
+
+    tiny = dict(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=12, num_genres=3)
+    old = {k: v for k, v in ModelConfig(**tiny).to_dict().items() if k != "text_genre_weight"}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.text == "minilm" and cfg.text_genre_weight == 0.0
+    assert cfg.fingerprint == ModelConfig(**tiny, text_genre_weight=0.0).fingerprint != ModelConfig(**tiny).fingerprint
+    assert not any(k.startswith("text_tower.genres") for k in TwoTower(cfg).state_dict())
+    assert {"text_tower.genres.weight", "text_tower.genres.bias"} <= set(TwoTower(ModelConfig(**tiny)).state_dict())
+    with pytest.raises(InputError, match="text_genre_weight"):
+        ModelConfig(text_genre_weight=1.5)

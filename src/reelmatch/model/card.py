@@ -45,7 +45,9 @@ def model_card(model_config, meta: dict) -> str:
                                      if c.audio_encoder == "convnet" else
                                      f"a trained head over the frozen `{c.audio_encoder}` expert's embedding"))
     if c.text:
-        towers.append(f"- **plot text**: a trained projection over the frozen `{c.text}` sentence embedding")
+        genres = (f"; its embedding also carries a genre head's probabilities (logistic regression on the sentence "
+                  f"embedding, weight {c.text_genre_weight:g})" if c.text_genre_weight > 0 and c.num_genres else "")
+        towers.append(f"- **plot text**: a trained projection over the frozen `{c.text}` sentence embedding{genres}")
     towers.append(f"- **fusion**: `{c.fusion}` with a presence mask -> {c.embed_dim}-d L2-normalised embedding")
     parts = [k for k in (c.backbone, c.text, c.audio_encoder) if k in COMPONENTS]
     credits = "\n".join(f"- {COMPONENTS[k][0]}. Licence: {COMPONENTS[k][1]}. Cite: {COMPONENTS[k][2]}." for k in parts)

@@ -29,6 +29,10 @@ class ModelConfig(StageConfig):
     text_dim: that encoder's output dimension (stored so a checkpoint loads without the encoder).
     text_dropout: in training, the probability that an item's plot is hidden (None: ``modality_dropout``);
         a plot names its item, so a higher rate keeps the fusion from memorising training items by it.
+    text_genre_weight: the share of the text tower's genre head in its embedding (the genre probabilities
+        of :meth:`reelmatch.model.text.TextTower.fit_genres`, fit on the training items' plots, next to
+        the trained projection; see :func:`reelmatch.model.text.text_embedding`): 0 = the projection alone
+        (every model made before it existed, and every model without text), 1 = the probabilities alone.
     audio_encoder: ``"convnet"`` (the spectrogram ConvNet) or a frozen expert of ``AUDIO_ENCODERS``.
     fusion: ``"concat"`` (the recipe: concatenation -> MLP) or ``"transformer"`` (a small transformer
         over modality tokens: the frame tokens, one audio token, one text token, with the presence mask).
@@ -38,7 +42,7 @@ class ModelConfig(StageConfig):
 
     #: added after checkpoints existed: a stored config without them is the model it was
     FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion", "text_dropout")
-    LEGACY_VALUES = {"text": None, "frame_norm": "legacy"}
+    LEGACY_VALUES = {"text": None, "frame_norm": "legacy", "text_genre_weight": 0.0}
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -53,6 +57,7 @@ class ModelConfig(StageConfig):
     text: str | None = "minilm"
     text_dim: int = 384
     text_dropout: float | None = None
+    text_genre_weight: float = 0.85
     audio_encoder: str = "convnet"
     fusion: str = "concat"
     frame_norm: str = "auto"
@@ -83,6 +88,10 @@ class ModelConfig(StageConfig):
                 raise self.invalid("text_dim", "must be at least 1")
         if self.text_dropout is not None and not 0 <= self.text_dropout < 1:
             raise self.invalid("text_dropout", "must be in [0, 1) or None")
+        if not 0 <= self.text_genre_weight <= 1:
+            raise self.invalid("text_genre_weight", "must be in [0, 1]")
+        if self.text is None:  # no text tower, no genre head: described (and fingerprinted) as before it existed
+            object.__setattr__(self, "text_genre_weight", 0.0)
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")
         if self.frame_norm not in FRAME_NORMS:

@@ -10,7 +10,8 @@ model has is its config (``ModelConfig.modalities``). Batch dicts (see
   ``audio_features`` float [B, Da] (a frozen audio expert); ``has_audio`` bool [B];
 - ``text`` float [B, Dt] (frozen sentence embeddings of the plot), ``has_text`` bool [B] (text models).
 
-Outputs, each [B, embed_dim] and L2-normalised by :meth:`TwoTower.encode_towers`:
+Outputs, each [B, embed_dim] and L2-normalised by :meth:`TwoTower.encode_towers` (``text``: [B, embed_dim +
+num_genres] when the text tower has its genre head, see :func:`reelmatch.model.text.text_embedding`):
 ``visual``, ``audio``, ``text`` (each tower alone) and ``fused``. A missing modality
 enters the fusion as its learned "missing" vector (``no_audio``, ``no_text``,
 ``no_visual``), or is masked out of the transformer fusion; in training,
@@ -27,7 +28,7 @@ from reelmatch.model.audio import AudioConvNet
 from reelmatch.model.backbones import create_backbone
 from reelmatch.model.config import AUDIO_ENCODERS, ModelConfig
 from reelmatch.model.pooling import POOLING_CLASSES
-from reelmatch.model.text import TextTower
+from reelmatch.model.text import TextTower, text_embedding
 
 
 class AudioExpertHead(nn.Module):
@@ -96,7 +97,9 @@ class TwoTower(nn.Module):
         self.audio_head = nn.Linear(a, config.embed_dim)
         has_text = config.text is not None
         if has_text:  # (models without text keep exactly the parameters they always had)
-            self.text_tower = TextTower(config.text_dim, h)
+            # the genre head (fit by fit_text_genres before training) only where its share is > 0
+            self.text_tower = TextTower(config.text_dim, h,
+                                        num_genres=config.num_genres if config.text_genre_weight > 0 else 0)
             self.no_text = nn.Parameter(torch.zeros(h))
             self.text_head = nn.Linear(h, config.embed_dim)
             self.no_visual = nn.Parameter(torch.zeros(h))  # a plot-only title: no frames
@@ -204,6 +207,8 @@ class TwoTower(nn.Module):
             t_raw = self.text_tower(text.float())
             th = torch.where(has_text.unsqueeze(-1), t_raw, self.no_text.expand_as(t_raw))
             out["text"] = self.text_head(t_raw)
+            if self.text_tower.genres is not None:
+                out["text_genres"] = self.text_tower.genre_probabilities(text)
             out["has_text"] = has_text
             parts = [torch.where(has_visual.unsqueeze(-1), vh, self.no_visual.expand_as(vh)), ah, th]
         if self.config.fusion == "transformer":
@@ -218,13 +223,21 @@ class TwoTower(nn.Module):
         """``{"visual", "audio", "fused"}`` (and ``"text"`` for text models) [B, E], L2-normalised; a tower's
         rows for items without that modality are zeros. Also ``has_visual``, ``has_audio``, ``has_text`` bool [B]."""
         out = self.forward(batch)
-        names = ("visual", "audio", "fused") + (("text",) if "text" in out else ())
-        res = {k: F.normalize(out[k], dim=-1) for k in names}
+        res = {k: F.normalize(out[k], dim=-1) for k in ("visual", "audio", "fused")}
+        if "text" in out:  # the projection, and the genre probabilities where the tower has its genre head
+            res["text"] = text_embedding(out["text"], out.get("text_genres"), self.config.text_genre_weight)
         for name in ("visual", "audio", "text"):
             if name in res:
                 res[name] = res[name] * out[f"has_{name}"].unsqueeze(-1).to(res[name].dtype)
                 res[f"has_{name}"] = out[f"has_{name}"]
         return res
+
+    def fit_text_genres(self, text: torch.Tensor, genres: torch.Tensor) -> float | None:
+        """Fit the text tower's genre head on the training items' plot embeddings float32 [N, text_dim] and
+        their multi-hot genres [N, num_genres] (see :meth:`TextTower.fit_genres`); None without a head."""
+        if self.config.text is None or self.text_tower.genres is None:
+            return None
+        return self.text_tower.fit_genres(text, genres)
 
     def encode(self, batch: dict, normalize: bool = True) -> torch.Tensor:
         """The fused embedding [B, E]."""

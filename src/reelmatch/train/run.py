@@ -109,10 +109,20 @@ def run_train(ws, config: TrainConfig = TrainConfig(), *, clip_config=None, resu
     xm_ids = [i for i in plan.xm_ids if cache is None or i in cache]
 
     L.seed_everything(config.seed, workers=True, verbose=False)
+    # the text tower's genre head is fit on the labelled training items that have a plot
+    genre_rows = [k for k, i in enumerate(train.ids) if text_lookup is not None and i in text_lookup
+                  and train.genres[k].any()]
     model_cfg = replace(config.model, spectrogram=clip_cfg.spectrogram, num_genres=len(train.vocabulary),
                         text=text_doc["encoder"] if text_doc else None,
-                        text_dim=text_doc["dim"] if text_doc else config.model.text_dim)
+                        text_dim=text_doc["dim"] if text_doc else config.model.text_dim,
+                        text_genre_weight=config.model.text_genre_weight if genre_rows else 0.0)
     model = TwoTower(model_cfg, backbone_weights=config.weights)
+    if genre_rows and model.text_tower.genres is not None:
+        import torch
+
+        x = torch.from_numpy(np.stack([np.asarray(text_lookup[train.ids[k]], np.float32) for k in genre_rows]))
+        loss = model.fit_text_genres(x, torch.from_numpy(train.genres[genre_rows].astype(np.float32)))
+        log.info("text genre head: fit on %d plots (logistic loss %.3f)", len(genre_rows), loss)
 
     audio_lookup, audio_doc = _audio_expert_plan(ws, config, clip_cfg)
 
