@@ -133,6 +133,36 @@ def test_match_ad_scenes_and_breaks(sws, cli):
     assert all("scenes" in r and "breaks" in r for r in doc["results"])
 
 
+def test_the_best_scenes_of_the_whole_catalogue_come_from_the_scene_index(sws, cli):
+    """``match-ad --scenes`` also lists the catalogue's best scenes for the ad (the scene index),
+    the same as scoring every scene of every movie; exclusions hold inside that search."""
+    from reelmatch.embed import load_embeddings
+    from reelmatch.query.filters import Exclusions
+    from reelmatch.scenes import ScenesConfig, load_scenes, run_scenes
+
+    ws, _, _ = sws
+    res = run_scenes(ws, ScenesConfig())
+    spot = ws.catalog.find_title("Spot")[0]
+    emb = load_embeddings(ws)
+    ad = emb.vectors[emb.row(spot.id)]
+    every = []
+    for it in ws.catalog.items():
+        sc = load_scenes(ws, it.id)
+        if sc is not None and it.kind == "trailer":
+            every += [(float(sc.fused[j] @ ad), it.id, j, it.flags) for j in range(len(sc.scenes))]
+    assert len(every) > 5
+    every.sort(key=lambda t: -t[0])
+    top = ws.match_ad("Spot", k=4, scenes=True).top_scenes
+    assert [(d["id"], d["index"]) for d in top] == [(i, j) for _, i, j, _ in every[:4]]
+    assert all(abs(d["score"] - s) < 1e-5 for d, (s, *_) in zip(top, every))
+    kept = [t for t in every if "violence" not in t[3]]
+    top = ws.match_ad("Spot", k=2, scenes=True, exclusions=Exclusions(exclude_flags=("violence",))).top_scenes
+    assert [(d["id"], d["index"]) for d in top] == [(i, j) for _, i, j, _ in kept[:2]]
+    doc = json.loads(cli("-w", ws.root, "match-ad", "Spot", "-k", "3", "--scenes", "--json", check=True).stdout)
+    assert len(doc["top_scenes"]) == 3 and {"id", "title", "index", "start", "end", "score"} <= set(doc["top_scenes"][0])
+    assert "top_scenes" not in json.loads(cli("-w", ws.root, "match-ad", "Spot", "--json", check=True).stdout)
+
+
 def test_exclude_flag_from_manifest_and_explain(sws, cli):
     ws, _, _ = sws
     movie = ws.catalog.find_title("Long Movie")[0]

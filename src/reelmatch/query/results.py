@@ -62,11 +62,14 @@ class QueryResult:
     results: list[Neighbour] = field(default_factory=list)
     mode: str | None = None
     exclusions: dict | None = None  # the exclusions applied (in the JSON when any)
+    top_scenes: list | None = None  # match-ad --scenes: the best scenes of the whole catalogue (in the JSON when asked)
 
     def to_dict(self) -> dict:
         doc = {"query": dict(self.query), "results": [n.to_dict() for n in self.results]}
         if self.exclusions:
             doc["exclusions"] = dict(self.exclusions)
+        if self.top_scenes is not None:
+            doc["top_scenes"] = [dict(s) for s in self.top_scenes]
         return doc
 
     def __len__(self) -> int:

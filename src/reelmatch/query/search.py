@@ -575,8 +575,12 @@ def match_ad(
     exclusions = exclusions or NO_EXCLUSIONS
     res = _neighbours(ws, searcher, target, k, kind="trailer", genre=genre, exclude_ids=exclude_ids,
                       exclude_same_title=False, exclusions=exclusions, explain=explain)
+    top = None
     if scenes:
-        from reelmatch.scenes.match import attach_scenes
+        from reelmatch.scenes.match import attach_scenes, top_scenes
 
         res = attach_scenes(ws, target, res, model_fingerprint=searcher.emb.model_fingerprint, per_movie=scenes_per_movie)
-    return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None)
+        top = top_scenes(ws, target, model_fingerprint=searcher.emb.model_fingerprint, k=k,
+                         exclusions=exclusions, genre=genre)
+    return QueryResult(target.query, res, searcher.mode, exclusions.to_dict() if exclusions.active else None,
+                       top_scenes=top)

@@ -69,3 +69,42 @@ def attach_scenes(ws, target, neighbours, *, model_fingerprint: str, per_movie: 
             breaks = break_candidates(best, sc)
         out.append(dataclasses.replace(n, scenes=best, breaks=breaks))
     return out
+
+
+def top_scenes(ws, target, *, model_fingerprint: str, k: int, exclusions=None, genre: str | None = None) -> list[dict]:
+    """The ``k`` best scenes of the whole catalogue for an ad, from the scene index (every movie's
+    scenes, not only those of the movies ``match-ad`` ranks first): ``[{"id", "title", "index",
+    "start", "end", "score"}]``, best first. Exclusions (and ``genre``) hold inside the search;
+    ``[]`` when the scenes stage has not run for this model."""
+    from reelmatch.index.io import load_index
+    from reelmatch.scenes.stage import SCENE_INDEX, current_scenes_dir, read_item_scenes, split_scene_id
+
+    d = current_scenes_dir(ws, model_fingerprint)
+    if d is None or not (d / SCENE_INDEX).exists():
+        return []
+    index = load_index(d / SCENE_INDEX, model_fingerprint=model_fingerprint)
+    # movies only (match-ad ranks trailers), and the exclusions: applied inside the search
+    active = exclusions is not None and exclusions.active
+    g = genre.lower() if genre else None
+    items: dict[str, bool] = {}
+    for sid in index.ids:
+        item_id = split_scene_id(sid)[0]
+        if item_id not in items:
+            it = ws.catalog.get(item_id)
+            items[item_id] = (it.kind == "trailer" and (not active or exclusions.allows(it))
+                              and (g is None or any(x.lower() == g for x in it.genres)))
+    allow = [sid for sid in index.ids if items[split_scene_id(sid)[0]]]
+    if not allow:
+        return []
+    ids, scores = index.search(np.asarray(target.fused, np.float32), k, allow=allow)
+    out, cache = [], {}
+    for sid, score in zip(ids[0], scores[0]):
+        if sid is None:
+            continue
+        item_id, j = split_scene_id(sid)
+        if item_id not in cache:
+            cache[item_id] = read_item_scenes(d, item_id)
+        sc = cache[item_id].scenes[j]
+        out.append({"id": item_id, "title": ws.catalog.get(item_id).title, "index": j, "start": sc.start,
+                    "end": sc.end, "score": round(float(score), 6)})
+    return out

@@ -177,7 +177,45 @@ class _ScenesJob:
         return {item_id: None}
 
     def close(self) -> dict:
-        return {"fingerprint": self.fingerprint, "scenes": self.scenes, "artifact": self.root}
+        indexed = None
+        if self.total or not (self.root / SCENE_INDEX).exists():  # nothing new: the index stands
+            indexed = build_scene_index(self.ws, self.root, self.model_fingerprint)
+        return {"fingerprint": self.fingerprint, "scenes": self.scenes, "artifact": self.root, "indexed": indexed}
+
+
+#: the index over every scene vector of a scenes directory (ids ``<item id>#<scene index>``)
+SCENE_INDEX = "scene-index.npz"
+
+
+def scene_id(item_id: str, j: int) -> str:
+    return f"{item_id}#{j}"
+
+
+def split_scene_id(sid: str) -> tuple[str, int]:
+    item_id, _, j = sid.rpartition("#")
+    return item_id, int(j)
+
+
+def build_scene_index(ws, root: Path, model_fingerprint: str | None) -> int:
+    """Index the fused vectors of every scene in ``root`` (the project's index: exact below its size
+    threshold, HNSW above), written atomically next to the scenes; returns the scenes indexed.
+    Rebuilt at the end of each run of the stage, so it holds exactly the items done."""
+    from reelmatch.index.io import build_index, save_index
+
+    ids, vecs = [], []
+    for item in ws.catalog.items():
+        p = item_path(root, item.id)
+        if p.exists():
+            sc = ItemScenes.read(item.id, p)
+            ids += [scene_id(item.id, j) for j in range(len(sc.scenes))]
+            vecs.append(sc.fused)
+    path = root / SCENE_INDEX
+    if not ids:
+        path.unlink(missing_ok=True)
+        return 0
+    index = build_index(np.concatenate(vecs).astype(np.float32), ids, model_fingerprint=model_fingerprint)
+    save_index(index, path)
+    return len(ids)
 
 
 def item_path(root: Path, item_id: str) -> Path:
