@@ -29,6 +29,11 @@ class _EmbedJob:
 
     Items are marked done only once their vectors are on disk (``marks_done``): at
     each flush (every ``config.save_every`` vectors or two minutes) and at the end.
+    With ``options.workers_write`` the workers write their vectors as blocks
+    (:mod:`reelmatch.embed.blocks`) and return refs: :meth:`sync` commits them
+    before the runner marks the batch done, and :meth:`close` folds the committed
+    blocks into the embeddings file once. Blocks a killed run committed are folded
+    in here (kept, not redone); blocks it wrote but never committed are deleted.
     """
 
     marks_done = True
@@ -169,9 +174,10 @@ class _EmbedJob:
             if self.workers_write or self.folded:
                 self._fold_blocks()
                 self.flush()
-                self.blocks.clear()  # folded into the embeddings file
             elif self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
                 self.flush()
+            if self.blocks.dir.exists():
+                self.blocks.clear()  # folded into the embeddings file (or of another model: stale)
         finally:
             self.blocks.close()
         log.info("embed: %d vectors in %s", len(self.emb), self.path)
