@@ -207,3 +207,131 @@ def test_a_damaged_picture_names_its_record_and_member(ws):
         f.write(b"\0" * n)
     with pytest.raises(ValueError, match=r"clip record 'x' .*f01\.jpg"):
         ClipStore(ws, cfg).get("x")
+
+
+# ------------------------------------------------------------------ embed: vector blocks
+EMBED_CLIP = dict(start=0.0, window=2.0, num_frames=4, interval=0.5, size=32, n_mels=32, spec_frames=64)
+
+
+def _embed_arrays(ws):
+    from reelmatch.embed import load_embeddings
+
+    e = load_embeddings(ws)
+    return e, {n: getattr(e, n) for n in ("vectors", "visual", "audio", "has_audio", "text", "has_text", "has_visual")}
+
+
+@pytest.fixture
+def two_extracted(tmp_path):
+    """Two workspaces with the same 5 extracted clips."""
+    import shutil
+
+    from reelmatch.extract import run_extract
+    from reelmatch.workspace import Workspace
+
+    a = Workspace.init(tmp_path / "a")
+    add_items(a, tmp_path, 5, seconds=2.0)
+    run_extract(a, ClipConfig(**EMBED_CLIP), workers=0)
+    a.close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a, b = Workspace(tmp_path / "a"), Workspace(tmp_path / "b")
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_embed_workers_write_blocks_and_the_file_is_the_local_one(two_extracted):
+    """Workers writing vector blocks (committed by the driver, folded at the end) give the same embeddings file."""
+    from reelmatch.embed import EmbedConfig
+    from reelmatch.embed.blocks import blocks_dir
+    from reelmatch.embed.run import embed_stage
+    from test_query import tiny_embedder
+
+    a, b = two_extracted
+    cfg = EmbedConfig(batch_size=2)
+    ra = embed_stage(a, cfg, embedder=tiny_embedder(), workers_write=False)
+    rb = embed_stage(b, cfg, embedder=tiny_embedder(), workers_write=True, commit_every=1)
+    assert ra.done == rb.done == 5
+    ea, xa = _embed_arrays(a)
+    eb, xb = _embed_arrays(b)
+    assert ea.ids == eb.ids
+    for name in xa:
+        assert np.array_equal(xa[name], xb[name]), name
+    assert ea.meta["vectors_fingerprint"] == eb.meta["vectors_fingerprint"]
+    assert not blocks_dir(rb.artifact).exists()  # folded into the file, then removed
+    assert {i: b.catalog.stage_of(i, "embed")["status"] for i in eb.ids} == {i: "done" for i in eb.ids}
+    # up to date afterwards
+    assert embed_stage(b, cfg, embedder=tiny_embedder(), workers_write=True).total == 0
+
+
+def test_embed_blocks_of_a_killed_run_committed_kept_uncommitted_removed(two_extracted):
+    """A driver killed after committing some blocks: the next run folds them in without recomputing them,
+    deletes a block nobody committed and a torn temp file, and makes the same file as an uninterrupted run."""
+    from reelmatch.dataset.store import ClipStore
+    from reelmatch.embed import EmbedConfig
+    from reelmatch.embed.blocks import BlockIndex, blocks_dir, write_block
+    from reelmatch.embed.run import _EmbedJob, embed_batch, embed_stage
+    from reelmatch.runner import RunOptions
+    from test_query import tiny_embedder
+
+    a, b = two_extracted
+    cfg = EmbedConfig(batch_size=2)
+    embed_stage(a, cfg, embedder=tiny_embedder())
+    emb = tiny_embedder()
+    store = ClipStore(b, ClipConfig(**EMBED_CLIP))
+    job = _EmbedJob(b, (cfg, emb, store.config), RunOptions(workers_write=True))
+    folder = blocks_dir(job.path)
+    part, _ = embed_batch(emb, store, ["m0", "m1"])
+    ref = write_block(folder, "run1", part)
+    BlockIndex(job.path).commit([ref], job.fingerprint)
+    b.catalog.mark_many("embed", [("m0", None), ("m1", None)], job.fingerprint)  # committed, then killed
+    lost, _ = embed_batch(emb, store, ["m2"])
+    orphan = write_block(folder, "run1", lost)  # written, never committed
+    (folder / ".block-torn.npz.tmp").write_bytes(b"\x07" * 100)
+    job.blocks.close()
+    res = embed_stage(b, cfg, embedder=tiny_embedder(), workers_write=True)
+    assert res.done == 3 and res.counts["recovered_blocks"] == 2  # m2, m3, m4: m0 and m1 were kept
+    assert not (folder / orphan.name).exists() and not folder.exists()
+    for i in ("m0", "m1"):
+        assert b.catalog.stage_of(i, "embed")["attempts"] == 1
+    ea, xa = _embed_arrays(a)
+    eb, xb = _embed_arrays(b)
+    assert sorted(ea.ids) == sorted(eb.ids)
+    rows = [eb.row(i) for i in ea.ids]
+    for name in xa:
+        assert np.array_equal(xa[name], xb[name][rows]), name
+
+
+def test_killed_embed_driver_with_blocks_loses_nothing_committed(ws, tmp_path):
+    """SIGKILL ``reelmatch embed --workers-write`` mid-run; the next run finishes with every vector, no block left."""
+    from reelmatch.embed.blocks import blocks_dir
+    from reelmatch.embed.vectors import embeddings_path, load_embeddings
+    from reelmatch.extract import run_extract
+
+    add_items(ws, tmp_path, 12, seconds=2.0)
+    run_extract(ws, ClipConfig(**EMBED_CLIP), workers=0)
+    args = [sys.executable, "-m", "reelmatch", "-w", str(ws.root), "embed", "--backbone", "tiny", "--backbone-only",
+            "--batch-size", "1", "--workers-write", "--commit-every", "1"]
+
+    def embedded():
+        with sqlite3.connect(ws.catalog_path, timeout=30) as c:
+            return [r[0] for r in c.execute("SELECT item_id FROM stages WHERE stage='embed' AND status='done'")]
+
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    before = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and len(before) < 3:
+            before = embedded()
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if len(before) == 12 or not before:
+        pytest.skip("the run could not be killed mid-way")  # pragma: no cover - timing
+    assert blocks_dir(embeddings_path(ws)).exists()  # committed blocks, not yet folded
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for item_id in before:
+        assert ws.catalog.stage_of(item_id, "embed")["attempts"] == 1
+    assert sorted(load_embeddings(ws).ids) == sorted(f"m{i}" for i in range(12))
+    assert not blocks_dir(embeddings_path(ws)).exists()

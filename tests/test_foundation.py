@@ -30,6 +30,30 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path, argv):
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"heavy imports: {out.stdout}"
 
 
+def test_extract_on_an_up_to_date_workspace_imports_no_heavy_module(tmp_path):
+    """``reelmatch extract`` with nothing to do starts light: no torch, av, faiss... in the driver (issue 18)."""
+    from reelmatch.extract import ClipConfig, run_extract
+    from reelmatch.samples.media import moving_box_frames, tone, write_video
+
+    ws = Workspace.init(tmp_path / "w")
+    p = write_video(tmp_path / "m.mp4", seconds=2, fps=8, frames=moving_box_frames(48, 32), width=48, height=32,
+                    audio=tone(440))
+    ws.catalog.upsert(Item(id="m", title="M", media_path=str(p)))
+    cfg = ClipConfig(start=0.0, window=2.0, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16)
+    assert run_extract(ws, cfg, workers=0)["done"] == 1
+    ws.close()
+    heavy = (*HEAVY, "scipy", "sentence_transformers", "PIL")
+    code = (
+        "import sys\n"
+        "from reelmatch.cli.main import main\n"
+        f"rc = main(['-w', {str(tmp_path / 'w')!r}, 'extract', '--no-progress'])\n"
+        f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
+        "print(f'RC:{rc} HEAVY:' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert "0 done" in out.stderr and out.stdout.strip().splitlines()[-1] == "RC:0 HEAVY:", out.stdout
+
+
 def test_every_command_has_help_with_an_example_that_parses(cli):
     import importlib
     import re

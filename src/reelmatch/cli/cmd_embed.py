@@ -1,3 +1,5 @@
+import argparse
+
 NAME = "embed"
 HELP = "vectors for all clips"
 EXAMPLE = "reelmatch -w ws embed --batch-size 32"
@@ -12,6 +14,13 @@ def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="backbone used before any model is trained")
     p.add_argument("--audio-weight", type=float, default=0.25, help="audio share of the backbone-only vector (0..1)")
     p.add_argument("--retry-failed", action="store_true", help="retry items whose embedding failed before")
+    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
+                   help="workers write their vectors as blocks of their own and send back only where they are;"
+                        " folded into the embeddings file at the end (default: on with --engine ray)")
+    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+                   help="with --workers-write: commit blocks and the catalogue once per N items (default 256) ...")
+    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
+                   help="... or once per S seconds, whichever comes first (default 1)")
     from reelmatch.cli.common import add_engine_flags
 
     add_engine_flags(p)
@@ -19,7 +28,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from reelmatch.cli.common import StageProgress, clip_config_of, engine_from_args, info, open_workspace
-    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.embed import EmbedConfig, load_embeddings
 
     ws = open_workspace(args)
     config = EmbedConfig(
@@ -27,8 +36,12 @@ def run(args) -> int:
         audio_weight=args.audio_weight,
     )
     with StageProgress("embed") as progress:
-        path = run_embed(ws, config, clip_config=clip_config_of(ws), progress=progress, retry_failed=args.retry_failed,
-                         engine=engine_from_args(args))
+        from reelmatch.embed.run import embed_stage
+
+        path = embed_stage(ws, config, clip_config=clip_config_of(ws), progress=progress,
+                           retry_failed=args.retry_failed, engine=engine_from_args(args),
+                           workers_write=args.workers_write, commit_every=args.commit_every,
+                           commit_seconds=args.commit_seconds).artifact
     emb = load_embeddings(ws, config.name)
     if emb.meta.get("mode") == "backbone":
         info(f"note: no trained model yet: vectors come from the pretrained {emb.meta.get('backbone')} backbone alone")

@@ -29,12 +29,18 @@ class _EmbedJob:
 
     Items are marked done only once their vectors are on disk (``marks_done``): at
     each flush (every ``config.save_every`` vectors or two minutes) and at the end.
+    With ``options.workers_write`` the workers write their vectors as blocks
+    (:mod:`reelmatch.embed.blocks`) and return refs: :meth:`sync` commits them
+    before the runner marks the batch done, and :meth:`close` folds the committed
+    blocks into the embeddings file once. Blocks a killed run committed are folded
+    in here (kept, not redone); blocks it wrote but never committed are deleted.
     """
 
     marks_done = True
 
     def __init__(self, ws, job_config, options):
-        from reelmatch.dataset.store import ClipStore
+        from reelmatch.dataset.store import ClipStore, new_run_id
+        from reelmatch.embed.blocks import BlockIndex
 
         config, embedder, clip_config = job_config
         self.ws, self.config, self.embedder = ws, config, embedder
@@ -53,6 +59,15 @@ class _EmbedJob:
         if embedder.mode == "backbone":
             log.info("embed: using the pretrained backbone alone (no trained model yet)")
         self.old = old = _previous(path, model_fp, clip_fp)
+        # vector blocks: what a killed run wrote but never committed goes; what it committed is kept
+        self.blocks = BlockIndex(path)
+        self.recovered = self.blocks.recover()
+        committed, _ = self.blocks.load(fp)
+        self.folded = len(committed) if committed is not None else 0
+        if committed is not None:
+            old = committed if old is None else old.concat(committed)
+            old.meta = dict(self.meta)
+            self.old = old
         catalogue = {it.id for it in ws.catalog.items()}
         store_ids = [i for i in store.ids() if i in catalogue]
         # a model with plot text also embeds the titles that have a plot and no clip yet (text-only)
@@ -80,7 +95,12 @@ class _EmbedJob:
         self.pending_ids: list[str] = []
         self.last_save = time.monotonic()
         self.local = LocalFirst(embedder_factory(embedder), local=embedder)
-        self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config)
+        self.workers_write = bool(options.workers_write)
+        self.marks_done = not self.workers_write  # with blocks, the runner marks each batch after sync()
+        self.refs: list = []
+        self.block_ids: dict[str, tuple] = {}  # this run's committed blocks: name -> ids
+        block_dir = str(self.blocks.dir) if self.workers_write else None
+        self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config, block_dir, new_run_id())
 
     @property
     def tasks(self):
@@ -96,6 +116,16 @@ class _EmbedJob:
             return {i: error for i in task}
         part, outcome = out
         outcome = {i: outcome.get(i) for i in task}
+        from reelmatch.embed.blocks import BlockRef
+
+        if isinstance(part, BlockRef):  # the worker wrote its vectors: keep the ref, commit it in sync()
+            if part.rows:
+                self.refs.append(part)
+            got = set(part.ids)
+            for i in task:
+                if outcome[i] is None and i not in got:
+                    outcome[i] = "embed worker returned no vector"
+            return outcome
         if len(part):
             self.pending.append(part)
             self.pending_ids.extend(part.ids)
@@ -118,13 +148,41 @@ class _EmbedJob:
         self.ws.catalog.mark_many("embed", [(i, None) for i in self.pending_ids], self.fingerprint)
         self.pending, self.pending_ids, self.last_save = [], [], time.monotonic()
 
+    def sync(self) -> None:
+        """The blocks written so far: committed in one transaction (the runner then marks their items done)."""
+        if self.refs:
+            self.blocks.commit(self.refs, self.fingerprint)
+            self.block_ids.update({r.name: r.ids for r in self.refs})
+            self.refs = []
+
+    def _fold_blocks(self) -> None:
+        """This run's committed blocks into ``self.emb`` (damaged ones fail their items)."""
+        if not self.block_ids:
+            return
+        part, bad = self.blocks.load(self.fingerprint)
+        if part is not None:
+            mine = {i for ids in self.block_ids.values() for i in ids}
+            part = part.subset([i for i in part.ids if i in mine])
+            self.emb = part if self.emb is None else self.emb.concat(part)
+        failed = [(i, f"vector block lost: {reason}") for name, reason in bad.items() for i in self.block_ids.get(name, ())]
+        if failed:
+            self.ws.catalog.mark_many("embed", failed, self.fingerprint)
+
     def close(self) -> dict:
-        emb, old = self.emb, self.old
-        if self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
-            self.flush()
+        try:
+            emb, old = self.emb, self.old
+            if self.workers_write or self.folded:
+                self._fold_blocks()
+                self.flush()
+            elif self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
+                self.flush()
+            if self.blocks.dir.exists():
+                self.blocks.clear()  # folded into the embeddings file (or of another model: stale)
+        finally:
+            self.blocks.close()
         log.info("embed: %d vectors in %s", len(self.emb), self.path)
         return {"vectors": len(self.emb), "mode": self.embedder.mode, "artifact": self.path,
-                "text_only": int((~self.emb.has_visual).sum())}
+                "text_only": int((~self.emb.has_visual).sum()), "recovered_blocks": self.recovered["removed"]}
 
 
 def _previous(path: Path, model_fp: str, clip_fp: str) -> Embeddings | None:
@@ -174,6 +232,7 @@ def run_embed(
     progress=None,
     retry_failed: bool = False,
     engine=None,
+    workers_write: bool | None = None,
 ) -> Path:
     """Embed every clip of ``ws`` with its current model; returns the embeddings path.
 
@@ -187,13 +246,17 @@ def run_embed(
     (None: the workspace's current clip config). ``engine``: ``None``/``"local"``
     embeds here; ``"ray"`` or an engine object runs ``embed`` on its workers (GPU
     actors when the cluster has GPUs); same vectors. ``progress(done, total, item_id, error)``.
+    ``workers_write`` (default: the engine's, on with Ray): workers write their vectors as
+    blocks (:mod:`reelmatch.embed.blocks`), this process commits refs and folds the blocks
+    into the embeddings file at the end; same file.
     """
     return Path(embed_stage(ws, config, embedder=embedder, clip_config=clip_config, progress=progress,
-                            retry_failed=retry_failed, engine=engine).artifact)
+                            retry_failed=retry_failed, engine=engine, workers_write=workers_write).artifact)
 
 
 def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_config=None, progress=None,
-                retry_failed: bool = False, engine=None):
+                retry_failed: bool = False, engine=None, workers_write: bool | None = None,
+                commit_every: int = 256, commit_seconds: float = 1.0):
     """:func:`run_embed` returning the :class:`~reelmatch.runner.StageResult`."""
     from reelmatch.runner import RunOptions, run_stage
 
@@ -206,7 +269,8 @@ def embed_stage(ws, config: EmbedConfig = EmbedConfig(), *, embedder=None, clip_
         from reelmatch.train.features import _two_or_four
 
         progress = _two_or_four(progress)
-    res = run_stage(ws, EMBED, (config, embedder, clip_config), engine, progress, RunOptions(retry_failed=retry_failed))
+    res = run_stage(ws, EMBED, (config, embedder, clip_config), engine, progress, RunOptions(
+        retry_failed=retry_failed, workers_write=workers_write, commit_every=commit_every, commit_seconds=commit_seconds))
     kind = {"model": "trained model", "self-supervised": "self-supervised model"}.get(res.counts["mode"],
                                                                                       "pretrained backbone alone")
     res.summary = f"{res.counts['vectors']} vectors ({kind})"
@@ -234,15 +298,30 @@ def _same(obj):
     return obj
 
 
-def _make_embed_fn(factory, store_root: str, clip_config):
+def _make_embed_fn(factory, store_root: str, clip_config, block_dir: str | None = None, run: str = ""):
     """Worker side, once per worker: build the embedder and open the clip store; the returned
-    function embeds a batch of ids (:func:`embed_batch`), reading the clips itself."""
+    function embeds a batch of ids (:func:`embed_batch`), reading the clips itself. With
+    ``block_dir`` it writes the vectors as a block there and returns only its
+    :class:`~reelmatch.embed.blocks.BlockRef` (and the outcomes)."""
     from reelmatch.dataset.store import ClipStore
     from reelmatch.runtime import worker_device
 
     embedder = _on_device(factory(), worker_device())
     store = ClipStore.open_dir(Path(store_root), clip_config)
-    return lambda ids: embed_batch(embedder, store, ids)
+    if block_dir is None:
+        return lambda ids: embed_batch(embedder, store, ids)
+    return partial(_embed_to_block, embedder, store, block_dir, run)
+
+
+def _embed_to_block(embedder, store, block_dir: str, run: str, ids):
+    from reelmatch.embed.blocks import write_block
+
+    from reelmatch.embed.blocks import BlockRef
+
+    part, outcome = embed_batch(embedder, store, ids)
+    if not len(part):  # nothing embedded: no block
+        return BlockRef((), "", 0, 0), outcome
+    return write_block(block_dir, run, part), outcome
 
 
 def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]]:
