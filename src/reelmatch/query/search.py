@@ -431,11 +431,13 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
         picked = _from_index(ws, searcher, target, k, kind=kind, genre=genre, exclude=exclude, exclusions=exclusions)
     emb = searcher.emb
     # one scoring for both paths (the index's kernels differ in the last bits); ties keep the search's order
-    scored = sorted(((score(emb, target.fused, it.id), n, it) for n, (it, _, _) in enumerate(picked)),
-                    key=lambda t: (-t[0], t[1]))
+    prows = [emb.row(it.id) for it, _, _ in picked]
+    fused = [float(np.dot(target.fused, emb.vectors[r])) for r in prows]  # as score(): one dot product each
+    order = sorted(range(len(picked)), key=lambda n: (-fused[n], n))
+    scored = [(fused[n], n, picked[n][0]) for n in order]
     qgen = {g.lower() for g in target.genres}
     shared = [[g for g in it.genres if g.lower() in qgen] if qgen else [] for _, _, it in scored]
-    rows = [emb.row(it.id) for _, _, it in scored]
+    rows = [prows[n] for n in order]
     sims = modality_sims(target, emb, rows)
     per = _score_dicts(sims, len(rows))
     whys = [None] * len(scored)
@@ -449,13 +451,21 @@ def _neighbours(ws, searcher: Searcher, target: Target, k: int, *, kind, genre, 
                             scores=[s for s, _, _ in scored], sims=sims, per=per, shared_genres=shared,
                             slots=[picked[n][2] for _, n, _ in scored])
     out = []
-    for (s, _, item), why, scores, r, sg in zip(scored, whys, per, rows, shared):
+    mods = _modalities_of(emb, rows)
+    for (s, _, item), why, scores, m, sg in zip(scored, whys, per, mods, shared):
         out.append(Neighbour(
             rank=len(out) + 1, id=item.id, title=item.title, kind=item.kind, score=s,
             genres=tuple(item.genres), shared_genres=tuple(sg),
-            scores=scores, explain=why, modalities=tuple(emb.modalities(r)),
+            scores=scores, explain=why, modalities=m,
         ))
     return out
+
+
+def _modalities_of(emb, rows) -> list[tuple[str, ...]]:
+    """``emb.modalities(r)`` for each row, read in three vector lookups."""
+    r = np.asarray(rows, dtype=np.int64)
+    flags = zip(emb.has_visual[r].tolist(), emb.has_audio[r].tolist(), emb.has_text[r].tolist())
+    return [tuple(m for m, has in zip(("visual", "audio", "text"), f) if has) for f in flags]
 
 
 def modality_sims(target: Target, emb, rows) -> dict:
