@@ -1,5 +1,3 @@
-import argparse
-
 NAME = "embed"
 HELP = "vectors for all clips"
 EXAMPLE = "reelmatch -w ws embed --batch-size 32"
@@ -14,14 +12,10 @@ def add_arguments(p) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="backbone used before any model is trained")
     p.add_argument("--audio-weight", type=float, default=0.25, help="audio share of the backbone-only vector (0..1)")
     p.add_argument("--retry-failed", action="store_true", help="retry items whose embedding failed before")
-    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
-                   help="workers write their vectors as blocks of their own and send back only where they are;"
-                        " folded into the embeddings file at the end (default: on with --engine ray)")
-    p.add_argument("--commit-every", type=int, default=256, metavar="N",
-                   help="with --workers-write: commit blocks and the catalogue once per N items (default 256) ...")
-    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
-                   help="... or once per S seconds, whichever comes first (default 1)")
-    from reelmatch.cli.common import add_engine_flags
+    from reelmatch.cli.common import add_commit_flags, add_engine_flags
+
+    add_commit_flags(p, writes="their vectors as blocks of their own (folded into the embeddings file at the end)",
+                     commits="the blocks and the catalogue")
 
     add_engine_flags(p)
 

@@ -1,5 +1,3 @@
-import argparse
-
 NAME = "extract"
 HELP = "clips from media"
 EXAMPLE = "reelmatch -w ws extract --workers 2 --timeout 120"
@@ -29,13 +27,9 @@ def add_arguments(p) -> None:
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
                    help="quality 1-100 of the jpeg/webp frames (default 95)")
-    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
-                   help="workers append records to their own shards and send back only where they are"
-                        " (default: on with --engine ray, off with the local engine)")
-    p.add_argument("--commit-every", type=int, default=256, metavar="N",
-                   help="commit the catalogue and the clip index once per N items (default 256) ...")
-    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
-                   help="... or once per S seconds, whichever comes first (default 1)")
+    from reelmatch.cli.common import add_commit_flags
+
+    add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

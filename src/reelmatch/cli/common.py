@@ -157,6 +157,22 @@ def add_engine_flags(p) -> None:
                         " (default: $RAY_ADDRESS, else a local Ray instance)")
 
 
+def add_commit_flags(p, *, writes: str, commits: str) -> None:
+    """``--workers-write`` and the driver's batched commit (``--commit-every``, ``--commit-seconds``).
+
+    ``writes``: what workers write themselves; ``commits``: what a commit makes durable.
+    """
+    import argparse
+
+    p.add_argument("--workers-write", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"workers write {writes} and send back only where they are"
+                        " (default: on with --engine ray, off with the local engine)")
+    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+                   help=f"commit {commits} once per N items (default 256) ...")
+    p.add_argument("--commit-seconds", type=float, default=1.0, metavar="S",
+                   help="... or once per S seconds, whichever comes first (default 1)")
+
+
 def clip_config_of(ws):
     """The workspace's clip config, resolved once at the CLI edge and passed to the stages."""
     from reelmatch.dataset.store import resolve_clip_config
