@@ -71,29 +71,39 @@ def attach_scenes(ws, target, neighbours, *, model_fingerprint: str, per_movie: 
     return out
 
 
+_SCENE_INDEXES: dict = {}  # path -> (mtime_ns, index): loaded once per version of the file
+
+
+def _scene_index(path, model_fingerprint: str):
+    from reelmatch.index.io import load_index
+
+    mtime = path.stat().st_mtime_ns
+    hit = _SCENE_INDEXES.get(str(path))
+    if hit is None or hit[0] != mtime:
+        if len(_SCENE_INDEXES) >= 8:
+            _SCENE_INDEXES.clear()
+        hit = _SCENE_INDEXES[str(path)] = (mtime, load_index(path, model_fingerprint=model_fingerprint))
+    return hit[1]
+
+
 def top_scenes(ws, target, *, model_fingerprint: str, k: int, exclusions=None, genre: str | None = None) -> list[dict]:
     """The ``k`` best scenes of the whole catalogue for an ad, from the scene index (every movie's
     scenes, not only those of the movies ``match-ad`` ranks first): ``[{"id", "title", "index",
     "start", "end", "score"}]``, best first. Exclusions (and ``genre``) hold inside the search;
     ``[]`` when the scenes stage has not run for this model."""
-    from reelmatch.index.io import load_index
     from reelmatch.scenes.stage import SCENE_INDEX, current_scenes_dir, read_item_scenes, split_scene_id
 
     d = current_scenes_dir(ws, model_fingerprint)
     if d is None or not (d / SCENE_INDEX).exists():
         return []
-    index = load_index(d / SCENE_INDEX, model_fingerprint=model_fingerprint)
-    # movies only (match-ad ranks trailers), and the exclusions: applied inside the search
-    active = exclusions is not None and exclusions.active
-    g = genre.lower() if genre else None
-    items: dict[str, bool] = {}
-    for sid in index.ids:
-        item_id = split_scene_id(sid)[0]
-        if item_id not in items:
-            it = ws.catalog.get(item_id)
-            items[item_id] = (it.kind == "trailer" and (not active or exclusions.allows(it))
-                              and (g is None or any(x.lower() == g for x in it.genres)))
-    allow = [sid for sid in index.ids if items[split_scene_id(sid)[0]]]
+    index = _scene_index(d / SCENE_INDEX, model_fingerprint)
+    # movies only (match-ad ranks trailers), and the exclusions: applied inside the search, with the
+    # allowed ids from the catalogue in one query (cached per catalogue state), as item searches do
+    from reelmatch.query.filters import NO_EXCLUSIONS
+    from reelmatch.query.search import _allowed
+
+    ok = set(_allowed(ws, kind="trailer", genre=genre, exclusions=exclusions or NO_EXCLUSIONS))
+    allow = [sid for sid in index.ids if split_scene_id(sid)[0] in ok]
     if not allow:
         return []
     ids, scores = index.search(np.asarray(target.fused, np.float32), k, allow=allow)
