@@ -143,3 +143,53 @@ def test_index_not_built_is_503(ws, media_dir):
         r = c.get(f"/api/items/{item.id}/similar")
         assert r.status_code in (404, 503) and r.json()["error"]
         assert "Traceback" not in r.text
+
+
+def test_similar_before_routing_answers_as_the_route_does(served_workspace, monkeypatch):
+    """The plain similar is answered before routing (fastpath) with the route's bytes and headers;
+    every other form goes to the app: its validation, its 404 and its explain."""
+    from reelmatch.serve import fastpath
+
+    ws, _ = served_workspace
+    t = ids(ws)
+    answered = []
+    real_init = fastpath.InlineSimilar.__init__
+
+    def counting_init(self, app, *, answer, max_k):
+        def counted(request, *plain):
+            response = answer(request, *plain)
+            if response is not None:
+                answered.append(plain)
+            return response
+
+        real_init(self, app, answer=counted, max_k=max_k)
+
+    monkeypatch.setattr(fastpath.InlineSimilar, "__init__", counting_init)
+    with TestClient(create_app(ws)) as fast, TestClient(create_app(ws, ServeConfig(inline_route=False))) as routed:
+        queries = [({"k": 4}, {}), ({"k": 10, "genre": "Drama"}, {}), ({"kind": "ad"}, {}), ({}, {}),
+                   ({"k": 3}, {"accept-encoding": "gzip"}), ({"k": 10, "genre": ""}, {})]
+        for params, headers in queries * 2:  # the second pass is answered from the warm caches
+            for title in ("Crimson Chase", "Fizzy Soda"):
+                a = fast.get(f"/api/items/{t[title]}/similar", params=params, headers=headers)
+                b = routed.get(f"/api/items/{t[title]}/similar", params=params, headers=headers)
+                assert a.status_code == b.status_code == 200
+                assert a.content == b.content
+                drop = {"content-length"} if headers else set()
+                assert {k: v for k, v in a.headers.items() if k not in drop} == \
+                       {k: v for k, v in b.headers.items() if k not in drop}
+        assert len(answered) >= len(queries) * 2  # the warm pass at least went before routing
+        tag = fast.get(f"/api/items/{t['Crimson Chase']}/similar", params={"k": 4}).headers["etag"]
+        assert fast.get(f"/api/items/{t['Crimson Chase']}/similar", params={"k": 4},
+                        headers={"if-none-match": tag}).status_code == 304
+        answered.clear()
+        base = f"/api/items/{t['Crimson Chase']}/similar"
+        for params, status in [({"k": 0}, 422), ({"k": "x"}, 422), ({"k": 101}, 422), ({"kind": "film"}, 422),
+                               ({"kind": ""}, 422), ({"genre": "x" * 101}, 422)]:
+            a, b = fast.get(base, params=params), routed.get(base, params=params)
+            assert a.status_code == b.status_code == status and a.json() == b.json()
+        assert fast.get("/api/items/nope/similar").json() == routed.get("/api/items/nope/similar").json()
+        assert fast.get("/api/items/nope/similar").status_code == 404
+        for extra in ("k=2&k=3", "explain=true", "exclude_genre=Drama", "k=2&extra=1"):
+            a, b = fast.get(f"{base}?{extra}"), routed.get(f"{base}?{extra}")
+            assert a.status_code == b.status_code and a.content == b.content
+        assert answered == []  # none of these was answered before routing

@@ -21,6 +21,8 @@ def add_arguments(p) -> None:
                         " request but starves some connections for seconds when overloaded)")
     p.add_argument("--no-neighbour-table", action="store_true",
                    help="search the index for every similar query instead of reading the precomputed neighbour table")
+    p.add_argument("--no-inline-route", action="store_true",
+                   help="route every similar request through the full app (no answer before routing; for measuring)")
 
 
 def run(args) -> int:
@@ -38,6 +40,7 @@ def run(args) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         query_timeout=args.query_timeout,
         neighbour_table=not args.no_neighbour_table,
+        inline_route=not args.no_inline_route,
     )
     if args.workers is None:
         import os

@@ -387,6 +387,16 @@ def create_app(ws, config: ServeConfig | None = None) -> FastAPI:
             doc = await run_in_threadpool(lambda: similar_doc(item_id, k, genre, kind, explain=explain, exclusions=ex))
         return json_response(request, doc)
 
+    def similar_before_routing(request, item_id: str, k: int, genre: str | None, kind: str | None):
+        state.fresh()
+        doc = similar_inline(item_id, k, genre, kind)
+        return None if doc is None else json_response(request, doc)
+
+    if config.inline_route:  # the plain, table-answered similar skips routing and validation (same bytes)
+        from reelmatch.serve.fastpath import InlineSimilar
+
+        app.add_middleware(InlineSimilar, answer=similar_before_routing, max_k=config.max_k)
+
     @app.post("/api/similar", tags=["query"])
     def similar_batch(request: Request, batch: SimilarBatch):
         """Many catalogue items in one request: ``{"results": [...]}``, one entry per id in order, each

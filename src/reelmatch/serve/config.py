@@ -21,6 +21,9 @@ class ServeConfig:
     max_batch:         most ids in one ``POST /api/similar`` (422 above).
     neighbour_table:   answer ``similar`` of catalogue items from the precomputed
                        neighbour table (False: search the index every time).
+    inline_route:      answer a plain ``GET /api/items/{id}/similar`` before routing
+                       when the table answers it (:mod:`reelmatch.serve.fastpath`;
+                       False: every request goes through FastAPI's routing).
     """
 
     allow_writes: bool = False
@@ -32,6 +35,7 @@ class ServeConfig:
     thumbnail_cache: int = 512
     max_batch: int = 1000
     neighbour_table: bool = True
+    inline_route: bool = True
 
     def __post_init__(self):
         if self.max_upload_bytes < 1 or self.query_timeout <= 0 or self.max_concurrent_uploads < 1:
