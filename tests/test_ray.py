@@ -278,3 +278,58 @@ def test_ray_build_with_dedupe_matches_local_and_the_golden_files(ray_instance, 
     golden = _golden.without_offsets(json.loads(_golden.MANIFEST.read_text()))
     diffs = _golden.compare(docs["ray"], golden)
     assert not diffs, "\n".join(diffs[:30])
+
+
+@pytest.mark.slow
+def test_ray_scenes_match_local(ray_instance, tmp_path):
+    """The scenes stage on Ray actors writes the local engine's scene files (boundaries and vectors),
+    marks the same items and builds the same scene index; a file that is not a video fails alone."""
+    import shutil
+
+    from reelmatch.embed import EmbedConfig, run_embed
+    from reelmatch.embed.embedder import BackboneEmbedder
+    from reelmatch.engine import get_engine
+    from reelmatch.extract import ClipConfig, run_extract
+    from reelmatch.index import run_index
+    from reelmatch.scenes import ScenesConfig, load_scenes, run_scenes
+    from reelmatch.scenes.generated import write_movie
+    from reelmatch.scenes.stage import SCENE_INDEX, current_scenes_dir
+
+    media = tmp_path / "media"
+    media.mkdir()
+    write_movie(media / "night.mp4", 16.0, size=48, fps=10, seed=3)
+    write_movie(media / "day.mp4", 10.0, size=48, fps=10, seed=4)
+    (media / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 3000)
+    a = Workspace.init(tmp_path / "local")
+    for name in ("night", "day", "broken"):
+        a.catalog.upsert(Item(id=name, title=name, genres=("Drama",), media_path=str(media / f"{name}.mp4")))
+    clip = ClipConfig(start=0.0, window=10.0, num_frames=3, interval=3.0, size=32, n_mels=16, spec_frames=32)
+    assert run_extract(a, clip, workers=0)["failed"] == 1
+    run_embed(a, EmbedConfig(batch_size=4), embedder=BackboneEmbedder("tiny", pretrained=False), clip_config=clip)
+    run_index(a)
+    a.close()
+    shutil.copytree(tmp_path / "local", tmp_path / "ray")  # the same workspace, before any scenes
+    a, b = Workspace(tmp_path / "local"), Workspace(tmp_path / "ray")
+    ra = run_scenes(a, ScenesConfig(), clip_config=clip)
+    rb = run_scenes(b, ScenesConfig(), clip_config=clip, engine=get_engine("ray", workers=2))
+    assert (ra.done, ra.failed) == (rb.done, rb.failed) == (2, 1)
+    assert ra.counts["scenes"] == rb.counts["scenes"] >= 4
+    assert _status(a, "scenes") == _status(b, "scenes")
+    for item_id in ("night", "day"):
+        sa, sb = load_scenes(a, item_id), load_scenes(b, item_id)
+        assert [(s.start, s.end) for s in sa.scenes] == [(s.start, s.end) for s in sb.scenes]
+        for name in ("fused", "visual", "audio", "has_audio"):
+            assert np.array_equal(getattr(sa, name), getattr(sb, name)), (item_id, name)
+    from reelmatch.embed.vectors import load_embeddings
+
+    da = current_scenes_dir(a, load_embeddings(a).model_fingerprint)
+    db = current_scenes_dir(b, load_embeddings(b).model_fingerprint)
+    assert da.name == db.name
+    with np.load(da / SCENE_INDEX, allow_pickle=False) as ia, np.load(db / SCENE_INDEX, allow_pickle=False) as ib:
+        assert sorted(ia.files) == sorted(ib.files)
+        for key in ia.files:
+            assert np.array_equal(ia[key], ib[key]), key
+    again = run_scenes(b, ScenesConfig(), clip_config=clip, engine=get_engine("ray", workers=2))
+    assert again.total == 0
+    a.close()
+    b.close()
