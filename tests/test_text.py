@@ -156,3 +156,8 @@ def test_reduced_precision_encoders_agree_with_fp32_and_cache_apart(ws, encoder,
     from reelmatch.text.cache import text_cache_path
 
     assert text_cache_path(ws, fp32).parent != text_cache_path(ws, reduced).parent
+
+
+def test_features_cli_names_the_known_text_encoders_before_any_work(ws, cli):
+    bad = cli("-w", ws.root, "features", "--backbone", "tiny", "--text", "--text-encoder", "nope", "--no-progress")
+    assert bad.returncode != 0 and "known encoders are minilm, minilm-bf16, minilm-int8" in bad.stderr
