@@ -211,26 +211,9 @@ TFIDF_SHARES = (0.0, 0.2, 0.35, 0.5)
 
 
 def layer_features(enc, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-    """float32 [L + 1, n, D]: every layer's hidden states mean-pooled over the plot's tokens (as the
-    sentence embedding pools the last one), L2-normalised; one forward pass, cut at ``enc.max_tokens``."""
-    import torch
-
-    st = enc._model
-    bert, tok = st[0].auto_model, st.tokenizer
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    out = None
-    with torch.inference_mode():
-        for b in range(0, len(texts), batch_size):
-            idx = order[b : b + batch_size]
-            f = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=enc.max_tokens,
-                    return_tensors="pt")  # fmt: skip
-            hs = bert(**f, output_hidden_states=True).hidden_states
-            m = f["attention_mask"].unsqueeze(-1).float()
-            pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1) for h in hs])
-            if out is None:
-                out = np.zeros((len(hs), len(texts), pooled.shape[-1]), np.float32)
-            out[:, idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-    return out
+    """float32 [L + 1, n, D]: every layer's mean-pooled hidden states, L2-normalised (one forward pass;
+    :meth:`reelmatch.text.encoder.TextEncoder.pooled_layers`, which the encoder ``minilm-layers`` reads)."""
+    return enc.pooled_layers(texts, batch_size=batch_size)
 
 
 def concat_layers(pooled: np.ndarray, layers: tuple[int, ...]) -> np.ndarray:
