@@ -108,7 +108,8 @@ def _multi_hot(labels, vocab):
     return np.array([[g in lab for g in vocab] for lab in labels], dtype=np.float32)
 
 
-def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True):
+def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True,
+                     c: float = 1.0):
     """A TextTower (with its genre head) trained on float32 x [N, D] with genre labels; returns
     ``embed(x, genre_weight=0.0) -> float32 [M, E (+ G)]`` (see :func:`reelmatch.model.text.text_embedding`)."""
     import torch
@@ -124,7 +125,7 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
     y = torch.from_numpy(_multi_hot(labels, vocab))
     xt = torch.tensor(x, dtype=torch.float32)
     tower = TextTower(x.shape[1], 256, num_genres=len(vocab))
-    tower.fit_genres(xt, y)  # as run_train does before the phases: closed form, frozen
+    tower.fit_genres(xt, y, c=c)  # as run_train does before the phases: closed form, frozen (C: the encoder's)
     head = torch.nn.Linear(256, len(vocab))
     opt = torch.optim.AdamW([p for p in tower.parameters() if p.requires_grad] + list(head.parameters()),
                             lr=1e-3, weight_decay=1e-2)
@@ -490,8 +491,10 @@ def main(args) -> int:
         print(f"states below the top {args.finetune} layer(s), plots cut at {FINETUNE['max_tokens']} tokens, "
               f"in {time.perf_counter() - t0:.0f} s; recipe {FINETUNE}", flush=True)
     from reelmatch.model.config import ModelConfig
+    from reelmatch.text.encoder import text_encoder_spec
 
     w = ModelConfig().text_genre_weight
+    gc = text_encoder_spec(args.encoder).genre_c  # the genre head's C for this encoder, as reelmatch train fits it
     enc_name = f"{args.encoder} (no training)"
     methods = ["random", "tfidf", enc_name, "text tower (warm-up only)", "text tower (projection: before)",
                "genre head alone", f"text tower + genre head (weight {w}, default)"]
@@ -509,14 +512,14 @@ def main(args) -> int:
             for k, v in choose(x, labels, tr, epochs=args.epochs, seed=seed).items():
                 chosen.setdefault(k, []).append(v)
         tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit([texts[i] for i in tr])
-        tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed)
+        tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc)
         got = {
             "random": rng.normal(size=(len(te), 64)),
             "tfidf": tfidf.transform([texts[i] for i in te]).toarray(),
             enc_name: x[te],
             "text tower (warm-up only)": train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, triplet=False)(x[te]),
             "text tower (projection: before)": tower(x[te], 0.0),
-            "genre head alone": genre_head(x[tr], lab_tr)(x[te]),
+            "genre head alone": genre_head(x[tr], lab_tr, gc)(x[te]),
             methods[6]: tower(x[te], w),
         }
         if xs is not None:
