@@ -268,6 +268,7 @@ def test_the_several_layers_text_encoder_trains_with_its_own_cache_and_genre_c(t
     meta = read_config(best)
     assert meta["model"]["text"] == "minilm-layers" and meta["model"]["text_dim"] == 1536
     assert seen and seen[0][0][1] == 1536 and seen[0][1] == {"c": 3.0}  # the encoder's genre_c
+    assert "all-MiniLM-L6-v2" in (best / "MODEL_CARD.md").read_text()  # credited as the weights it reads
     assert text_cache_path(ws, TextFeaturesConfig("minilm-layers")).exists()
     assert text_cache_path(ws, TextFeaturesConfig()).exists()  # the fp32 cache of the first model is untouched
     run_embed(ws, EmbedConfig(name="layers", batch_size=8), clip_config=_golden.clip_config())
