@@ -186,7 +186,6 @@ class TextEncoder:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-
     def pooled_layers(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """float32 [L + 1, n, width]: every layer's hidden states (0 = the word embeddings) mean-pooled over
         each text's tokens, as the sentence embedding pools the last one, L2-normalised; one forward pass
@@ -202,13 +201,13 @@ class TextEncoder:
             for b in range(0, len(texts), batch_size):
                 idx = order[b : b + batch_size]
                 f = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_tokens,
-                        return_tensors="pt")  # fmt: skip
+                        return_tensors="pt").to(bert.device)  # fmt: skip
                 hs = bert(**f, output_hidden_states=True).hidden_states
                 m = f["attention_mask"].unsqueeze(-1).float()
                 pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1) for h in hs])  # [L + 1, b, width]
                 if out is None:
                     out = np.zeros((len(hs), len(texts), pooled.shape[-1]), np.float32)
-                out[:, idx] = F.normalize(pooled, dim=-1).numpy()
+                out[:, idx] = F.normalize(pooled, dim=-1).cpu().numpy()
         return out
 
 
