@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
     p.add_argument("--text", action="store_true",
                    help="also cache the plot-text sentence embeddings (all-MiniLM-L6-v2) of every item with a plot")
     p.add_argument("--text-encoder", default="minilm", metavar="NAME",
-                   help="with --text: minilm (default, fp32), minilm-bf16 (bf16 weights: ~1.8x the plots/s on CPUs "
+                   help="with --text: minilm (default, fp32), minilm-layers, minilm-bf16 (bf16 weights: ~2x the plots/s on CPUs "
                         "with native bf16, cosine to fp32 >= 0.9999) or minilm-int8; each has its own cache, and "
                         "a model uses the one it was trained with (train --text-encoder)")
     p.add_argument("--norm", default="auto", metavar="NAME",
