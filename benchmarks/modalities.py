@@ -41,6 +41,7 @@ VARIANTS = {
     "text+transformer": {"fusion": "transformer"},
     "text+aisfx+transformer": {"audio_encoder": "aisfx", "fusion": "transformer"},
     "text, plot dropout 0.5": {"text_dropout": 0.5},
+    "text, minilm-layers": {"text": "minilm-layers"},  # layers 3-6 of MiniLM as the text input (docs/model.md)
 }
 DEFAULT_DEVDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "devdata"
 

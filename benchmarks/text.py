@@ -30,7 +30,9 @@ It also prints the encoder's throughput in plots/s over every plot of the file
 
     .venv/bin/python benchmarks/text.py
     .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
-    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch sizes, threads
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
+    .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
 """
 
 from __future__ import annotations
@@ -59,8 +61,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentences", action="store_true", help="also: mean of per-sentence embeddings as the input")
     p.add_argument("--choose", action="store_true",
                    help="also: cross-validation inside the training titles over the genre weight and C")
+    p.add_argument("--levers", action="store_true",
+                   help="also: several layers' pooled states and TF-IDF stacking as the genre head's input, "
+                        "settings chosen by cross-validation inside the training titles")
+    p.add_argument("--finetune", type=int, default=0, metavar="TOP",
+                   help="also: MiniLM's top TOP layers fine-tuned on the training titles' genres (a fixed recipe)")
     p.add_argument("--throughput", type=int, default=0, metavar="N",
-                   help="only: plots/s side by side (batch sizes, threads) on the first N plots, three times each")
+                   help="only: plots/s side by side (batch sizes, threads, bf16, int8) on the first N plots, "
+                        "three times each")
+    p.add_argument("--agreement", action="store_true",
+                   help="only: cosine of the bf16 and int8 encoders' embeddings to fp32 over every plot")
     return p
 
 
@@ -98,7 +108,8 @@ def _multi_hot(labels, vocab):
     return np.array([[g in lab for g in vocab] for lab in labels], dtype=np.float32)
 
 
-def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True):
+def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True,
+                     c: float = 1.0):
     """A TextTower (with its genre head) trained on float32 x [N, D] with genre labels; returns
     ``embed(x, genre_weight=0.0) -> float32 [M, E (+ G)]`` (see :func:`reelmatch.model.text.text_embedding`)."""
     import torch
@@ -114,7 +125,7 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
     y = torch.from_numpy(_multi_hot(labels, vocab))
     xt = torch.tensor(x, dtype=torch.float32)
     tower = TextTower(x.shape[1], 256, num_genres=len(vocab))
-    tower.fit_genres(xt, y)  # as run_train does before the phases: closed form, frozen
+    tower.fit_genres(xt, y, c=c)  # as run_train does before the phases: closed form, frozen (C: the encoder's)
     head = torch.nn.Linear(256, len(vocab))
     opt = torch.optim.AdamW([p for p in tower.parameters() if p.requires_grad] + list(head.parameters()),
                             lr=1e-3, weight_decay=1e-2)
@@ -140,10 +151,12 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
             opt.step()
     tower.eval()
 
-    def embed(v: np.ndarray, genre_weight: float = 0.0) -> np.ndarray:
+    def embed(v: np.ndarray, genre_weight: float = 0.0, probabilities: np.ndarray | None = None) -> np.ndarray:
+        """``probabilities``: genre probabilities [M, G] to mix in instead of the tower's own head's."""
         with torch.no_grad():
             v = torch.tensor(v, dtype=torch.float32)
-            return text_embedding(tower(v), tower.genre_probabilities(v), genre_weight).numpy()
+            p = tower.genre_probabilities(v) if probabilities is None else torch.tensor(probabilities)
+            return text_embedding(tower(v), p, genre_weight).numpy()
 
     return embed
 
@@ -189,21 +202,232 @@ def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, fol
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
+#: lever "several layers": the mean-pooled hidden states of these MiniLM layers (0 = word embeddings),
+#: each L2-normalised, concatenated (one forward pass), as the genre head's input
+LAYER_SETS = {"6": (6,), "5+6": (5, 6), "4-6": (4, 5, 6), "3-6": (3, 4, 5, 6), "1-6": (1, 2, 3, 4, 5, 6),
+              "0-6": (0, 1, 2, 3, 4, 5, 6)}
+#: lever "TF-IDF stacking": the TF-IDF head's C, and its share in the averaged probabilities
+TFIDF_CS = (3.0, 10.0, 30.0)
+TFIDF_SHARES = (0.0, 0.2, 0.35, 0.5)
+
+
+def layer_features(enc, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    """float32 [L + 1, n, D]: every layer's mean-pooled hidden states, L2-normalised (one forward pass;
+    :meth:`reelmatch.text.encoder.TextEncoder.pooled_layers`, which the encoder ``minilm-layers`` reads)."""
+    return enc.pooled_layers(texts, batch_size=batch_size)
+
+
+def concat_layers(pooled: np.ndarray, layers: tuple[int, ...]) -> np.ndarray:
+    """float32 [n, len(layers) * D] with unit rows from ``layer_features``' [L + 1, n, D]."""
+    return np.concatenate([pooled[k] for k in layers], axis=1) / np.sqrt(len(layers))
+
+
+def tfidf_head(texts_tr: list[str], labels_tr, c: float):
+    """A genre head (the text tower's logistic regression) on the TF-IDF of the plot: ``probabilities(texts)``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit(texts_tr)
+    head = genre_head(vec.transform(texts_tr).toarray().astype(np.float32), labels_tr, c)
+    return lambda t: head(vec.transform(t).toarray().astype(np.float32))
+
+
+def _lever_scores(pooled, texts, labels, it, va) -> dict[tuple, float]:
+    """MAP@R on the titles ``va`` (train on ``it``) of every (layer set, C, TF-IDF C, TF-IDF share)."""
+    from reelmatch.evaluate.metrics import retrieval_metrics
+
+    lab_it, lab_va = [labels[i] for i in it], [labels[i] for i in va]
+    heads = {(ls, c): genre_head(concat_layers(pooled[:, it], LAYER_SETS[ls]), lab_it, c)(
+                 concat_layers(pooled[:, va], LAYER_SETS[ls])) for ls in LAYER_SETS for c in CS}  # fmt: skip
+    tf = {ct: tfidf_head([texts[i] for i in it], lab_it, ct)([texts[i] for i in va]) for ct in TFIDF_CS}
+    out = {}
+    for (ls, c), p in heads.items():
+        for ct, pt in tf.items():
+            for a in TFIDF_SHARES:
+                if a == 0 and ct != TFIDF_CS[0]:
+                    out[(ls, c, ct, a)] = out[(ls, c, TFIDF_CS[0], a)]
+                    continue
+                out[(ls, c, ct, a)] = retrieval_metrics((1 - a) * p + a * pt, lab_va)["map_at_r"]
+    return out
+
+
+def levers(pooled, texts, labels, tr, te, *, epochs: int, seed: int, folds: int = 3) -> dict[str, float]:
+    """Held-out MAP@R of the frozen-feature levers, each one's settings chosen by ``folds``-fold
+    cross-validation inside the training titles ``tr`` (the held-out ``te`` are never looked at):
+    several layers (layer set, C), TF-IDF stacking (TF-IDF C, share; MiniLM's last layer, C = 1), both
+    (all four), and the chosen "both" inside the text tower's embedding (weight 0.85, as the default)."""
+    from reelmatch.evaluate.metrics import retrieval_metrics
+
+    rng = np.random.default_rng(1000 + seed)  # the same folds as choose()
+    r = rng.permutation(tr)
+    inner: dict[tuple, list[float]] = {}
+    for f in range(folds):
+        va, it = r[f::folds], np.setdiff1d(r, r[f::folds])
+        for k, v in _lever_scores(pooled, texts, labels, it, va).items():
+            inner.setdefault(k, []).append(v)
+    cv = {k: float(np.mean(v)) for k, v in inner.items()}
+    best = lambda keep: max((k for k in cv if keep(k)), key=cv.get)  # noqa: E731
+    picks = {
+        "layers": best(lambda k: k[3] == 0),
+        "tfidf": best(lambda k: k[0] == "6" and k[1] == 1.0),
+        "both": best(lambda k: True),
+    }
+    lab_tr, lab_te = [labels[i] for i in tr], [labels[i] for i in te]
+    out = {}
+    for name, (ls, c, ct, a) in picks.items():
+        xtr, xte = concat_layers(pooled[:, tr], LAYER_SETS[ls]), concat_layers(pooled[:, te], LAYER_SETS[ls])
+        p = genre_head(xtr, lab_tr, c)(xte)
+        if a > 0:
+            p = (1 - a) * p + a * tfidf_head([texts[i] for i in tr], lab_tr, ct)([texts[i] for i in te])
+        out[name] = retrieval_metrics(p, lab_te)["map_at_r"]
+        out[name + " pick"] = (ls, c, ct, a)
+        out[name + " cv"] = cv[(ls, c, ct, a)]
+        if name == "both":
+            w = 0.85
+            tower = train_text_tower(xtr, lab_tr, epochs=epochs, seed=seed)
+            out["both in tower"] = retrieval_metrics(tower(xte, w, p), lab_te)["map_at_r"]
+    for ls in LAYER_SETS:  # for orientation only (fixed, not a choice): each layer set's head, C = 1
+        xtr, xte = concat_layers(pooled[:, tr], LAYER_SETS[ls]), concat_layers(pooled[:, te], LAYER_SETS[ls])
+        out[f"layers {ls} (fixed C 1)"] = retrieval_metrics(genre_head(xtr, lab_tr)(xte), lab_te)["map_at_r"]
+    out["cv baseline (6, C 1, no TF-IDF)"] = cv[("6", 1.0, TFIDF_CS[0], 0.0)]
+    return out
+
+
+#: lever "fine-tuning": a recipe fixed beforehand (not tuned on any split): MiniLM's top layers trained
+#: with a multi-label genre loss (BCE) on the training titles' plots cut at 128 tokens, AdamW, the genre
+#: layer warm-started from the logistic regression on the frozen embedding
+FINETUNE = {"max_tokens": 128, "epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch": 16, "weight_decay": 0.01}
+
+
+class TopLayers:
+    """MiniLM's hidden states below its top ``top`` layers, computed once for every plot (cut at 128 tokens),
+    so fine-tuning the top layers costs only their forward and backward passes."""
+
+    def __init__(self, enc, texts: list[str], top: int, *, batch_size: int = 64):
+        import torch
+
+        st = enc._model
+        self.bert = st[0].auto_model
+        self.top = top
+        n_layers = len(self.bert.encoder.layer)
+        tok = st.tokenizer
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        self.states: list = [None] * len(texts)
+        check = []
+        with torch.inference_mode():
+            for b in range(0, len(texts), batch_size):
+                idx = order[b : b + batch_size]
+                f = tok([texts[i] for i in idx], padding=True, truncation=True,
+                        max_length=FINETUNE["max_tokens"], return_tensors="pt")  # fmt: skip
+                hs = self.bert(**f, output_hidden_states=True).hidden_states
+                lengths = f["attention_mask"].sum(1)
+                for j, i in enumerate(idx):
+                    self.states[i] = hs[n_layers - top][j, : lengths[j]].clone()
+                if b == 0:  # a reference: the top layers re-run on the stored states give the model's output
+                    check = (idx, self._pooled_last(hs[-1], f["attention_mask"]))
+        with torch.no_grad():
+            again = self.pooled(list(self.bert.encoder.layer[n_layers - top :]), check[0])
+        assert torch.allclose(again, check[1], atol=1e-4), float((again - check[1]).abs().max())
+
+    @staticmethod
+    def _pooled_last(h, mask):
+        import torch
+
+        m = mask.unsqueeze(-1).float()
+        return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+
+    def pooled(self, layers, idx):
+        """float32 [len(idx), D]: ``layers`` run on the stored states of plots ``idx``, mean-pooled, unit rows."""
+        import torch
+
+        hs = [self.states[i] for i in idx]
+        t = max(len(h) for h in hs)
+        h = torch.zeros(len(hs), t, hs[0].shape[-1])
+        mask = torch.zeros(len(hs), t, dtype=torch.long)
+        for j, x in enumerate(hs):
+            h[j, : len(x)] = x
+            mask[j, : len(x)] = 1
+        ext = self.bert._create_attention_masks(attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
+                                                encoder_hidden_states=None, cache=None)[0]  # fmt: skip
+        for layer in layers:
+            out = layer(h, ext)
+            h = out[0] if isinstance(out, tuple) else out
+        return self._pooled_last(h, mask)
+
+    def finetune(self, labels, tr, *, seed: int) -> tuple[np.ndarray, "callable", float]:
+        """Fine-tune a copy of the top layers on plots ``tr``; returns ``(features float32 [n, D] of every plot,
+        probabilities(idx) -> float32 [m, G] of the fine-tuned genre layer, seconds)``."""
+        import copy
+
+        import torch
+        import torch.nn.functional as F
+
+        from reelmatch.model.text import TextTower
+
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        n_layers = len(self.bert.encoder.layer)
+        layers = torch.nn.ModuleList(copy.deepcopy(list(self.bert.encoder.layer[n_layers - self.top :])))
+        vocab = sorted({g for i in tr for g in labels[i]})
+        y = torch.from_numpy(_multi_hot([labels[i] for i in tr], vocab))
+        with torch.no_grad():
+            x0 = torch.cat([self.pooled(layers, tr[b : b + 64]) for b in range(0, len(tr), 64)])
+        warm = TextTower(x0.shape[1], 8, hidden=8, num_genres=len(vocab))
+        warm.fit_genres(x0, y)
+        head = torch.nn.Linear(x0.shape[1], len(vocab))
+        with torch.no_grad():
+            head.weight.copy_(warm.genres.weight)
+            head.bias.copy_(warm.genres.bias)
+        opt = torch.optim.AdamW([{"params": layers.parameters(), "lr": FINETUNE["lr"]},
+                                 {"params": head.parameters(), "lr": FINETUNE["head_lr"]}],
+                                weight_decay=FINETUNE["weight_decay"])  # fmt: skip
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(FINETUNE["epochs"]):
+            layers.train()
+            order = torch.randperm(len(tr), generator=gen).numpy()
+            for b in range(0, len(order), FINETUNE["batch"]):
+                j = order[b : b + FINETUNE["batch"]]
+                loss = F.binary_cross_entropy_with_logits(head(self.pooled(layers, tr[j])), y[j])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        layers.eval()
+        with torch.no_grad():
+            n = len(self.states)
+            feats = torch.cat([self.pooled(layers, np.arange(b, min(n, b + 64))) for b in range(0, n, 64)])
+
+        def probabilities(idx):
+            with torch.no_grad():
+                return torch.sigmoid(head(feats[idx])).numpy()
+
+        return feats.numpy(), probabilities, time.perf_counter() - t0
+
+
+#: the reduced-precision encoders measured next to fp32 (reelmatch.text.encoder's registry)
+FAST_ENCODERS = ("minilm-bf16", "minilm-int8")
+
+
 def throughput(enc, texts: list[str]) -> None:
-    """plots/s of the same plots side by side: batch sizes, torch threads, the token count pass."""
+    """plots/s of the same plots side by side: batch sizes, torch threads, reduced precision (bf16 weights,
+    dynamic int8), the token count pass. Each setting three times, each round in another order."""
     import torch
+
+    from reelmatch.text import create_text_encoder
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (uptime)")
     threads = torch.get_num_threads()
-    enc.encode(texts[:16])  # the first call pays for lazy initialisation
-    runs = [("batch 64 (default)", 64, threads), ("batch 16", 16, threads), ("batch 32", 32, threads),
-            ("batch 128", 128, threads), ("batch 64, 1 thread", 64, 1)]
+    encs = {"fp32": enc} | {name: create_text_encoder(name) for name in FAST_ENCODERS}
+    for e in encs.values():
+        e.encode(texts[:16])  # the first call pays for lazy initialisation
+    runs = [("batch 64 (default)", "fp32", 64, threads), ("batch 16", "fp32", 16, threads),
+            ("batch 32", "fp32", 32, threads), ("batch 128", "fp32", 128, threads),
+            ("batch 64, 1 thread", "fp32", 64, 1)]
+    runs += [(f"{name}, batch 64", name, 64, threads) for name in FAST_ENCODERS]
     res = {}
     for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
-        for name, bs, th in runs[rep:] + runs[:rep]:
+        for name, e, bs, th in runs[rep:] + runs[:rep]:
             torch.set_num_threads(th)
             t0 = time.perf_counter()
-            enc.encode(texts, batch_size=bs)
+            encs[e].encode(texts, batch_size=bs)
             res.setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -211,8 +435,20 @@ def throughput(enc, texts: list[str]) -> None:
     tok = len(texts) / (time.perf_counter() - t0)
     base = statistics.median(res[runs[0][0]])
     for name, v in res.items():
-        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}")
+        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}"
+              f"  (runs: {', '.join(f'{r:.1f}' for r in v)})")
     print(f"  token count pass alone   {tok:6.0f} plots/s; load average after: {os.getloadavg()[0]:.1f}")
+
+
+def agreement(x: np.ndarray, texts: list[str]) -> None:
+    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot."""
+    from reelmatch.text import create_text_encoder
+
+    for name in FAST_ENCODERS:
+        y = create_text_encoder(name).encode(texts)
+        cos = (x * y).sum(1)
+        print(f"  cosine {name} vs fp32 over {len(texts)} plots: min {cos.min():.4f}, 1st percentile "
+              f"{np.percentile(cos, 1):.4f}, mean {cos.mean():.4f}", flush=True)
 
 
 def main(args) -> int:
@@ -229,6 +465,9 @@ def main(args) -> int:
     enc = create_text_encoder(args.encoder)
     if args.throughput:
         throughput(enc, texts[: args.throughput])
+    if args.agreement:
+        agreement(enc.encode(texts), texts)
+    if args.throughput or args.agreement:
         return 0
     t0, c0 = time.perf_counter(), time.process_time()
     x = enc.encode(texts)
@@ -238,9 +477,24 @@ def main(args) -> int:
           f"({enc.truncated} cut to {enc.max_tokens} tokens; load average {load:.1f} on {os.cpu_count()} cores)")
 
     xs = sentence_mean(enc, texts) if args.sentences else None
+    pooled = None
+    if args.levers:
+        t0 = time.perf_counter()
+        pooled = layer_features(enc, texts)
+        print(f"pooled hidden states of {pooled.shape[0]} layers in {time.perf_counter() - t0:.0f} s "
+              f"(cosine of layer 6 to the sentence embedding: min {(pooled[-1] * x).sum(1).min():.4f})")
+    lever_rows: dict[str, list] = {}
+    top = None
+    if args.finetune:
+        t0 = time.perf_counter()
+        top = TopLayers(enc, texts, args.finetune)
+        print(f"states below the top {args.finetune} layer(s), plots cut at {FINETUNE['max_tokens']} tokens, "
+              f"in {time.perf_counter() - t0:.0f} s; recipe {FINETUNE}", flush=True)
     from reelmatch.model.config import ModelConfig
+    from reelmatch.text.encoder import text_encoder_spec
 
     w = ModelConfig().text_genre_weight
+    gc = text_encoder_spec(args.encoder).genre_c  # the genre head's C for this encoder, as reelmatch train fits it
     enc_name = f"{args.encoder} (no training)"
     methods = ["random", "tfidf", enc_name, "text tower (warm-up only)", "text tower (projection: before)",
                "genre head alone", f"text tower + genre head (weight {w}, default)"]
@@ -258,14 +512,14 @@ def main(args) -> int:
             for k, v in choose(x, labels, tr, epochs=args.epochs, seed=seed).items():
                 chosen.setdefault(k, []).append(v)
         tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit([texts[i] for i in tr])
-        tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed)
+        tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc)
         got = {
             "random": rng.normal(size=(len(te), 64)),
             "tfidf": tfidf.transform([texts[i] for i in te]).toarray(),
             enc_name: x[te],
             "text tower (warm-up only)": train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, triplet=False)(x[te]),
             "text tower (projection: before)": tower(x[te], 0.0),
-            "genre head alone": genre_head(x[tr], lab_tr)(x[te]),
+            "genre head alone": genre_head(x[tr], lab_tr, gc)(x[te]),
             methods[6]: tower(x[te], w),
         }
         if xs is not None:
@@ -273,6 +527,23 @@ def main(args) -> int:
             got[methods[8]] = train_text_tower(xs[tr], lab_tr, epochs=args.epochs, seed=seed)(xs[te], w)
         for m in methods:
             scores[m].append(retrieval_metrics(got[m], lab_te)["map_at_r"])
+        if top is not None:
+            feats, probs, secs = top.finetune(labels, tr, seed=seed)
+            ft = {f"fine-tuned top {args.finetune}: its genre layer": probs(te),
+                  f"fine-tuned top {args.finetune}: genre head refit": genre_head(feats[tr], lab_tr)(feats[te]),
+                  f"fine-tuned top {args.finetune}: text tower + genre head":
+                      train_text_tower(feats[tr], lab_tr, epochs=args.epochs, seed=seed)(feats[te], w)}
+            for k, v in ft.items():
+                lever_rows.setdefault(k, []).append(retrieval_metrics(v, lab_te)["map_at_r"])
+            lever_rows.setdefault("fine-tuning seconds", []).append(secs)
+            print(f"seed {seed} fine-tuning ({secs:.0f} s): " + ", ".join(f"{k} {lever_rows[k][-1]:.3f}" for k in ft),
+                  flush=True)
+        if pooled is not None:
+            lv = levers(pooled, texts, labels, tr, te, epochs=args.epochs, seed=seed)
+            for k, v in lv.items():
+                lever_rows.setdefault(k, []).append(v)
+            print(f"seed {seed} levers: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                       for k, v in lv.items()), flush=True)
         print(f"seed {seed}: {len(tr)} training titles, {len(te)} held-out: "
               + ", ".join(f"{m} {scores[m][-1]:.3f}" for m in methods), flush=True)
     if chosen:
@@ -284,6 +555,15 @@ def main(args) -> int:
         v = scores[m]
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
         print(f"  {m:48s} {statistics.mean(v):.3f} ± {sd:.3f}")
+    if lever_rows:
+        print(f"\nlevers (held-out MAP@R, mean ± sd over {args.seeds} splits; 'cv': inside the training titles):")
+        for k, v in lever_rows.items():
+            if k.endswith(" pick"):
+                print(f"  {k:48s} " + "; ".join(f"split {i}: layers {p[0]}, C {p[1]}, TF-IDF C {p[2]} share {p[3]}"
+                                                  for i, p in enumerate(v)))
+            else:
+                sd = statistics.stdev(v) if len(v) > 1 else 0.0
+                print(f"  {k:48s} {statistics.mean(v):.3f} ± {sd:.3f}  (splits: {', '.join(f'{e:.3f}' for e in v)})")
     return 0
 
 

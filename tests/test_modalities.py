@@ -251,6 +251,31 @@ def test_without_text_the_model_and_its_vectors_are_as_before(text_ws, tmp_path)
     assert len(emb) == 30 and emb.text.shape == (30, 0) and emb.has_visual.all() and not emb.has_text.any()
 
 
+def test_the_several_layers_text_encoder_trains_with_its_own_cache_and_genre_c(text_ws, monkeypatch):
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.model.checkpoint import read_config
+    from reelmatch.model.text import TextTower
+    from reelmatch.text.cache import TextFeaturesConfig, text_cache_path
+    from reelmatch.train import TrainConfig, run_train
+
+    ws, _ = text_ws
+    seen = []
+    fit = TextTower.fit_genres
+    monkeypatch.setattr(TextTower, "fit_genres", lambda self, x, y, **kw: seen.append((x.shape, kw)) or fit(self, x, y, **kw))
+    config = TrainConfig(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=16, epochs=2,
+                         batch_size=8, per_genre=2, val_splits=("val", "test"), text="minilm-layers")
+    best = run_train(ws, config, clip_config=_golden.clip_config())
+    meta = read_config(best)
+    assert meta["model"]["text"] == "minilm-layers" and meta["model"]["text_dim"] == 1536
+    assert seen and seen[0][0][1] == 1536 and seen[0][1] == {"c": 3.0}  # the encoder's genre_c
+    assert "all-MiniLM-L6-v2" in (best / "MODEL_CARD.md").read_text()  # credited as the weights it reads
+    assert text_cache_path(ws, TextFeaturesConfig("minilm-layers")).exists()
+    assert text_cache_path(ws, TextFeaturesConfig()).exists()  # the fp32 cache of the first model is untouched
+    run_embed(ws, EmbedConfig(name="layers", batch_size=8), clip_config=_golden.clip_config())
+    emb = load_embeddings(ws, "layers")
+    assert emb.has_text.sum() > 10
+
+
 def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_file_query(text_ws, media_dir):
     """(last in the module: it makes this model the workspace's current one)"""
     pytest.importorskip("aisfx")

@@ -140,3 +140,41 @@ def test_a_text_model_stored_before_the_genre_head_loads_as_it_was():
     assert {"text_tower.genres.weight", "text_tower.genres.bias"} <= set(TwoTower(ModelConfig(**tiny)).state_dict())
     with pytest.raises(InputError, match="text_genre_weight"):
         ModelConfig(text_genre_weight=1.5)
+
+
+@pytest.mark.parametrize("name, min_cos", [("minilm-bf16", 0.99), ("minilm-int8", 0.8)])
+def test_reduced_precision_encoders_agree_with_fp32_and_cache_apart(ws, encoder, name, min_cos):
+    fast = create_text_encoder(name)
+    assert fast.precision != "fp32" and fast.dim == encoder.dim
+    a, b = encoder.encode(SPACE + ROMANCE), fast.encode(SPACE + ROMANCE)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(1).min() > min_cos
+    # its own feature cache (path and fingerprint): fp32 and reduced-precision vectors never mix
+    fp32, reduced = TextFeaturesConfig(), TextFeaturesConfig(encoder=name)
+    assert fp32.cache_fingerprint() != reduced.cache_fingerprint()
+    from reelmatch.text.cache import text_cache_path
+
+    assert text_cache_path(ws, fp32).parent != text_cache_path(ws, reduced).parent
+
+
+def test_features_cli_names_the_known_text_encoders_before_any_work(ws, cli):
+    bad = cli("-w", ws.root, "features", "--backbone", "tiny", "--text", "--text-encoder", "nope", "--no-progress")
+    assert bad.returncode != 0 and "known encoders are minilm, minilm-bf16, minilm-int8" in bad.stderr
+
+
+def test_layers_encoder_concatenates_pooled_layers_the_last_being_the_sentence_embedding(encoder):
+    from reelmatch.text.encoder import text_encoder_spec
+
+    layers = create_text_encoder("minilm-layers")
+    spec = text_encoder_spec("minilm-layers")
+    assert layers.dim == spec.dim == 384 * len(spec.layers) and spec.layers[-1] == 6
+    texts = SPACE + ROMANCE
+    v = layers.encode(texts)
+    assert v.shape == (6, layers.dim) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # a slow obvious reference: the last block, rescaled, is the sentence embedding sentence-transformers gives
+    k = len(spec.layers)
+    np.testing.assert_allclose(v[:, -384:] * np.sqrt(k), encoder.encode(texts), atol=1e-4)
+    pooled = layers.pooled_layers(texts[::-1], batch_size=2)  # batching and order do not change a row
+    np.testing.assert_allclose(pooled[spec.layers[0], ::-1], v[:, :384] * np.sqrt(k), atol=1e-4)

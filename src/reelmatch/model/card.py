@@ -49,7 +49,8 @@ def model_card(model_config, meta: dict) -> str:
                   f"embedding, weight {c.text_genre_weight:g})" if c.text_genre_weight > 0 and c.num_genres else "")
         towers.append(f"- **plot text**: a trained projection over the frozen `{c.text}` sentence embedding{genres}")
     towers.append(f"- **fusion**: `{c.fusion}` with a presence mask -> {c.embed_dim}-d L2-normalised embedding")
-    parts = [k for k in (c.backbone, c.text, c.audio_encoder) if k in COMPONENTS]
+    text_weights = c.text.split("-")[0] if c.text else None  # minilm-bf16, minilm-layers: minilm's weights
+    parts = [k for k in (c.backbone, text_weights, c.audio_encoder) if k in COMPONENTS]
     credits = "\n".join(f"- {COMPONENTS[k][0]}. Licence: {COMPONENTS[k][1]}. Cite: {COMPONENTS[k][2]}." for k in parts)
     metrics = meta.get("metrics") or {}
     scores = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))) or "none recorded"

