@@ -195,7 +195,8 @@ def test_clip_config_fingerprints_do_not_drift():
     assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
     assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig().fingerprint == "36e26996a6f6ff09"  # keyframe sampling, JPEG q95
+    assert ClipConfig().fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
+    assert ClipConfig(frame_quality=95).fingerprint == "36e26996a6f6ff09"  # the q95 default stores keep theirs
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
     old = {k: v for k, v in ClipConfig.recipe().to_dict().items() if k not in ("sampling", "frame_codec", "frame_quality")}
