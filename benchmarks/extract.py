@@ -30,6 +30,7 @@ music-like audio at 48 kHz, encoded with libx264 ``-preset superfast -crf 23``
 
     .venv/bin/python benchmarks/extract.py                  # 4 generated trailers (cached after the first run)
     .venv/bin/python benchmarks/extract.py --files a.mp4 b.mp4
+    .venv/bin/python benchmarks/extract.py --baseline-src ../main/src   # also the default config of another tree
 """
 
 from __future__ import annotations
@@ -186,6 +187,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="measurement rounds, alternating the order of the sides (default 1)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "reelmatch-bench-extract",
                     help="where generated trailers are kept between runs")
+    ap.add_argument("--baseline-src", type=Path, default=None,
+                    help="also time the default config with the reelmatch of this source tree (e.g. before a change)")
     ap.add_argument("--recipe-batch", type=Path, default=None, help=argparse.SUPPRESS)  # internal: the recipe side
     args, rest = ap.parse_known_args(argv)
     if args.recipe_batch is not None:
@@ -243,13 +246,19 @@ def main(argv=None) -> int:
         "reelmatch extract --recipe": lambda: [py, "-m", "reelmatch", "-w", str(fresh_ws("recipe-mode")), "extract",
                                                "--recipe", "--no-progress", "--workers", str(args.workers)],
     }
+    envs = {}
+    if args.baseline_src is not None:
+        name = f"default, baseline {args.baseline_src}"[:38]
+        sides[name] = lambda: [py, "-m", "reelmatch", "-w", str(fresh_ws("baseline")), "extract", "--no-progress",
+                               "--workers", str(args.workers)]
+        envs[name] = {**os.environ, "PYTHONPATH": str(args.baseline_src.resolve())}
     names = list(sides)
     wall = dict.fromkeys(names, 0.0)
     cpu = dict.fromkeys(names, 0.0)
     for r in range(args.rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             cmd = sides[name]()
-            w, c = timed_command(cmd)
+            w, c = timed_command(cmd, env=envs.get(name))
             wall[name] += w
             cpu[name] += c
             print(f"round {r + 1}: {name:38} wall {w:7.2f} s, CPU {c:7.2f} s", flush=True)

@@ -15,6 +15,11 @@ Targets: default quality >= 5x smaller than raw; cosine >= 0.99.
     .venv/bin/python benchmarks/records.py                      # the extract benchmark's trailers
     .venv/bin/python benchmarks/records.py --files a.mp4 b.mp4
     .venv/bin/python benchmarks/records.py --ws demo-workspace  # its clips and its trained model
+    .venv/bin/python benchmarks/records.py --ws demo-workspace --from-media   # raw clips re-extracted from its media
+    .venv/bin/python benchmarks/records.py --codecs raw jpeg:95 jpeg:98 jpeg:100 --worst 3
+
+``--worst N`` prints, per codec, the N clips whose fused cosine moved most, with
+their number of real frames, frame size and the PSNR of their worst frame.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from pathlib import Path
 import numpy as np
 
 CODECS = [("raw", 0), ("jpeg", 75), ("jpeg", 85), ("jpeg", 90), ("jpeg", 95), ("webp", 90)]
+
+
+def parse_codec(text: str) -> tuple[str, int]:
+    """``jpeg:95`` -> ("jpeg", 95); ``raw`` -> ("raw", 0)."""
+    name, _, q = text.partition(":")
+    return (name, int(q) if q else (0 if name == "raw" else 90))
 
 
 def psnr(a, b) -> float:
@@ -48,6 +59,11 @@ def main(argv=None) -> int:
     ap.add_argument("--ws", type=Path, default=None,
                     help="a workspace: use its clips (raw ones re-encoded) and its trained model instead of --files")
     ap.add_argument("--limit", type=int, default=40, help="at most this many clips from --ws (default 40)")
+    ap.add_argument("--from-media", action="store_true",
+                    help="with --ws: re-extract its test clips from its media with raw frames (nothing is written)")
+    ap.add_argument("--codecs", nargs="*", type=parse_codec, default=None,
+                    help="codecs to compare, e.g. raw jpeg:95 jpeg:98 webp:90 (default: raw jpeg:75/85/90/95 webp:90)")
+    ap.add_argument("--worst", type=int, default=0, help="print the N clips that move most per codec")
     ap.add_argument("--no-embed", action="store_true", help="sizes and times only")
     args = ap.parse_args(argv)
 
@@ -64,8 +80,19 @@ def main(argv=None) -> int:
         ws = Workspace(args.ws)
         store = ClipStore(ws)
         config = store.config
-        clips = [store.get(i) for i in store.ids("test")[: args.limit]]
-        if config.frame_codec != "raw":
+        ids = store.ids("test")[: args.limit]
+        if args.from_media:
+            import dataclasses as dc
+
+            raw_config = dc.replace(config, frame_codec="raw")
+            clips = []
+            for i in ids:
+                item = ws.catalog.get(i)
+                media = item.media_path if "://" in item.media_path else ws.media_file(item)
+                clips.append(extract_clip(media, raw_config, item_id=i, title=item.title, threads=1))
+        else:
+            clips = [store.get(i) for i in ids]
+        if config.frame_codec != "raw" and not args.from_media:
             print(f"note: {args.ws}'s clips are stored as {config.frame_codec}: re-encoding decoded frames", file=sys.stderr)
         from reelmatch.model.checkpoint import current_checkpoint
 
@@ -98,7 +125,11 @@ def main(argv=None) -> int:
 
     rows = []
     raw_size = None
-    for codec, q in CODECS:
+    worst = {}
+    codecs = args.codecs or CODECS
+    if codecs[0][0] != "raw":  # the baseline of the size ratio
+        codecs = [("raw", 0), *[c for c in codecs if c[0] != "raw"]]
+    for codec, q in codecs:
         cfg = dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90)
         sizes, enc, dec, ps, decoded = [], [], [], [], []
         for c in clips:
@@ -118,6 +149,9 @@ def main(argv=None) -> int:
         for name, emb in embedders:
             fused, visual = cosines(emb, clips, decoded)
             row[name] = (float(fused.min()), float(fused.mean()), float(visual.min()))
+            if args.worst:
+                worst[(row["codec"], name)] = [
+                    (float(fused[i]), float(visual[i]), clips[i], ps[i]) for i in np.argsort(fused)[: args.worst]]
         rows.append(row)
         print(f"  {row['codec']}: done", file=sys.stderr, flush=True)
 
@@ -132,8 +166,14 @@ def main(argv=None) -> int:
             f_min, f_mean, v_min = r[name]
             line += f"  {f_min:>22.5f} / {f_mean:.5f} / {v_min:.5f}"
         print(line)
-    default = next(r for r in rows if r["codec"] == f"{config.frame_codec} q{config.frame_quality}") \
-        if config.frame_codec != "raw" else next(r for r in rows if r["codec"] == "jpeg q95")
+    for (codec, name), items in worst.items():
+        print(f"{codec}, {name}: worst clips: " + "; ".join(
+            f"{c.meta.get('source') or c.id} ({c.num_valid} real frames of {c.frames.shape[1]} px, min PSNR {p:.1f} dB):"
+            f" fused {f:.4f}, visual {v:.4f}" for f, v, c, p in items))
+    name = f"{config.frame_codec} q{config.frame_quality}" if config.frame_codec != "raw" else "jpeg q95"
+    default = next((r for r in rows if r["codec"] == name), None)
+    if default is None:
+        return 0
     print(f"\ndefault ({default['codec']}): {default['ratio']:.1f}x smaller than raw (target >= 5x):"
           f" {'ok' if default['ratio'] >= 5 else 'BELOW TARGET'}")
     for name, _ in embedders:

@@ -195,7 +195,8 @@ def test_clip_config_fingerprints_do_not_drift():
     assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
     assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig().fingerprint == "36e26996a6f6ff09"  # keyframe sampling, JPEG q95
+    assert ClipConfig().fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
+    assert ClipConfig(frame_quality=95).fingerprint == "36e26996a6f6ff09"  # the q95 default stores keep theirs
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
     old = {k: v for k, v in ClipConfig.recipe().to_dict().items() if k not in ("sampling", "frame_codec", "frame_quality")}
@@ -220,6 +221,61 @@ def test_no_audio_stream_gives_zeros_and_has_audio_false(media):
         clip = extract_clip(media["silent"], cfg)
         assert clip.has_audio is False and clip.num_valid == 4
         assert clip.spectrogram.shape == cfg.spectrogram_shape() and not clip.spectrogram.any()
+
+
+def _stereo_audio_file(path, seconds=3.0, rate=48000):
+    """An AAC stereo file (no video): two different tones, a chirp on the right."""
+    import av
+
+    from reelmatch.media import open_output
+
+    with open_output(path) as out:
+        a = out.add_stream("aac", rate=rate)
+        a.layout = "stereo"
+        pts = 0
+        for start in range(0, int(seconds * rate), 1024):
+            t = np.arange(start, start + 1024) / rate
+            left = 0.4 * np.sin(2 * np.pi * 440 * t)
+            right = 0.3 * np.sin(2 * np.pi * (1000 + 500 * t) * t)
+            frame = av.AudioFrame.from_ndarray(np.stack([left, right]).astype(np.float32), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = rate, pts
+            pts += 1024
+            for pkt in a.encode(frame):
+                out.mux(pkt)
+        for pkt in a.encode():
+            out.mux(pkt)
+    return path
+
+
+def test_decode_mono_is_frame_by_frame_resampling(tmp_path):
+    """The one-graph downmix/resample gives the samples of av.AudioResampler fed frame by frame (slow reference)."""
+    import av
+
+    from reelmatch import media
+    from reelmatch.extract.audio import decode_mono, iter_audio_frames
+
+    path = _stereo_audio_file(tmp_path / "stereo.mp4")
+    for start, end in ((0.0, None), (0.7, 2.2), (1.0, 9.0)):
+        with media.open_media(path) as c:
+            t0 = media.start_time(c)
+            y, first = decode_mono(c, media.audio_stream(c), t0, start, end, 16000)
+        with media.open_media(path) as c:
+            s = media.audio_stream(c)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            chunks, ref_first = [], None
+            for t, frame in iter_audio_frames(c, s, t0, start, end):
+                ref_first = t if ref_first is None else ref_first
+                frame.pts = None
+                chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+            chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
+        ref = np.concatenate(chunks)
+        skip = int(round((start - ref_first) * 16000))
+        ref = ref[max(skip, 0):]
+        if end is not None:
+            ref = ref[: int(round((end - max(ref_first, start)) * 16000))]
+        assert first == pytest.approx(max(ref_first, start))
+        assert y.dtype == np.float32 and np.array_equal(y, ref), (start, end, len(y), len(ref))
+        assert abs(len(y) - (min(end or 3.0, 3.0) - start) * 16000) < 2048  # the window, not a chunk of it
 
 
 def test_logmel_matches_tone_frequency(tmp_path):

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
                    help="how records keep frames: jpeg (default) or webp pictures decoded on read, raw uint8"
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
-                   help="quality 1-100 of the jpeg/webp frames (default 95)")
+                   help="quality 1-100 of the jpeg/webp frames (default 96)")
     from reelmatch.cli.common import add_commit_flags
 
     add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")

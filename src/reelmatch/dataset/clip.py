@@ -76,7 +76,7 @@ class ClipConfig(StageConfig):
         ``"webp"`` at ``frame_quality`` (decoded on read), ``"raw"`` uint8
         arrays (the recipe's, bit-exact). With a lossy codec the log-mel
         spectrogram is kept as float16 (gzipped).
-    frame_quality: 1-100, the lossy codec's quality.
+    frame_quality: 1-100, the lossy codec's quality (default 96: see docs/extract.md).
     """
 
     start: float = 5.0
@@ -91,7 +91,7 @@ class ClipConfig(StageConfig):
     spec_frames: int = 512
     sampling: str = "keyframe"
     frame_codec: str = "jpeg"
-    frame_quality: int = 95
+    frame_quality: int = 96
 
     def __post_init__(self):
         if not (isinstance(self.frame_quality, int) and 1 <= self.frame_quality <= 100):

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 TOP_DB = 80.0
 #: decode errors tolerated in the audio window before the audio is declared unusable
 MAX_AUDIO_ERRORS = 64
+#: samples per chunk handed back by the resampling graph (16 s at 16 kHz)
+RESAMPLE_CHUNK = 1 << 18
+#: decoded frames pushed between two pulls from the resampling graph (bounds what it buffers)
+PULL_EVERY = 64
 
 
 # --------------------------------------------------------------------- decode
@@ -83,22 +87,40 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
 
     ``first_time`` is where the returned samples start (>= start; later when the
     audio begins after the window start). Empty array when nothing decodes.
+
+    The decoded frames go through one libavfilter graph (``aformat``: FFmpeg's
+    downmix and resampler, what ``av.AudioResampler`` runs) whose sink hands
+    back chunks of :data:`RESAMPLE_CHUNK` samples, pulled every
+    :data:`PULL_EVERY` frames: the same samples as resampling frame by frame,
+    without a Python round trip (and an array) per output frame.
     """
     import av
 
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    graph = src = sink = None
     chunks: list[np.ndarray] = []
     first = None
+
+    def drain():
+        while True:
+            try:
+                chunks.append(sink.pull().to_ndarray().reshape(-1))
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+
+    n = 0
     for t, frame in iter_audio_frames(container, stream, t0, start, end):
-        if first is None:
+        if graph is None:
             first = t
+            graph, src, sink = _mono_graph(frame, sample_rate)
         frame.pts = None
-        for out in resampler.resample(frame):
-            chunks.append(out.to_ndarray().reshape(-1))
+        src.push(frame)  # FFmpeg rejects a frame whose rate, format or layout changed (an FFmpegError)
+        n += 1
+        if n % PULL_EVERY == 0:
+            drain()
     if first is None:
         return np.zeros(0, np.float32), start
-    for out in resampler.resample(None):
-        chunks.append(out.to_ndarray().reshape(-1))
+    src.push(None)
+    drain()
     y = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     # trim to the window with sample precision
     skip = int(round((start - first) * sample_rate))
@@ -109,6 +131,29 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
         keep = int(round((end - first) * sample_rate))
         y = y[: max(keep, 0)]
     return np.nan_to_num(y, copy=False), max(first, start)
+
+
+def _mono_graph(template, sample_rate: int):
+    """``(graph, source, sink)``: frames like ``template`` -> mono float32 at ``sample_rate``, in big chunks.
+
+    The chain ``av.AudioResampler(format="flt", layout="mono", rate=sample_rate)``
+    builds (``abuffer`` -> ``aformat``, FFmpeg inserting its resampler with
+    default options), so the samples are the same.
+    """
+    import av
+
+    graph = av.filter.Graph()
+    graph.threads = 1
+    extra = {"time_base": f"{template.time_base}"} if template.time_base is not None else {}
+    src = graph.add("abuffer", sample_rate=f"{template.sample_rate}", sample_fmt=template.format.name,
+                    channel_layout=template.layout.name, **extra)
+    fmt = graph.add("aformat", sample_rates=f"{sample_rate}", sample_fmts="flt", channel_layouts="mono")
+    sink = graph.add("abuffersink")
+    src.link_to(fmt)
+    fmt.link_to(sink)
+    graph.configure()
+    graph.set_audio_frame_size(RESAMPLE_CHUNK)
+    return graph, src, sink
 
 
 def recipe_picture(container, stream, t0: float, start: float, end: float | None, size: int) -> np.ndarray | None:
