@@ -83,7 +83,7 @@ class InlineSimilar:
         self.max_k = max_k
 
     async def __call__(self, scope, receive, send):
-        plain = plain_similar(scope, self.max_k) if scope["type"] == "http" else None
+        plain = plain_similar(scope, self.max_k)
         if plain is not None:
             try:
                 response = self.answer(_Request(scope), *plain)
