@@ -3,7 +3,8 @@
 For each trailer, one clip is extracted with the default config (10 frames of
 224x224 + log-mel, keyframe sampling) and encoded as a clip record with every
 codec side by side: ``raw`` (uint8 arrays, format 1's layout), ``jpeg`` at
-several qualities and ``webp``. Printed per codec: record size (mean, and the
+several qualities and ``webp``, with the log-mel as the config keeps it (format 3's
+8-bit PNG by default) or, for ``+float16`` codecs, as format 2 kept it. Printed per codec: record size (mean, and the
 ratio raw/codec), encode and decode time per clip (one thread), PSNR of the
 decoded frames against the raw ones, and the cosine between the embedding of
 the raw clip and of the decoded clip (fused and visual vectors) with the
@@ -33,13 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-CODECS = [("raw", 0), ("jpeg", 75), ("jpeg", 85), ("jpeg", 90), ("jpeg", 95), ("webp", 90)]
+CODECS = [("raw", 0, None), ("jpeg", 90, None), ("jpeg", 95, None), ("jpeg", 96, "float16"), ("jpeg", 96, None),
+          ("jpeg", 98, None), ("webp", 90, None)]
 
 
-def parse_codec(text: str) -> tuple[str, int]:
-    """``jpeg:95`` -> ("jpeg", 95); ``raw`` -> ("raw", 0)."""
+def parse_codec(text: str) -> tuple[str, int, str | None]:
+    """``jpeg:95`` -> ("jpeg", 95, None); ``jpeg:96+float16`` -> ("jpeg", 96, "float16"): the log-mel as
+    float16 instead of the config's spectrogram codec; ``raw`` -> ("raw", 0, None)."""
+    text, _, spec = text.partition("+")
     name, _, q = text.partition(":")
-    return (name, int(q) if q else (0 if name == "raw" else 90))
+    return (name, int(q) if q else (0 if name == "raw" else 90), spec or None)
 
 
 def psnr(a, b) -> float:
@@ -47,9 +51,14 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray]:
+def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per clip fused and visual cosine raw vs decoded; the lowest audio cosine (clips with sound)."""
     a, b = embedder.embed(raw), embedder.embed(decoded)
-    return (a["fused"] * b["fused"]).sum(1), (a["visual"] * b["visual"]).sum(1)
+    sound = np.array([c.has_audio for c in raw], bool)
+    audio = (a["audio"] * b["audio"]).sum(1)[sound]
+    norm = np.linalg.norm(a["audio"][sound], axis=1) * np.linalg.norm(b["audio"][sound], axis=1)
+    audio = audio / np.maximum(norm, 1e-12)
+    return (a["fused"] * b["fused"]).sum(1), (a["visual"] * b["visual"]).sum(1), float(audio.min()) if len(audio) else 1.0
 
 
 def main(argv=None) -> int:
@@ -62,7 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--from-media", action="store_true",
                     help="with --ws: re-extract its test clips from its media with raw frames (nothing is written)")
     ap.add_argument("--codecs", nargs="*", type=parse_codec, default=None,
-                    help="codecs to compare, e.g. raw jpeg:95 jpeg:98 webp:90 (default: raw jpeg:75/85/90/95 webp:90)")
+                    help="codecs to compare, e.g. raw jpeg:95 jpeg:96+float16 webp:90 (+float16: the log-mel as"
+                         " format 2 kept it; default: raw jpeg:90/95/96+float16/96/98 webp:90)")
     ap.add_argument("--worst", type=int, default=0, help="print the N clips that move most per codec")
     ap.add_argument("--no-embed", action="store_true", help="sizes and times only")
     args = ap.parse_args(argv)
@@ -113,7 +123,7 @@ def main(argv=None) -> int:
             c = extract_clip(p, config, item_id=f"c{n}", title=p.stem, threads=1)
             clips.append(c)
         label = f"{len(clips)} trailers ({', '.join(p.name for p in files[:4])}{'...' if len(files) > 4 else ''})"
-    print(f"{label}; default config: {config.frame_codec} q{config.frame_quality}")
+    print(f"{label}; default config: {config.frame_codec} q{config.frame_quality}, log-mel {config.spectrogram_codec}")
 
     embedders = []
     if not args.no_embed:
@@ -128,9 +138,10 @@ def main(argv=None) -> int:
     worst = {}
     codecs = args.codecs or CODECS
     if codecs[0][0] != "raw":  # the baseline of the size ratio
-        codecs = [("raw", 0), *[c for c in codecs if c[0] != "raw"]]
-    for codec, q in codecs:
-        cfg = dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90)
+        codecs = [("raw", 0, None), *[c for c in codecs if c[0] != "raw"]]
+    for codec, q, spec in codecs:
+        cfg = dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90,
+                                  spectrogram_codec=spec or config.spectrogram_codec)
         sizes, enc, dec, ps, decoded = [], [], [], [], []
         for c in clips:
             t = time.perf_counter()
@@ -144,27 +155,27 @@ def main(argv=None) -> int:
             ps.append(min(psnr(d.frames[i], c.frames[i]) for i in np.flatnonzero(c.mask)))
         size = float(np.mean(sizes))
         raw_size = raw_size or size
-        row = {"codec": f"{codec}" + (f" q{q}" if q else ""), "kb": size / 1024, "ratio": raw_size / size,
+        row = {"codec": f"{codec}" + (f" q{q}" if q else "") + (f"+{spec}" if spec else ""), "kb": size / 1024, "ratio": raw_size / size,
                "enc_ms": 1000 * float(np.mean(enc)), "dec_ms": 1000 * float(np.mean(dec)), "psnr": float(np.min(ps))}
         for name, emb in embedders:
-            fused, visual = cosines(emb, clips, decoded)
-            row[name] = (float(fused.min()), float(fused.mean()), float(visual.min()))
+            fused, visual, audio = cosines(emb, clips, decoded)
+            row[name] = (float(fused.min()), float(fused.mean()), float(visual.min()), audio)
             if args.worst:
                 worst[(row["codec"], name)] = [
                     (float(fused[i]), float(visual[i]), clips[i], ps[i]) for i in np.argsort(fused)[: args.worst]]
         rows.append(row)
         print(f"  {row['codec']}: done", file=sys.stderr, flush=True)
 
-    head = f"{'codec':10} {'record KB':>10} {'raw/codec':>10} {'encode ms':>10} {'decode ms':>10} {'min PSNR':>9}"
+    head = f"{'codec':18} {'record KB':>10} {'raw/codec':>10} {'encode ms':>10} {'decode ms':>10} {'min PSNR':>9}"
     for name, _ in embedders:
-        head += f"  {'cos ' + name + ' (min/mean fused, min visual)':>44}"
+        head += f"  {'cos ' + name + ' (min/mean fused, min visual, min audio)':>56}"
     print("\n" + head)
     for r in rows:
-        line = (f"{r['codec']:10} {r['kb']:10.1f} {r['ratio']:9.1f}x {r['enc_ms']:10.1f} {r['dec_ms']:10.1f}"
+        line = (f"{r['codec']:18} {r['kb']:10.1f} {r['ratio']:9.1f}x {r['enc_ms']:10.1f} {r['dec_ms']:10.1f}"
                 f" {r['psnr']:7.1f} dB")
         for name, _ in embedders:
-            f_min, f_mean, v_min = r[name]
-            line += f"  {f_min:>22.5f} / {f_mean:.5f} / {v_min:.5f}"
+            f_min, f_mean, v_min, a_min = r[name]
+            line += f"  {f_min:>24.5f} / {f_mean:.5f} / {v_min:.5f} / {a_min:.5f}"
         print(line)
     for (codec, name), items in worst.items():
         print(f"{codec}, {name}: worst clips: " + "; ".join(

@@ -2,10 +2,11 @@
 
 Two servers side by side in one run, on the same workspace:
 
-- **before**: today's server, the code of git revision ``--baseline-rev`` (one
-  process, one global lock, no neighbour table), exported with ``git archive``;
-  without git (or with ``--baseline flags``) the current code with
-  ``--workers 1 --no-neighbour-table``;
+- **before**: the issue's starting point as flags of the current code: ``--workers 1
+  --no-neighbour-table --no-inline-route`` (one process, every query through the
+  index and FastAPI's routing); ``--baseline rev`` runs the code of git revision
+  ``--baseline-rev`` instead (one global lock), exported with ``git archive``: that
+  code reads catalogues of schema 1 only, so only with ``-w`` a workspace it built;
 - **after**: the current code with its defaults (``--workers``: one per CPU, at
   most 4; the neighbour table).
 
@@ -215,6 +216,8 @@ class Server:
                 doc = httpx.get(self.url + "/api/health", timeout=5).json()
                 if doc.get("embeddings"):
                     return
+                if doc.get("error"):  # e.g. a baseline revision that cannot read this workspace
+                    raise RuntimeError(f"{self.label} server cannot serve the workspace: {doc['error']}")
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.3)
@@ -371,9 +374,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[32, 256],
                    help="comma-separated connection counts (default 32,256)")
     p.add_argument("-k", type=int, default=10, help="neighbours per similar query (default 10)")
-    p.add_argument("--baseline", choices=("rev", "flags"), default="rev",
-                   help="before = the code of --baseline-rev (default), or the current code with "
-                        "--workers 1 --no-neighbour-table")
+    p.add_argument("--baseline", choices=("rev", "flags"), default="flags",
+                   help="before = the current code with --workers 1 --no-neighbour-table --no-inline-route"
+                        " (default), or the code of --baseline-rev (it reads catalogues of schema 1 only, so"
+                        " only workspaces built by that code)")
     p.add_argument("--baseline-rev", default=BASELINE_REV, help=f"git revision of 'before' (default {BASELINE_REV})")
     p.add_argument("--workers", type=int, default=None, help="after: serve --workers (default: serve's default)")
     p.add_argument("--endpoints", nargs="*", default=None, metavar="WORD",
@@ -398,14 +402,14 @@ def main(args) -> int:
     root = Path(tmp.name)
     built = args.keep.expanduser().resolve() if args.keep else root
     src_now = REPO / "src"
-    src_before, before_args = None, ["--workers", "1", "--no-neighbour-table"]
+    src_before, before_args = None, ["--workers", "1", "--no-neighbour-table", "--no-inline-route"]
     if args.baseline == "rev":
         src_before = baseline_source(args.baseline_rev, root / "baseline")
         if src_before is not None:
             before_args = []
     if src_before is None:
         src_before = src_now
-        print("  before: the current code, --workers 1 --no-neighbour-table", flush=True)
+        print(f"  before: the current code, {' '.join(before_args)}", flush=True)
     else:
         print(f"  before: git revision {args.baseline_rev} (one process, one global lock, no neighbour table)", flush=True)
     after_args = [] if args.workers is None else ["--workers", str(args.workers)]

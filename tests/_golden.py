@@ -51,10 +51,11 @@ def clip_config():
 
 
 def clip_config_v1():
-    """The clip config ``ws_v1`` was written with (the defaults of then: exact sampling, raw frames)."""
+    """The clip config ``ws_v1`` was written with (the defaults of then: exact sampling, raw frames;
+    the log-mel codec of every store before format 3)."""
     import dataclasses
 
-    return dataclasses.replace(clip_config(), sampling="exact", frame_codec="raw")
+    return dataclasses.replace(clip_config(), sampling="exact", frame_codec="raw", spectrogram_codec="float16")
 
 
 def features_config():
@@ -217,11 +218,12 @@ def describe(ws) -> dict:
                         members[m.name] = describe_array(decode_npy(gzip.decompress(data)))
                     elif m.name.endswith(".npy"):
                         members[m.name] = describe_array(decode_npy(data))
-                    elif m.name.endswith((".jpg", ".webp")):
+                    elif m.name.endswith((".jpg", ".webp", ".png")):
                         from PIL import Image
 
                         with Image.open(io.BytesIO(data)) as im:
-                            members[m.name] = {"picture": im.format, **describe_array(np.asarray(im.convert("RGB")))}
+                            members[m.name] = {"picture": im.format,
+                                              **describe_array(np.asarray(im if im.mode == "L" else im.convert("RGB")))}
                     else:
                         members[m.name] = _mask(json.loads(data), r)
                 arts[rel]["members"] = dict(sorted(members.items()))

@@ -189,8 +189,52 @@ def test_compressed_frames_round_trip_close_and_small(ws, codec):
     psnr = 10 * np.log10(255**2 / max((err[:2] ** 2).mean(), 1e-9))
     assert psnr > 30, psnr
     assert not got.frames[2].any()  # padding stays zeros
-    assert got.spectrogram.dtype == np.float32 and np.abs(got.spectrogram - clip.spectrogram).max() < 1e-3
+    assert got.spectrogram.dtype == np.float32 and np.abs(got.spectrogram - clip.spectrogram).max() <= 1 / 510 + 1e-6
     np.testing.assert_array_equal(got.timestamps, clip.timestamps)
+
+
+def test_spectrogram_codecs_png_default_float16_legacy(ws):
+    """Format 3 keeps the log-mel as an 8-bit PNG over its range (half a step of error at most);
+    ``spectrogram_codec="float16"`` is format 2's member, and its configs keep format 2's fingerprint."""
+    import json
+
+    from reelmatch.dataset.store import FORMAT_VERSION, clip_from_members, clip_members
+
+    base = dict(num_frames=3, size=16, n_mels=8, spec_frames=12)
+    clip = make_clip("x", 5)
+    loud = make_clip("y", 6)
+    loud.spectrogram[0, :3] = [1.7, -0.2, 1.2]  # beyond the log-mel's [0, 1]: the range follows the values
+    for c in (clip, loud):
+        members = clip_members(c, ClipConfig(**base))
+        doc = json.loads(members["json"])
+        assert "spectrogram.png" in members and "spectrogram.npy.gz" not in members
+        assert doc["format_version"] == FORMAT_VERSION == 3 and doc["spectrogram_codec"] == "png"
+        lo, hi = doc["spectrogram_range"]
+        got = clip_from_members(members).spectrogram
+        assert got.dtype == np.float32 and got.shape == c.spectrogram.shape
+        err = np.abs(got - c.spectrogram).max()
+        assert 0 < err <= (hi - lo) / 510 + 1e-6, err
+    assert [lo, hi] == pytest.approx([-0.2, 1.7])
+    f16 = clip_members(clip, ClipConfig(**base, spectrogram_codec="float16"))
+    assert "spectrogram.npy.gz" in f16 and "spectrogram.png" not in f16
+    assert np.abs(clip_from_members(f16).spectrogram - clip.spectrogram).max() < 1e-3
+    assert len(members["spectrogram.png"]) < len(f16["spectrogram.npy.gz"])
+    # a config stored before the field existed (format 2 stores) reads back as float16, same fingerprint
+    doc = ClipConfig(**base, spectrogram_codec="float16").to_dict()
+    doc.pop("spectrogram_codec")
+    old = ClipConfig.from_dict(doc)
+    assert old.spectrogram_codec == "float16"
+    assert old.fingerprint == ClipConfig(**base, spectrogram_codec="float16").fingerprint != ClipConfig(**base).fingerprint
+    # where the spectrogram is kept as it is, the field does not shape the records
+    for kw in ({"frame_codec": "raw"}, {"spectrogram": "recipe"}):
+        assert ClipConfig(**base, **kw).fingerprint == ClipConfig(**base, **kw, spectrogram_codec="float16").fingerprint
+    raw = clip_members(clip, ClipConfig(**base, frame_codec="raw"))
+    np.testing.assert_array_equal(clip_from_members(raw).spectrogram, clip.spectrogram)
+    with pytest.raises(Exception, match="spectrogram_codec"):
+        ClipConfig(**base, spectrogram_codec="mp3")
+    bad = dict(members, **{"spectrogram.png": b"\x89PNG broken"})
+    with pytest.raises(ValueError, match=r"rec 'y'.*spectrogram\.png"):
+        clip_from_members(bad, where="rec 'y'")
 
 
 def test_a_damaged_picture_names_its_record_and_member(ws):

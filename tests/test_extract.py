@@ -195,11 +195,14 @@ def test_clip_config_fingerprints_do_not_drift():
     assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
     assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig().fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
-    assert ClipConfig(frame_quality=95).fingerprint == "36e26996a6f6ff09"  # the q95 default stores keep theirs
+    # JPEG q96 with the format-2 log-mel (float16) keeps the fingerprint the q96 default stores had
+    assert ClipConfig(spectrogram_codec="float16").fingerprint == "a0e082ad69cbad49"
+    assert ClipConfig(frame_quality=95, spectrogram_codec="float16").fingerprint == "36e26996a6f6ff09"  # q95 stores
+    assert ClipConfig().fingerprint == "b816ef150608b6f1"  # keyframe sampling, JPEG q96, PNG log-mel (format 3)
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
-    old = {k: v for k, v in ClipConfig.recipe().to_dict().items() if k not in ("sampling", "frame_codec", "frame_quality")}
+    old = {k: v for k, v in ClipConfig.recipe().to_dict().items()
+           if k not in ("sampling", "frame_codec", "frame_quality", "spectrogram_codec")}
     assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
     with pytest.raises(InputError, match="frame_codec"):
         ClipConfig(frame_codec="png")

@@ -39,7 +39,8 @@ class DemoConfig:
     backbone: the frame backbone (``tiny`` is for tests only).
     devdata: folder of real clips to add (None = none).
     workers: worker processes (None = CPU count).
-    sampling / frame_codec: of the clips (``ClipConfig``'s defaults: keyframe sampling, JPEG frames).
+    sampling / frame_codec / spectrogram_codec: of the clips (``ClipConfig``'s defaults: keyframe
+        sampling, JPEG frames, PNG log-mel).
     """
 
     items: int = 200
@@ -54,6 +55,7 @@ class DemoConfig:
     workers: int | None = None
     sampling: str = "keyframe"
     frame_codec: str = "jpeg"
+    spectrogram_codec: str = "png"
 
 
 @dataclass
@@ -92,6 +94,7 @@ def clip_config_for(config: DemoConfig):
         size=config.clip_size,
         sampling=config.sampling,
         frame_codec=config.frame_codec,
+        spectrogram_codec=config.spectrogram_codec,
     )
 
 

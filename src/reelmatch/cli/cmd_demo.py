@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--sampling", choices=("keyframe", "exact"), default=None, help="frame sampling (default keyframe)")
     p.add_argument("--frame-codec", choices=("jpeg", "webp", "raw"), default=None,
                    help="how clip records keep frames (default jpeg)")
+    p.add_argument("--spectrogram-codec", choices=("png", "float16"), default=None,
+                   help="how records with jpeg/webp frames keep the log-mel (default png: 8-bit)")
     p.add_argument("--serve", action="store_true", help="start the web page when done")
     p.add_argument("--host", default="127.0.0.1", help="with --serve: address to bind (default loopback)")
     p.add_argument("--port", type=int, default=8000, help="with --serve: port (default 8000)")
@@ -54,7 +56,7 @@ def run(args) -> int:
     config = DemoConfig(workers=args.workers)
     overrides = {k: v for k, v in (("items", args.items), ("seconds", args.seconds), ("epochs", args.epochs), ("backbone", args.backbone),
         ("frames", args.frames), ("clip_size", args.clip_size), ("sampling", args.sampling),
-        ("frame_codec", args.frame_codec)) if v is not None}
+        ("frame_codec", args.frame_codec), ("spectrogram_codec", args.spectrogram_codec)) if v is not None}
     if args.no_devdata:
         devdata = None
     elif args.devdata:

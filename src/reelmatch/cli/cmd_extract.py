@@ -27,6 +27,9 @@ def add_arguments(p) -> None:
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
                    help="quality 1-100 of the jpeg/webp frames (default 96)")
+    p.add_argument("--spectrogram-codec", choices=("png", "float16"), default=None,
+                   help="how records with jpeg/webp frames keep the log-mel: png (default; 8-bit, 0.31 dB steps,"
+                        " ~2.5x smaller) or float16 (gzipped, the format-2 member)")
     from reelmatch.cli.common import add_commit_flags
 
     add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")
@@ -45,7 +48,8 @@ def config_from_args(args, ws):
         name: value
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start),
                             ("window", args.window), ("sampling", args.sampling),
-                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality))
+                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality),
+                            ("spectrogram_codec", args.spectrogram_codec))
         if value is not None
     }
     if args.recipe:

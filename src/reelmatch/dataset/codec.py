@@ -72,3 +72,37 @@ def decode_frames(members: dict[str, bytes], mask: np.ndarray, shape: tuple[int,
             raise ValueError(f"{where}: member {suffix} is {a.shape}, expected {tuple(shape[1:])}")
         frames[n] = a
     return frames
+
+
+def encode_spectrogram_png(spec: np.ndarray) -> tuple[bytes, list[float]]:
+    """A float [H,W] spectrogram as an 8-bit grayscale PNG over its range: ``(png bytes, [lo, hi])``.
+
+    Values map linearly from ``[lo, hi]`` (``lo = min(0, spec.min())``, ``hi = max(1, spec.max())``:
+    the log-mel's [0, 1] scale unless it goes beyond) to 0..255, so the error is at most
+    ``(hi - lo) / 510`` (0.16 dB of the 80 dB log-mel scale). Deterministic bytes.
+    """
+    from PIL import Image
+
+    spec = np.asarray(spec, dtype=np.float32)
+    if spec.ndim != 2:
+        raise ValueError(f"spectrogram PNG needs a 2-D array, got shape {spec.shape}")
+    lo, hi = min(0.0, float(spec.min())), max(1.0, float(spec.max()))
+    q = np.rint((spec - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(q, "L").save(buf, "PNG", optimize=True)
+    return buf.getvalue(), [lo, hi]
+
+
+def decode_spectrogram_png(data: bytes, value_range, shape, where: str = "record") -> np.ndarray:
+    """The float32 [H,W] spectrogram of :func:`encode_spectrogram_png`'s bytes and range."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            q = np.asarray(im.convert("L"))
+    except Exception as e:  # noqa: BLE001 - any decoder error names the member
+        raise ValueError(f"{where}: member spectrogram.png does not decode ({type(e).__name__}: {e})") from None
+    if q.shape != tuple(shape):
+        raise ValueError(f"{where}: member spectrogram.png is {q.shape}, expected {tuple(shape)}")
+    lo, hi = (float(v) for v in value_range)
+    return (lo + q.astype(np.float32) * np.float32((hi - lo) / 255.0)).astype(np.float32)

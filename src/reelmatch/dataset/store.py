@@ -9,11 +9,11 @@ Layout (one directory per clip config, so records of two configs never mix)::
 
 Shards are plain tar files in the WebDataset layout: each record is a group of
 members sharing a key: ``<key>.mask.npy``, ``<key>.timestamps.npy``, the
-spectrogram (``.spectrogram.npy``, or ``.spectrogram.npy.gz`` float16 with a
-lossy frame codec), the frames (``<key>.frames.npy`` raw, or one
+spectrogram (``.spectrogram.npy``; with a lossy frame codec ``.spectrogram.png``,
+8-bit grayscale over the range in the json, or ``.spectrogram.npy.gz`` float16), the frames (``<key>.frames.npy`` raw, or one
 ``<key>.fNN.jpg``/``.webp`` per real frame) and ``<key>.json`` (id, split,
 has_audio, meta, ``format_version``, ``frame_codec``). Format 1 records (raw
-only, no codec field) still read. Arrays are ``.npy`` (read with
+only, no codec field) and format 2 ones (no PNG spectrogram) still read. Arrays are ``.npy`` (read with
 ``allow_pickle=False``): nothing is ever unpickled. A shard streams
 sequentially with ``tar`` or ``webdataset``; the index gives random access by id
 (class-balanced sampling needs it).
@@ -52,8 +52,9 @@ from reelmatch.errors import InputError, NotFoundError, StaleArtifactError, Work
 log = logging.getLogger(__name__)
 
 ARRAYS = ("frames", "mask", "timestamps", "spectrogram")
-#: 1: raw arrays only; 2: ``frame_codec`` in the record's json, frames raw or one picture per real frame
-FORMAT_VERSION = 2
+#: 1: raw arrays only; 2: ``frame_codec`` in the record's json, frames raw or one picture per real frame;
+#: 3: with a lossy frame codec the log-mel may be a PNG (``spectrogram_codec``/``spectrogram_range`` in the json)
+FORMAT_VERSION = 3
 #: a shard is closed and a new one started past this many bytes
 SHARD_MAX_BYTES = 512 * 1024 * 1024
 _BLOCK = tarfile.BLOCKSIZE
@@ -137,7 +138,8 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
 
     ``config.frame_codec`` (default: raw) says how frames are kept: ``frames.npy``
     (raw uint8), or one ``fNN.jpg``/``fNN.webp`` picture per real frame; with a
-    lossy codec a float32 spectrogram is kept as float16, gzipped (``spectrogram.npy.gz``).
+    lossy codec a float32 [H,W] spectrogram (the log-mel) is kept as ``config.spectrogram_codec``
+    says: an 8-bit PNG over its range (``spectrogram.png``) or float16, gzipped (``spectrogram.npy.gz``).
     """
     codec = "raw" if config is None else config.frame_codec
     doc = {"id": clip.id, "split": clip.split, "has_audio": bool(clip.has_audio), "meta": clip.meta,
@@ -149,14 +151,18 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
         from reelmatch.dataset.codec import encode_frames
 
         doc["frame_quality"] = int(config.frame_quality)
-        if spec.dtype == np.float32:
-            doc["spectrogram_dtype"] = "float32"
-            spec = spec.astype(np.float16)
         out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps)}
-        if spec.dtype == np.float16:  # log-mel: smooth, ~30% smaller gzipped (WebDataset decodes .gz)
+        if spec.dtype == np.float32 and spec.ndim == 2 and config.spectrogram_codec == "png":
+            from reelmatch.dataset.codec import encode_spectrogram_png
+
+            out["spectrogram.png"], doc["spectrogram_range"] = encode_spectrogram_png(spec)
+            doc.update(spectrogram_codec="png", spectrogram_shape=list(spec.shape), spectrogram_dtype="float32")
+        elif spec.dtype in (np.float32, np.float16):  # smooth: ~30% smaller gzipped (WebDataset decodes .gz)
             import gzip
 
-            out["spectrogram.npy.gz"] = gzip.compress(encode_npy(spec), compresslevel=6, mtime=0)
+            if spec.dtype == np.float32:
+                doc["spectrogram_dtype"] = "float32"
+            out["spectrogram.npy.gz"] = gzip.compress(encode_npy(spec.astype(np.float16)), compresslevel=6, mtime=0)
         else:
             out["spectrogram.npy"] = encode_npy(spec)
         out.update(encode_frames(clip.frames, clip.mask, codec, config.frame_quality))
@@ -165,7 +171,7 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
 
 
 def clip_from_members(members: dict[str, bytes], where: str = "record") -> Clip:
-    """The clip of a record's members (any format version: 1 raw, 2 raw or compressed frames)."""
+    """The clip of a record's members (any format version: 1 raw, 2 raw or compressed frames, 3 PNG log-mel)."""
     doc = json.loads(members["json"])
     version = doc.get("format_version", 1)
     if version > FORMAT_VERSION:
@@ -177,7 +183,12 @@ def clip_from_members(members: dict[str, bytes], where: str = "record") -> Clip:
         from reelmatch.dataset.codec import decode_frames
 
         mask = decode_npy(members["mask.npy"])
-        if "spectrogram.npy.gz" in members:
+        if "spectrogram.png" in members:
+            from reelmatch.dataset.codec import decode_spectrogram_png
+
+            spec = decode_spectrogram_png(members["spectrogram.png"], doc["spectrogram_range"],
+                                          doc["spectrogram_shape"], where)
+        elif "spectrogram.npy.gz" in members:
             import gzip
 
             spec = decode_npy(gzip.decompress(members["spectrogram.npy.gz"]))
