@@ -294,3 +294,40 @@ def test_the_server_runs_on_the_standard_event_loop_unless_asked():
         assert httpx.get(url + "/loop").json()["module"].startswith("uvloop")
     with pytest.raises(InputError, match="unknown event loop 'libev'"):
         check_loop("libev")
+
+
+def test_worker_sockets_share_one_port_and_split_connections_evenly():
+    """``serve --workers N`` listens on N ``SO_REUSEPORT`` sockets of one port before any worker runs:
+    early clients wait in a backlog, and the kernel spreads connections over the sockets (uvicorn's
+    one shared socket let one of two workers take 184 of 256 connections)."""
+    import socket as so
+
+    from reelmatch.serve.workers import listening_sockets, reuseport_available
+
+    if not reuseport_available():
+        pytest.skip("no SO_REUSEPORT on this platform")  # pragma: no cover - Linux has it
+    socks = listening_sockets("127.0.0.1", 0, 2, 256)
+    clients = []
+    try:
+        port = socks[0].getsockname()[1]
+        assert port > 0 and socks[1].getsockname()[1] == port
+        for _ in range(64):  # nobody accepts yet: every connect still succeeds (queued)
+            clients.append(so.create_connection(("127.0.0.1", port), timeout=5))
+        counts = []
+        for s in socks:
+            s.setblocking(False)
+            n = 0
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                n += 1
+            counts.append(n)
+        assert sum(counts) == 64 and min(counts) >= 16, counts  # binomial(64, 1/2): below 16 has p < 1e-4
+    finally:
+        for c in clients:
+            c.close()
+        for s in socks:
+            s.close()

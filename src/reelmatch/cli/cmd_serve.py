@@ -23,6 +23,9 @@ def add_arguments(p) -> None:
                    help="search the index for every similar query instead of reading the precomputed neighbour table")
     p.add_argument("--no-inline-route", action="store_true",
                    help="route every similar request through the full app (no answer before routing; for measuring)")
+    p.add_argument("--shared-socket", action="store_true",
+                   help="with --workers: one listening socket for every process (uvicorn's; connections go to whichever"
+                        " accepts first) instead of one SO_REUSEPORT socket each (spread evenly; for measuring)")
 
 
 def run(args) -> int:
@@ -56,5 +59,5 @@ def run(args) -> int:
     info(f"serving {ws.root} ({'read-write' if args.allow_writes else 'read-only'}{procs});"
          " the page is at /, API docs at /docs")
     serve(ws, config, host=args.host, port=args.port, log_level="info", access_log=args.verbose > 0,
-          workers=args.workers, loop=args.loop)
+          workers=args.workers, loop=args.loop, shared_socket=args.shared_socket)
     return 0

@@ -52,11 +52,14 @@ def serve(
     access_log: bool = False,
     workers: int = 1,
     loop: str = DEFAULT_LOOP,
+    shared_socket: bool = False,
 ) -> None:
     """Serve ``ws`` with uvicorn until interrupted (uvicorn logs the address it bound).
 
-    ``workers > 1`` runs that many server processes on one listening socket; each
-    loads the workspace's artifacts read-only (the neighbour table memory-mapped,
+    ``workers > 1`` runs that many server processes, each on a listening socket of its
+    own bound to the same port with ``SO_REUSEPORT``, so the kernel spreads connections
+    evenly (:mod:`reelmatch.serve.workers`; uvicorn's one shared socket where the option
+    does not exist, or with ``shared_socket``); each loads the workspace's artifacts read-only (the neighbour table memory-mapped,
     shared through the page cache) and picks up rebuilt ones by itself.
     ``loop``: the event loop (see :data:`LOOPS`).
     """
@@ -73,8 +76,15 @@ def serve(
         return
     from uvicorn.supervisors import Multiprocess
 
+    from reelmatch.serve.workers import reuseport_available, run_workers
+
     os.environ[ENV_WORKSPACE] = str(ws.root)
     os.environ[ENV_CONFIG] = json.dumps(asdict(config))
+    if reuseport_available() and not shared_socket:
+        code = run_workers(options, workers)
+        if code:
+            raise SystemExit(code)
+        return
     uconfig = uvicorn.Config("reelmatch.serve.server:app_from_env", factory=True, workers=workers, **options)
     sock = uconfig.bind_socket()  # logs the address (the real port when port=0)
     # listening before the workers start: a client connecting early waits in the backlog, it is not refused
