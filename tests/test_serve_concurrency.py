@@ -331,3 +331,53 @@ def test_worker_sockets_share_one_port_and_split_connections_evenly():
             c.close()
         for s in socks:
             s.close()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_started_again_on_its_socket(ws, tmp_path):
+    """SIGKILL one of ``serve --workers 2``'s processes: the supervisor starts another on the
+    same socket, so every new connection is answered again (none lands on a dead socket)."""
+    from reelmatch.index import run_index
+    from reelmatch.index.synthetic import synthetic_catalogue
+
+    synthetic_catalogue(ws, 50, d=16, seed=0)
+    run_index(ws, neighbours=5)
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "reelmatch", "-w", str(ws.root), "serve", "--port", "0",
+                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    try:
+        url = wait_for_url(log, proc)
+
+        def workers() -> set[int]:
+            return {int(p) for p in re.findall(r"Started server process \[(\d+)\]", log.read_text())}
+
+        deadline = time.monotonic() + 60
+        while len(workers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = workers()
+        assert len(first) == 2, log.read_text()
+        victim = sorted(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while len(workers() - first) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert workers() - first, log.read_text()
+        ok = 0
+        deadline = time.monotonic() + 30
+        while ok < 40 and time.monotonic() < deadline:  # new connections: both sockets must answer
+            try:
+                r = httpx.get(url + "/api/health", headers={"Connection": "close"}, timeout=5)
+                ok = ok + 1 if r.status_code == 200 and r.json().get("embeddings") else 0
+            except httpx.TransportError:
+                ok = 0
+                time.sleep(0.1)
+        assert ok >= 40, log.read_text()
+        assert "exited with -9; starting it again" in log.read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, log.read_text()
