@@ -57,7 +57,7 @@ def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray, float]:
     sound = np.array([c.has_audio for c in raw], bool)
     audio = (a["audio"] * b["audio"]).sum(1)[sound]
     norm = np.linalg.norm(a["audio"][sound], axis=1) * np.linalg.norm(b["audio"][sound], axis=1)
-    audio = audio / np.maximum(norm, 1e-12)
+    audio = np.where(norm > 1e-12, audio / np.maximum(norm, 1e-12), 1.0)  # a silent track: zeros both times
     return (a["fused"] * b["fused"]).sum(1), (a["visual"] * b["visual"]).sum(1), float(audio.min()) if len(audio) else 1.0
 
 
