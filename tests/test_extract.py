@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,14 +193,18 @@ def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
 def test_clip_config_fingerprints_do_not_drift():
     """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
     # what was the default before keyframe sampling and JPEG frames became it
-    assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
-    assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
+    old_default = ClipConfig(sampling="exact", frame_codec="raw", stft_hop=0.25)
+    assert old_default.fingerprint == "1b271965e4418cd6"
+    assert replace(old_default, frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig().fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
-    assert ClipConfig(frame_quality=95).fingerprint == "36e26996a6f6ff09"  # the q95 default stores keep theirs
+    assert ClipConfig(stft_hop=0.25).fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96, 16 ms hop
+    assert ClipConfig(frame_quality=95, stft_hop=0.25).fingerprint == "36e26996a6f6ff09"  # the q95 stores keep theirs
+    assert ClipConfig().fingerprint not in ("a0e082ad69cbad49", "36e26996a6f6ff09")  # the 32 ms hop is recorded
+    assert ClipConfig.recipe(stft_hop=0.25).fingerprint == ClipConfig.recipe().fingerprint  # no log-mel there
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
-    old = {k: v for k, v in ClipConfig.recipe().to_dict().items() if k not in ("sampling", "frame_codec", "frame_quality")}
+    old = {k: v for k, v in ClipConfig.recipe().to_dict().items()
+           if k not in ("sampling", "frame_codec", "frame_quality", "stft_hop")}
     assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
     with pytest.raises(InputError, match="frame_codec"):
         ClipConfig(frame_codec="png")
@@ -207,6 +212,8 @@ def test_clip_config_fingerprints_do_not_drift():
         ClipConfig(frame_quality=0)
     with pytest.raises(InputError, match="sampling"):
         ClipConfig(sampling="nearest")
+    with pytest.raises(InputError, match="stft_hop"):
+        ClipConfig(stft_hop=0)
 
 
 def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):
@@ -276,6 +283,48 @@ def test_decode_mono_is_frame_by_frame_resampling(tmp_path):
         assert first == pytest.approx(max(ref_first, start))
         assert y.dtype == np.float32 and np.array_equal(y, ref), (start, end, len(y), len(ref))
         assert abs(len(y) - (min(end or 3.0, 3.0) - start) * 16000) < 2048  # the window, not a chunk of it
+
+
+def test_rfft_rows_is_scipy_rfft():
+    from scipy import fft
+
+    from reelmatch.extract import rfft
+
+    x = np.random.default_rng(0).standard_normal((37, 1024)).astype(np.float32)
+    got = rfft.rfft_rows(x)
+    assert got.dtype == np.complex64 and np.array_equal(got, fft.rfft(x, axis=1))
+    assert rfft._pocketfft is not None  # loaded on its own: the worker does not pay for scipy.fft
+    with pytest.raises(ValueError, match="float32"):
+        rfft.rfft_rows(x.astype(np.float64))
+
+
+@pytest.mark.parametrize("hop", [256, 512, 100])
+def test_chunked_mel_power_is_the_whole_array_expression(hop):
+    """The log-mel's chunked STFT gives the values of the obvious whole-array one (slow reference)."""
+    from reelmatch.extract import audio
+
+    rng = np.random.default_rng(1)
+    for n in (300, 1024, 16000 * 3 + 123, audio.STFT_ROWS * hop + 5000):
+        y = (0.3 * rng.standard_normal(n)).astype(np.float32)
+        fb = audio.mel_filterbank(16000, 1024, 64)
+        ref = fb @ audio.power_spectrogram(y, 1024, hop)
+        got = audio.mel_power(y, 1024, hop, fb)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-9 * ref.max())
+
+
+def test_stft_hop_halves_the_stft_and_keeps_the_log_mel_close(tmp_path):
+    from reelmatch.extract.audio import logmel, stft_params
+
+    assert stft_params(16000) == (1024, 256) and stft_params(16000, 0.5) == (1024, 512)
+    t = np.arange(16000 * 20) / 16000
+    y = (0.3 * np.sin(2 * np.pi * (300 + 40 * t) * t) * (0.6 + 0.4 * np.sin(t))).astype(np.float32)
+    fine, coarse = logmel(y, 16000, 64, 128), logmel(y, 16000, 64, 128, hop=0.5)
+    assert coarse.shape == fine.shape and np.abs(coarse - fine).max() < 0.05
+    p = write_video(tmp_path / "tone.mp4", seconds=2, audio=tone(1000, 0.5), sample_rate=16000)
+    a = extract_clip(p, SMALL)
+    b = extract_clip(p, ClipConfig(**{**SMALL.__dict__, "stft_hop": 0.25}))
+    assert not np.array_equal(a.spectrogram, b.spectrogram) and np.abs(a.spectrogram - b.spectrogram).max() < 0.1
 
 
 def test_logmel_matches_tone_frequency(tmp_path):

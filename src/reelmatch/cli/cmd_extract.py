@@ -27,6 +27,9 @@ def add_arguments(p) -> None:
                         " (--recipe's: bit-exact, ~6x larger)")
     p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
                    help="quality 1-100 of the jpeg/webp frames (default 96)")
+    p.add_argument("--stft-hop", type=float, default=None, metavar="F",
+                   help="hop of the log-mel's STFT as a fraction of its 64 ms window (default 0.5; 0.25 in stores"
+                        " made before this option)")
     from reelmatch.cli.common import add_commit_flags
 
     add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")
@@ -45,7 +48,8 @@ def config_from_args(args, ws):
         name: value
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start),
                             ("window", args.window), ("sampling", args.sampling),
-                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality))
+                            ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality),
+                            ("stft_hop", args.stft_hop))
         if value is not None
     }
     if args.recipe:

@@ -1,7 +1,8 @@
 """Audio: decode only the clip's window, then a log-mel spectrogram or the recipe's picture.
 
 * ``logmel`` (default): the window, downmixed to mono and resampled to
-  ``ClipConfig.sample_rate``; power STFT (Hann, 64 ms, hop 16 ms) -> HTK mel
+  ``ClipConfig.sample_rate``; power STFT (Hann, 64 ms, hopping ``ClipConfig.stft_hop``
+  of it: 0.5 = 32 ms by default, 0.25 = 16 ms in stores made before that field) -> HTK mel
   filterbank (``n_mels`` bands, 0 Hz to Nyquist) -> averaged into ``spec_frames``
   equal time bins spanning the audio actually present in the window (like the
   recipe's picture, a short clip is stretched, not padded) -> dB relative to a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -47,12 +49,38 @@ def _seek(container, stream, t: float, t0: float) -> None:
             pass
 
 
+@contextmanager
+def only_stream(container, stream):
+    """While inside, the demuxer reads ``stream``'s packets only: the other streams are discarded.
+
+    The MP4 and Matroska demuxers then skip the other streams' packets instead of
+    reading them (a trailer's video is ~95% of its bytes); others ignore it. The
+    packets of ``stream`` are the same.
+    """
+    import av
+
+    others = [s for s in container.streams if s.index != stream.index]
+    saved = [s.discard for s in others]
+    for s in others:
+        s.discard = av.stream.Discard.all
+    try:
+        yield
+    finally:
+        for s, d in zip(others, saved):
+            s.discard = d
+
+
 def iter_audio_frames(container, stream, t0: float, start: float, end: float | None):
     """Decoded audio frames covering [start, end) (seconds from the media start).
 
     Yields ``(time, frame)``; stops after the first frame starting at or after ``end``.
     Undecodable packets are skipped (counted in the returned stats dict's ``errors``).
     """
+    with only_stream(container, stream):
+        yield from _audio_frames(container, stream, t0, start, end)
+
+
+def _audio_frames(container, stream, t0: float, start: float, end: float | None):
     import av
 
     _seek(container, stream, start, t0)
@@ -231,10 +259,10 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return fb.astype(np.float32)
 
 
-def stft_params(sample_rate: int) -> tuple[int, int]:
-    """``(n_fft, hop)``: a ~64 ms Hann window with 75% overlap."""
+def stft_params(sample_rate: int, hop: float = 0.25) -> tuple[int, int]:
+    """``(n_fft, hop samples)``: a ~64 ms Hann window, the hop ``hop`` of it (0.25: 75% overlap)."""
     n_fft = 1 << max(int(round(math.log2(sample_rate * 0.064))), 6)
-    return n_fft, n_fft // 4
+    return n_fft, max(int(round(n_fft * hop)), 1)
 
 
 def power_spectrogram(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -251,6 +279,33 @@ def power_spectrogram(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.ascontiguousarray(power.T, dtype=np.float32)
 
 
+#: STFT frames transformed at a time by :func:`mel_power` (its buffers stay in the CPU cache)
+STFT_ROWS = 512
+
+
+def mel_power(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray) -> np.ndarray:
+    """``filterbank @ power_spectrogram(y, n_fft, hop)`` (float32 [n_mels, T]), :data:`STFT_ROWS` frames at a time.
+
+    The same values as the whole-array expression, about twice as fast: the
+    windowed frames, their FFT and power never leave the cache (the whole-array
+    form writes and transposes ~100 MB per 125 s of audio).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) < n_fft:
+        y = np.pad(y, (0, n_fft - len(y)))
+    n = 1 + (len(y) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(y, shape=(n, n_fft), strides=(y.strides[0] * hop, y.strides[0]))
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+    scale = np.float32(1.0 / (window.sum() / 2.0) ** 2)
+    out = np.empty((filterbank.shape[0], n), np.float32)
+    buf = np.empty((min(STFT_ROWS, n), n_fft), np.float32)
+    for a in range(0, n, STFT_ROWS):
+        b = min(a + STFT_ROWS, n)
+        spec = rfft_rows(np.multiply(frames[a:b], window, out=buf[: b - a]))
+        out[:, a:b] = filterbank @ ((spec.real**2 + spec.imag**2) * scale).T
+    return out
+
+
 def pool_time(x: np.ndarray, bins: int) -> np.ndarray:
     """Average ``x`` [C, T] into ``bins`` equal time bins (repeats columns when T < bins)."""
     c, t = x.shape
@@ -261,12 +316,15 @@ def pool_time(x: np.ndarray, bins: int) -> np.ndarray:
     return ((csum[:, b] - csum[:, a]) / (b - a)).astype(np.float32)
 
 
-def logmel(y: np.ndarray, sample_rate: int, n_mels: int, spec_frames: int) -> np.ndarray:
-    """Log-mel spectrogram of mono ``y``: float32 [n_mels, spec_frames] in [0, ~1] (see module doc)."""
+def logmel(y: np.ndarray, sample_rate: int, n_mels: int, spec_frames: int, hop: float = 0.25) -> np.ndarray:
+    """Log-mel spectrogram of mono ``y``: float32 [n_mels, spec_frames] in [0, ~1] (see module doc).
+
+    ``hop``: the STFT hop as a fraction of its window (``ClipConfig.stft_hop``).
+    """
     if len(y) == 0:
         return np.zeros((n_mels, spec_frames), np.float32)
-    n_fft, hop = stft_params(sample_rate)
-    mel = mel_filterbank(sample_rate, n_fft, n_mels) @ power_spectrogram(y, n_fft, hop)
+    n_fft, step = stft_params(sample_rate, hop)
+    mel = mel_power(y, n_fft, step, mel_filterbank(sample_rate, n_fft, n_mels))
     mel = pool_time(mel, spec_frames)
     db = 10.0 * np.log10(np.maximum(mel, 1e-12))
     return np.maximum(0.0, (db + TOP_DB) / TOP_DB).astype(np.float32)
