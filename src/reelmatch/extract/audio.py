@@ -159,7 +159,9 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
     if end is not None:
         keep = int(round((end - first) * sample_rate))
         y = y[: max(keep, 0)]
-    return np.nan_to_num(y, copy=False), max(first, start)
+    if not np.isfinite(y).all():  # a quick check first: nan_to_num's own scan costs ~10 ms per 125 s
+        np.nan_to_num(y, copy=False)
+    return y, max(first, start)
 
 
 def _mono_graph(template, sample_rate: int):
