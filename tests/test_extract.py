@@ -193,18 +193,20 @@ def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
 def test_clip_config_fingerprints_do_not_drift():
     """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
     # what was the default before keyframe sampling and JPEG frames became it
-    old_default = ClipConfig(sampling="exact", frame_codec="raw", stft_hop=0.25)
+    old_default = ClipConfig(sampling="exact", frame_codec="raw", stft_hop=0.25, resample_filter_size=32)
     assert old_default.fingerprint == "1b271965e4418cd6"
     assert replace(old_default, frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    assert ClipConfig(stft_hop=0.25).fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96, 16 ms hop
-    assert ClipConfig(frame_quality=95, stft_hop=0.25).fingerprint == "36e26996a6f6ff09"  # the q95 stores keep theirs
-    assert ClipConfig().fingerprint not in ("a0e082ad69cbad49", "36e26996a6f6ff09")  # the 32 ms hop is recorded
-    assert ClipConfig.recipe(stft_hop=0.25).fingerprint == ClipConfig.recipe().fingerprint  # no log-mel there
+    before = {"stft_hop": 0.25, "resample_filter_size": 32}  # the log-mel before session 9
+    assert ClipConfig(**before).fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
+    assert ClipConfig(frame_quality=95, **before).fingerprint == "36e26996a6f6ff09"  # the q95 stores keep theirs
+    fps = {ClipConfig().fingerprint, ClipConfig(stft_hop=0.25).fingerprint, ClipConfig(resample_filter_size=32).fingerprint}
+    assert len(fps) == 3 and "a0e082ad69cbad49" not in fps  # each log-mel change is recorded
+    assert ClipConfig.recipe(**before).fingerprint == ClipConfig.recipe().fingerprint  # no log-mel there
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
     old = {k: v for k, v in ClipConfig.recipe().to_dict().items()
-           if k not in ("sampling", "frame_codec", "frame_quality", "stft_hop")}
+           if k not in ("sampling", "frame_codec", "frame_quality", "stft_hop", "resample_filter_size")}
     assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
     with pytest.raises(InputError, match="frame_codec"):
         ClipConfig(frame_codec="png")
@@ -214,6 +216,8 @@ def test_clip_config_fingerprints_do_not_drift():
         ClipConfig(sampling="nearest")
     with pytest.raises(InputError, match="stft_hop"):
         ClipConfig(stft_hop=0)
+    with pytest.raises(InputError, match="resample_filter_size"):
+        ClipConfig(resample_filter_size=0)
 
 
 def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):
@@ -325,6 +329,21 @@ def test_stft_hop_halves_the_stft_and_keeps_the_log_mel_close(tmp_path):
     a = extract_clip(p, SMALL)
     b = extract_clip(p, ClipConfig(**{**SMALL.__dict__, "stft_hop": 0.25}))
     assert not np.array_equal(a.spectrogram, b.spectrogram) and np.abs(a.spectrogram - b.spectrogram).max() < 0.1
+
+
+def test_shorter_resampling_filter_gives_nearly_the_same_audio(tmp_path):
+    from reelmatch import media
+    from reelmatch.extract.audio import decode_mono, logmel
+
+    path = _stereo_audio_file(tmp_path / "stereo.mp4")
+    got = {}
+    for size in (32, 16):
+        with media.open_media(path) as c:
+            got[size] = decode_mono(c, media.audio_stream(c), media.start_time(c), 0.2, 2.5, 16000, filter_size=size)
+    (a, fa), (b, fb) = got[32], got[16]
+    assert fa == fb and len(a) == len(b) and not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.02 * np.abs(a).max()
+    assert np.abs(logmel(a, 16000, 32, 64) - logmel(b, 16000, 32, 64)).max() < 0.05
 
 
 def test_logmel_matches_tone_frequency(tmp_path):

@@ -1,7 +1,8 @@
 """Audio: decode only the clip's window, then a log-mel spectrogram or the recipe's picture.
 
 * ``logmel`` (default): the window, downmixed to mono and resampled to
-  ``ClipConfig.sample_rate``; power STFT (Hann, 64 ms, hopping ``ClipConfig.stft_hop``
+  ``ClipConfig.sample_rate`` (FFmpeg's resampler, ``filter_size``
+  ``ClipConfig.resample_filter_size``); power STFT (Hann, 64 ms, hopping ``ClipConfig.stft_hop``
   of it: 0.5 = 32 ms by default, 0.25 = 16 ms in stores made before that field) -> HTK mel
   filterbank (``n_mels`` bands, 0 Hz to Nyquist) -> averaged into ``spec_frames``
   equal time bins spanning the audio actually present in the window (like the
@@ -35,6 +36,8 @@ MAX_AUDIO_ERRORS = 64
 RESAMPLE_CHUNK = 1 << 18
 #: decoded frames pushed between two pulls from the resampling graph (bounds what it buffers)
 PULL_EVERY = 64
+#: FFmpeg's resampler ``filter_size`` by default (what stores made before ``ClipConfig.resample_filter_size`` used)
+DEFAULT_FILTER_SIZE = 32
 
 
 # --------------------------------------------------------------------- decode
@@ -111,7 +114,8 @@ def _audio_frames(container, stream, t0: float, start: float, end: float | None)
             yield t, f
 
 
-def decode_mono(container, stream, t0: float, start: float, end: float | None, sample_rate: int) -> tuple[np.ndarray, float]:
+def decode_mono(container, stream, t0: float, start: float, end: float | None, sample_rate: int,
+                filter_size: int = DEFAULT_FILTER_SIZE) -> tuple[np.ndarray, float]:
     """The window [start, end) as mono float32 at ``sample_rate``; returns ``(samples, first_time)``.
 
     ``first_time`` is where the returned samples start (>= start; later when the
@@ -122,6 +126,8 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
     back chunks of :data:`RESAMPLE_CHUNK` samples, pulled every
     :data:`PULL_EVERY` frames: the same samples as resampling frame by frame,
     without a Python round trip (and an array) per output frame.
+    ``filter_size``: the resampler's ``filter_size`` (FFmpeg's default, 32, is
+    what the graph inserts on its own; ``ClipConfig.resample_filter_size``).
     """
     import av
 
@@ -140,7 +146,7 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
     for t, frame in iter_audio_frames(container, stream, t0, start, end):
         if graph is None:
             first = t
-            graph, src, sink = _mono_graph(frame, sample_rate)
+            graph, src, sink = _mono_graph(frame, sample_rate, filter_size)
         frame.pts = None
         src.push(frame)  # FFmpeg rejects a frame whose rate, format or layout changed (an FFmpegError)
         n += 1
@@ -164,12 +170,14 @@ def decode_mono(container, stream, t0: float, start: float, end: float | None, s
     return y, max(first, start)
 
 
-def _mono_graph(template, sample_rate: int):
+def _mono_graph(template, sample_rate: int, filter_size: int = DEFAULT_FILTER_SIZE):
     """``(graph, source, sink)``: frames like ``template`` -> mono float32 at ``sample_rate``, in big chunks.
 
     The chain ``av.AudioResampler(format="flt", layout="mono", rate=sample_rate)``
     builds (``abuffer`` -> ``aformat``, FFmpeg inserting its resampler with
-    default options), so the samples are the same.
+    default options), so the samples are the same. Another ``filter_size``
+    puts an explicit ``aresample`` (the same downmix and resampler, that option
+    changed) before the ``aformat``.
     """
     import av
 
@@ -180,7 +188,13 @@ def _mono_graph(template, sample_rate: int):
                     channel_layout=template.layout.name, **extra)
     fmt = graph.add("aformat", sample_rates=f"{sample_rate}", sample_fmts="flt", channel_layouts="mono")
     sink = graph.add("abuffersink")
-    src.link_to(fmt)
+    if filter_size != DEFAULT_FILTER_SIZE:
+        resample = graph.add("aresample", out_sample_rate=f"{sample_rate}", out_chlayout="mono", out_sample_fmt="flt",
+                             filter_size=str(int(filter_size)))
+        src.link_to(resample)
+        resample.link_to(fmt)
+    else:
+        src.link_to(fmt)
     fmt.link_to(sink)
     graph.configure()
     graph.set_audio_frame_size(RESAMPLE_CHUNK)
