@@ -182,10 +182,15 @@ def parts(files: list, config, repeats: int = 3) -> dict[str, float]:
 
     open (container, streams, duration), video (the frames: seeks, decodes,
     geometry), audio decode (demux, decode, downmix, resample), log-mel, record
-    encoding, and the whole ``extract_clip`` call; mean over ``files``.
+    encoding, and the whole ``extract_clip`` call; mean over ``files``. Also, under
+    ``"legacy_logmel"``, how far the config's log-mel is from the legacy one
+    (``ClipConfig.LEGACY_VALUES``' hop and resampler) on the files with audio.
     """
+    import dataclasses
+
     from reelmatch import media
     from reelmatch.dataset.store import encode_record
+    from reelmatch.extract import ClipConfig
     from reelmatch.extract.audio import decode_mono, logmel
     from reelmatch.extract.clip import _take_frames, extract_clip
     from reelmatch.extract.timestamps import plan_samples
@@ -211,20 +216,35 @@ def parts(files: list, config, repeats: int = 3) -> dict[str, float]:
     def video(c, v, t0, plan):
         return _take_frames(c, v, t0, plan, list(range(len(plan.targets))), config, "")
 
-    def audio(c, v, t0, plan):
-        return decode_mono(c, media.audio_stream(c), t0, plan.start, plan.end, config.sample_rate)[0]
+    def audio(c, v, t0, plan, config=config):
+        a = media.audio_stream(c)
+        return (decode_mono(c, a, t0, plan.start, plan.end, config.sample_rate, config.resample_filter_size)[0]
+                if a is not None else np.zeros(0, np.float32))
 
-    rows = []
+    legacy = dataclasses.replace(config, stft_hop=ClipConfig.LEGACY_VALUES["stft_hop"],
+                                 resample_filter_size=ClipConfig.LEGACY_VALUES["resample_filter_size"])
+    rows, diffs = [], []
     for path in files:
         extract_clip(path, config, threads=1)  # warm-up: codecs, filter graphs
         row = {"open": cpu_ms(lambda: opened(path))[0], "video": cpu_ms(lambda: opened(path, video))[0]}
         row["audio decode"], y = cpu_ms(lambda: opened(path, audio))
-        row["log-mel"] = cpu_ms(lambda: logmel(y, config.sample_rate, config.n_mels, config.spec_frames,
-                                               config.stft_hop))[0]
+        row["log-mel"], spec = cpu_ms(lambda: logmel(y, config.sample_rate, config.n_mels, config.spec_frames,
+                                                     config.stft_hop))
         row["extract_clip"], clip = cpu_ms(lambda: extract_clip(path, config, threads=1))
         row["record encode"] = cpu_ms(lambda: encode_record(clip, config))[0]
         rows.append(row)
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        if legacy != config and len(y):
+            y0 = opened(path, lambda *a: audio(*a, config=legacy))
+            old = logmel(y0, legacy.sample_rate, legacy.n_mels, legacy.spec_frames, legacy.stft_hop)
+            if len(y0) and old.std() > 0 and spec.std() > 0:
+                diffs.append((float(np.abs(spec - old).max()), float(np.abs(spec - old).mean()),
+                              float(np.corrcoef(spec.ravel(), old.ravel())[0, 1])))
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    if diffs:
+        d = np.array(diffs)
+        out["legacy_logmel"] = {"files": len(d), "max_abs": (d[:, 0].min(), d[:, 0].max()),
+                                "mean_abs": float(d[:, 1].mean()), "corr": (d[:, 2].min(), d[:, 2].max())}
+    return out
 
 
 def main(argv=None) -> int:
@@ -243,7 +263,8 @@ def main(argv=None) -> int:
                     help="also time the default config with the reelmatch of this source tree (e.g. before a change)")
     ap.add_argument("--parts", type=int, default=0, metavar="N",
                     help="only print the CPU of each part of extract_clip (default config, one thread, in this"
-                         " process) on the first N trailers, min of 3 runs each, and exit")
+                         " process) on the first N trailers, min of 3 runs each, and how far its log-mel is from"
+                         " the legacy one, and exit")
     ap.add_argument("--recipe-batch", type=Path, default=None, help=argparse.SUPPRESS)  # internal: the recipe side
     args, rest = ap.parse_known_args(argv)
     if args.recipe_batch is not None:
@@ -272,8 +293,14 @@ def main(argv=None) -> int:
         from reelmatch.extract import ClipConfig
 
         got = parts(files[: args.parts], ClipConfig())
+        legacy = got.pop("legacy_logmel", None)
         print(f"extract_clip, default config, one thread, CPU ms per trailer (mean of {min(args.parts, len(files))}"
               f" trailers, min of 3 runs): " + ", ".join(f"{k} {v:.0f}" for k, v in got.items()))
+        if legacy:
+            print(f"log-mel of the default config vs the legacy log-mel (stft_hop 0.25, resample_filter_size 32)"
+                  f" on {legacy['files']} files with audio: max abs diff {legacy['max_abs'][0]:.3f}-"
+                  f"{legacy['max_abs'][1]:.3f}, mean abs diff {legacy['mean_abs']:.4f}, correlation"
+                  f" {legacy['corr'][0]:.4f}-{legacy['corr'][1]:.4f}")
         print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
         return 0
     print(f"{len(files)} trailers, {args.workers} workers per side, {os.cpu_count()} CPUs;"
