@@ -331,6 +331,23 @@ def test_stft_hop_halves_the_stft_and_keeps_the_log_mel_close(tmp_path):
     assert not np.array_equal(a.spectrogram, b.spectrogram) and np.abs(a.spectrogram - b.spectrogram).max() < 0.1
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_audio_demux_with_the_video_discarded_gives_the_same_samples(tmp_path, monkeypatch, suffix):
+    import contextlib
+
+    from reelmatch import media
+    from reelmatch.extract import audio
+
+    p = write_video(tmp_path / f"av{suffix}", seconds=3, fps=10, frames=counter_frames(64, 64), audio=tone(700))
+    got = []
+    for discard in (True, False):
+        if not discard:
+            monkeypatch.setattr(audio, "only_stream", lambda c, s: contextlib.nullcontext())
+        with media.open_media(p) as c:
+            got.append(audio.decode_mono(c, media.audio_stream(c), media.start_time(c), 0.4, 2.6, 16000))
+    assert len(got[0][0]) > 16000 and got[0][1] == got[1][1] and np.array_equal(got[0][0], got[1][0])
+
+
 def test_shorter_resampling_filter_gives_nearly_the_same_audio(tmp_path):
     from reelmatch import media
     from reelmatch.extract.audio import decode_mono, logmel

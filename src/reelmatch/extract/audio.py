@@ -36,6 +36,8 @@ MAX_AUDIO_ERRORS = 64
 RESAMPLE_CHUNK = 1 << 18
 #: decoded frames pushed between two pulls from the resampling graph (bounds what it buffers)
 PULL_EVERY = 64
+#: demuxers (FFmpeg's names) that skip the packets of discarded streams (see :func:`only_stream`)
+DISCARDING_DEMUXERS = ("mov", "matroska")
 #: FFmpeg's resampler ``filter_size`` by default (what stores made before ``ClipConfig.resample_filter_size`` used)
 DEFAULT_FILTER_SIZE = 32
 
@@ -57,11 +59,16 @@ def only_stream(container, stream):
     """While inside, the demuxer reads ``stream``'s packets only: the other streams are discarded.
 
     The MP4 and Matroska demuxers then skip the other streams' packets instead of
-    reading them (a trailer's video is ~95% of its bytes); others ignore it. The
-    packets of ``stream`` are the same.
+    reading them (a trailer's video is ~95% of its bytes); the packets of
+    ``stream`` are the same (checked on the devdata clips). Other demuxers are
+    left alone: with its video discarded, the AVI demuxer found no audio in one
+    of them.
     """
     import av
 
+    if container.format.name.split(",")[0] not in DISCARDING_DEMUXERS:
+        yield
+        return
     others = [s for s in container.streams if s.index != stream.index]
     saved = [s.discard for s in others]
     for s in others:
