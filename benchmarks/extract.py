@@ -7,18 +7,19 @@ Side by side in one run, on the same 720p H.264/AAC trailers of ~150 s:
   (frames, raw RGB on a pipe, zero-padded to 10) and
   ``showspectrumpic=s=224x224:legend=0`` (the spectrogram picture); trailers run
   in a process pool of ``--workers`` processes (each ffmpeg also threads itself).
-* **reelmatch**: ``run_extract`` in recipe mode (``ClipConfig.recipe()``) over a
-  scratch workspace, ``--workers`` processes, records written to the clip store.
-* also timed (``--no-extra`` skips them): the default config (fit geometry +
-  log-mel, the same instants) and keyframe sampling (recipe mode at the last
-  keyframe before each instant: faster, not the recipe's frames, not counted).
+* **reelmatch extract** (the default config: fit geometry, log-mel, keyframe
+  sampling, JPEG records) and **reelmatch extract --recipe** (the recipe's
+  frames, exact), each as one whole ``python -m reelmatch`` command over a
+  scratch workspace with ``--workers`` processes, start-up included;
+  ``--baseline-src`` also times the default config of another source tree.
 
-Both may use every core; ``--rounds`` (2) alternate which side goes first. Wall
-time and the CPU seconds of every process of each side are reported per round
-and per trailer (on a shared machine wall time depends on the scheduler's split of
-the cores; CPU time does not). It checks the outputs agree (same number of frames, PSNR
-of each frame and of the spectrogram picture against the recipe's, target
->= 30 dB) and prints the throughput ratio last (target >= 15x).
+``--rounds`` (default 1) alternate which side goes first. Wall time and the CPU
+seconds of every process of each side are reported (this process is a child
+subreaper, so a fork server outliving its command is counted too; on a shared
+machine wall time depends on the scheduler's split of the cores). It checks that
+``--recipe``'s frames and pictures are the recipe's (frame counts, PSNR; frames
+bit-identical), prints how far the default config's frames fall from their
+instants, and the default config's ratio to the recipe last (target >= 30x).
 
 Trailers are generated once with the ffmpeg binary and cached (``--cache``):
 trailer-like content, a shot cut every 1.5-4 s as in real trailers (test
@@ -28,9 +29,10 @@ music-like audio at 48 kHz, encoded with libx264 ``-preset superfast -crf 23``
 128 kb/s. ``--no-cuts`` makes single-shot trailers instead (keyframes only every
 ~10 s: the worst case for seeking). ``--files`` takes your own trailers.
 
-    .venv/bin/python benchmarks/extract.py                  # 4 generated trailers (cached after the first run)
+    .venv/bin/python benchmarks/extract.py                  # 12 generated trailers (cached after the first run)
     .venv/bin/python benchmarks/extract.py --files a.mp4 b.mp4
     .venv/bin/python benchmarks/extract.py --baseline-src ../main/src   # also the default config of another tree
+    .venv/bin/python benchmarks/extract.py --parts 4        # CPU of each part of extract_clip, in-process
 """
 
 from __future__ import annotations
@@ -175,6 +177,76 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
+def parts(files: list, config, repeats: int = 3) -> dict[str, float]:
+    """CPU ms per trailer of each part of ``extract_clip(config, threads=1)`` in this process (min of ``repeats``).
+
+    open (container, streams, duration), video (the frames: seeks, decodes,
+    geometry), audio decode (demux, decode, downmix, resample), log-mel, record
+    encoding, and the whole ``extract_clip`` call; mean over ``files``. Also, under
+    ``"legacy_logmel"``, how far the config's log-mel is from the legacy one
+    (``ClipConfig.LEGACY_VALUES``' hop and resampler) on the files with audio.
+    """
+    import dataclasses
+
+    from reelmatch import media
+    from reelmatch.dataset.store import encode_record
+    from reelmatch.extract import ClipConfig
+    from reelmatch.extract.audio import decode_mono, logmel
+    from reelmatch.extract.clip import _take_frames, extract_clip
+    from reelmatch.extract.timestamps import plan_samples
+    from reelmatch.runtime import single_threaded
+
+    single_threaded()
+
+    def cpu_ms(fn):
+        best, out = float("inf"), None
+        for _ in range(repeats):
+            t = time.process_time()
+            out = fn()
+            best = min(best, time.process_time() - t)
+        return best * 1000, out
+
+    def opened(path, then=None):
+        with media.open_media(path) as c:
+            v = media.decodable_video(c, path.name, threads=1)
+            t0 = media.start_time(c)
+            plan = plan_samples(config, media.duration(c, v, from_start=True))
+            return then(c, v, t0, plan) if then else plan
+
+    def video(c, v, t0, plan):
+        return _take_frames(c, v, t0, plan, list(range(len(plan.targets))), config, "")
+
+    def audio(c, v, t0, plan, config=config):
+        a = media.audio_stream(c)
+        return (decode_mono(c, a, t0, plan.start, plan.end, config.sample_rate, config.resample_filter_size)[0]
+                if a is not None else np.zeros(0, np.float32))
+
+    legacy = dataclasses.replace(config, stft_hop=ClipConfig.LEGACY_VALUES["stft_hop"],
+                                 resample_filter_size=ClipConfig.LEGACY_VALUES["resample_filter_size"])
+    rows, diffs = [], []
+    for path in files:
+        extract_clip(path, config, threads=1)  # warm-up: codecs, filter graphs
+        row = {"open": cpu_ms(lambda: opened(path))[0], "video": cpu_ms(lambda: opened(path, video))[0]}
+        row["audio decode"], y = cpu_ms(lambda: opened(path, audio))
+        row["log-mel"], spec = cpu_ms(lambda: logmel(y, config.sample_rate, config.n_mels, config.spec_frames,
+                                                     config.stft_hop))
+        row["extract_clip"], clip = cpu_ms(lambda: extract_clip(path, config, threads=1))
+        row["record encode"] = cpu_ms(lambda: encode_record(clip, config))[0]
+        rows.append(row)
+        if legacy != config and len(y):
+            y0 = opened(path, lambda *a: audio(*a, config=legacy))
+            old = logmel(y0, legacy.sample_rate, legacy.n_mels, legacy.spec_frames, legacy.stft_hop)
+            if len(y0) and old.std() > 0 and spec.std() > 0:
+                diffs.append((float(np.abs(spec - old).max()), float(np.abs(spec - old).mean()),
+                              float(np.corrcoef(spec.ravel(), old.ravel())[0, 1])))
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    if diffs:
+        d = np.array(diffs)
+        out["legacy_logmel"] = {"files": len(d), "max_abs": (d[:, 0].min(), d[:, 0].max()),
+                                "mean_abs": float(d[:, 1].mean()), "corr": (d[:, 2].min(), d[:, 2].max())}
+    return out
+
+
 def main(argv=None) -> int:
     from reelmatch.runtime import default_workers
 
@@ -189,6 +261,10 @@ def main(argv=None) -> int:
                     help="where generated trailers are kept between runs")
     ap.add_argument("--baseline-src", type=Path, default=None,
                     help="also time the default config with the reelmatch of this source tree (e.g. before a change)")
+    ap.add_argument("--parts", type=int, default=0, metavar="N",
+                    help="only print the CPU of each part of extract_clip (default config, one thread, in this"
+                         " process) on the first N trailers, min of 3 runs each, and how far its log-mel is from"
+                         " the legacy one, and exit")
     ap.add_argument("--recipe-batch", type=Path, default=None, help=argparse.SUPPRESS)  # internal: the recipe side
     args, rest = ap.parse_known_args(argv)
     if args.recipe_batch is not None:
@@ -213,6 +289,20 @@ def main(argv=None) -> int:
             print(f"generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     for p in files:  # warm the page cache for every side alike
         p.read_bytes()
+    if args.parts:
+        from reelmatch.extract import ClipConfig
+
+        got = parts(files[: args.parts], ClipConfig())
+        legacy = got.pop("legacy_logmel", None)
+        print(f"extract_clip, default config, one thread, CPU ms per trailer (mean of {min(args.parts, len(files))}"
+              f" trailers, min of 3 runs): " + ", ".join(f"{k} {v:.0f}" for k, v in got.items()))
+        if legacy:
+            print(f"log-mel of the default config vs the legacy log-mel (stft_hop 0.25, resample_filter_size 32)"
+                  f" on {legacy['files']} files with audio: max abs diff {legacy['max_abs'][0]:.3f}-"
+                  f"{legacy['max_abs'][1]:.3f}, mean abs diff {legacy['mean_abs']:.4f}, correlation"
+                  f" {legacy['corr'][0]:.4f}-{legacy['corr'][1]:.4f}")
+        print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+        return 0
     print(f"{len(files)} trailers, {args.workers} workers per side, {os.cpu_count()} CPUs;"
           f" each side is one whole command, start-up included")
     become_subreaper()

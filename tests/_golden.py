@@ -51,11 +51,12 @@ def clip_config():
 
 
 def clip_config_v1():
-    """The clip config ``ws_v1`` was written with (the defaults of then: exact sampling, raw frames;
-    the log-mel codec of every store before format 3)."""
+    """The clip config ``ws_v1`` was written with (the defaults of then: exact sampling, raw frames, the 16 ms
+    log-mel hop with FFmpeg's default resampler; the log-mel codec of every store before format 3)."""
     import dataclasses
 
-    return dataclasses.replace(clip_config(), sampling="exact", frame_codec="raw", spectrogram_codec="float16")
+    return dataclasses.replace(clip_config(), sampling="exact", frame_codec="raw", spectrogram_codec="float16",
+                               stft_hop=0.25, resample_filter_size=32)
 
 
 def features_config():

@@ -32,6 +32,35 @@ def pid_of(_):
     return os.getpid()
 
 
+def blas_threads(_):
+    """Worker function: the thread count of every BLAS library loaded once numpy is."""
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_workers_are_single_threaded_whatever_they_load():
+    out = dict(run_items(blas_threads, [1, 2], workers=2, timeout=60))
+    assert out[1] and set(out[1] + out[2]) == {1}, out
+
+
+def test_single_threaded_before_the_first_import_needs_no_library_scan():
+    """What the fork server does first (reelmatch.engine.forkserver_init): numpy then starts with one thread."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from reelmatch.runtime import single_threaded; single_threaded(first_import=True)\n"
+            "import numpy\n"
+            "single_threaded()  # a forked worker's call: nothing left to do\n"
+            "assert 'threadpoolctl' not in sys.modules\n"
+            "from threadpoolctl import threadpool_info\n"
+            "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, timeout=60)
+    assert out.stdout.strip() == "[1]", out
+
+
 def test_bad_items_fail_alone_and_the_batch_completes():
     t = time.monotonic()
     out = dict(run_items(square_or_misbehave, range(11), workers=2, timeout=2.0))

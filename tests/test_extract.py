@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,17 +193,22 @@ def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
 def test_clip_config_fingerprints_do_not_drift():
     """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
     # what was the default before keyframe sampling and JPEG frames became it
-    assert ClipConfig(sampling="exact", frame_codec="raw").fingerprint == "1b271965e4418cd6"
-    assert ClipConfig(sampling="exact", frame_codec="raw", frame_quality=50).fingerprint == "1b271965e4418cd6"
+    old_default = ClipConfig(sampling="exact", frame_codec="raw", stft_hop=0.25, resample_filter_size=32)
+    assert old_default.fingerprint == "1b271965e4418cd6"
+    assert replace(old_default, frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
-    # JPEG q96 with the format-2 log-mel (float16) keeps the fingerprint the q96 default stores had
-    assert ClipConfig(spectrogram_codec="float16").fingerprint == "a0e082ad69cbad49"
-    assert ClipConfig(frame_quality=95, spectrogram_codec="float16").fingerprint == "36e26996a6f6ff09"  # q95 stores
-    assert ClipConfig().fingerprint == "b816ef150608b6f1"  # keyframe sampling, JPEG q96, PNG log-mel (format 3)
+    before = {"stft_hop": 0.25, "resample_filter_size": 32, "spectrogram_codec": "float16"}  # before session 9
+    assert ClipConfig(**before).fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
+    assert ClipConfig(frame_quality=95, **before).fingerprint == "36e26996a6f6ff09"  # the q95 stores keep theirs
+    fps = {ClipConfig().fingerprint, ClipConfig(stft_hop=0.25).fingerprint, ClipConfig(resample_filter_size=32).fingerprint,
+           ClipConfig(spectrogram_codec="float16").fingerprint}
+    assert len(fps) == 4 and "a0e082ad69cbad49" not in fps  # each log-mel change is recorded
+    assert ClipConfig.recipe(**before).fingerprint == ClipConfig.recipe().fingerprint  # no log-mel there
     assert ClipConfig(frame_quality=80).fingerprint != ClipConfig().fingerprint
     # a stored config from before the fields existed reads as what made it
     old = {k: v for k, v in ClipConfig.recipe().to_dict().items()
-           if k not in ("sampling", "frame_codec", "frame_quality", "spectrogram_codec")}
+           if k not in ("sampling", "frame_codec", "frame_quality", "stft_hop", "resample_filter_size",
+                        "spectrogram_codec")}
     assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
     with pytest.raises(InputError, match="frame_codec"):
         ClipConfig(frame_codec="png")
@@ -210,6 +216,10 @@ def test_clip_config_fingerprints_do_not_drift():
         ClipConfig(frame_quality=0)
     with pytest.raises(InputError, match="sampling"):
         ClipConfig(sampling="nearest")
+    with pytest.raises(InputError, match="stft_hop"):
+        ClipConfig(stft_hop=0)
+    with pytest.raises(InputError, match="resample_filter_size"):
+        ClipConfig(resample_filter_size=0)
 
 
 def test_short_video_is_sampled_as_far_as_it_goes_and_padded(media):
@@ -279,6 +289,80 @@ def test_decode_mono_is_frame_by_frame_resampling(tmp_path):
         assert first == pytest.approx(max(ref_first, start))
         assert y.dtype == np.float32 and np.array_equal(y, ref), (start, end, len(y), len(ref))
         assert abs(len(y) - (min(end or 3.0, 3.0) - start) * 16000) < 2048  # the window, not a chunk of it
+
+
+def test_rfft_rows_is_scipy_rfft():
+    from scipy import fft
+
+    from reelmatch.extract import rfft
+
+    x = np.random.default_rng(0).standard_normal((37, 1024)).astype(np.float32)
+    got = rfft.rfft_rows(x)
+    assert got.dtype == np.complex64 and np.array_equal(got, fft.rfft(x, axis=1))
+    assert rfft._pocketfft is not None  # loaded on its own: the worker does not pay for scipy.fft
+    with pytest.raises(ValueError, match="float32"):
+        rfft.rfft_rows(x.astype(np.float64))
+
+
+@pytest.mark.parametrize("hop", [256, 512, 100])
+def test_chunked_mel_power_is_the_whole_array_expression(hop):
+    """The log-mel's chunked STFT gives the values of the obvious whole-array one (slow reference)."""
+    from reelmatch.extract import audio
+
+    rng = np.random.default_rng(1)
+    for n in (300, 1024, 16000 * 3 + 123, audio.STFT_ROWS * hop + 5000):
+        y = (0.3 * rng.standard_normal(n)).astype(np.float32)
+        fb = audio.mel_filterbank(16000, 1024, 64)
+        ref = fb @ audio.power_spectrogram(y, 1024, hop)
+        got = audio.mel_power(y, 1024, hop, fb)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-9 * ref.max())
+
+
+def test_stft_hop_halves_the_stft_and_keeps_the_log_mel_close(tmp_path):
+    from reelmatch.extract.audio import logmel, stft_params
+
+    assert stft_params(16000) == (1024, 256) and stft_params(16000, 0.5) == (1024, 512)
+    t = np.arange(16000 * 20) / 16000
+    y = (0.3 * np.sin(2 * np.pi * (300 + 40 * t) * t) * (0.6 + 0.4 * np.sin(t))).astype(np.float32)
+    fine, coarse = logmel(y, 16000, 64, 128), logmel(y, 16000, 64, 128, hop=0.5)
+    assert coarse.shape == fine.shape and np.abs(coarse - fine).max() < 0.05
+    p = write_video(tmp_path / "tone.mp4", seconds=2, audio=tone(1000, 0.5), sample_rate=16000)
+    a = extract_clip(p, SMALL)
+    b = extract_clip(p, ClipConfig(**{**SMALL.__dict__, "stft_hop": 0.25}))
+    assert not np.array_equal(a.spectrogram, b.spectrogram) and np.abs(a.spectrogram - b.spectrogram).max() < 0.1
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_audio_demux_with_the_video_discarded_gives_the_same_samples(tmp_path, monkeypatch, suffix):
+    import contextlib
+
+    from reelmatch import media
+    from reelmatch.extract import audio
+
+    p = write_video(tmp_path / f"av{suffix}", seconds=3, fps=10, frames=counter_frames(64, 64), audio=tone(700))
+    got = []
+    for discard in (True, False):
+        if not discard:
+            monkeypatch.setattr(audio, "only_stream", lambda c, s: contextlib.nullcontext())
+        with media.open_media(p) as c:
+            got.append(audio.decode_mono(c, media.audio_stream(c), media.start_time(c), 0.4, 2.6, 16000))
+    assert len(got[0][0]) > 16000 and got[0][1] == got[1][1] and np.array_equal(got[0][0], got[1][0])
+
+
+def test_shorter_resampling_filter_gives_nearly_the_same_audio(tmp_path):
+    from reelmatch import media
+    from reelmatch.extract.audio import decode_mono, logmel
+
+    path = _stereo_audio_file(tmp_path / "stereo.mp4")
+    got = {}
+    for size in (32, 16):
+        with media.open_media(path) as c:
+            got[size] = decode_mono(c, media.audio_stream(c), media.start_time(c), 0.2, 2.5, 16000, filter_size=size)
+    (a, fa), (b, fb) = got[32], got[16]
+    assert fa == fb and len(a) == len(b) and not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.02 * np.abs(a).max()
+    assert np.abs(logmel(a, 16000, 32, 64) - logmel(b, 16000, 32, 64)).max() < 0.05
 
 
 def test_logmel_matches_tone_frequency(tmp_path):

@@ -48,15 +48,34 @@ def check_workers(value, *, flag: str = "--workers", minimum: int = 0, default: 
     return value
 
 
-def single_threaded() -> None:
+#: the thread variables :func:`single_threaded` sets
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: True once :func:`single_threaded` ran before any BLAS/OpenMP library was loaded (kept across fork)
+_SINGLE_FROM_START = False
+
+
+def single_threaded(*, first_import: bool = False) -> None:
     """One BLAS/OpenMP thread in this worker process, as in every engine's item workers.
 
     Parallelism comes from items (one per core), so threads inside an item only
     oversubscribe the cores; and a matrix product's rounding depends on its thread
     count, so this also makes an item's result independent of the engine.
+
+    ``first_import``: the caller runs before this process loaded any BLAS/OpenMP
+    library (the local engine's fork server, first thing: see
+    :mod:`reelmatch.engine.forkserver_init`), so setting the variables is enough:
+    every library then starts with one thread, and later calls here (in the
+    workers forked from it) have nothing to do, sparing threadpoolctl's scan of
+    the loaded libraries.
     """
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    global _SINGLE_FROM_START
+    if _SINGLE_FROM_START and all(os.environ.get(v) == "1" for v in _THREAD_VARS):
+        return
+    for var in _THREAD_VARS:
         os.environ[var] = "1"  # libraries loaded later
+    if first_import:
+        _SINGLE_FROM_START = True
+        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a core dependency

@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
     p.add_argument("--spectrogram-codec", choices=("png", "float16"), default=None,
                    help="how records with jpeg/webp frames keep the log-mel: png (default; 8-bit, 0.31 dB steps,"
                         " ~2.5x smaller) or float16 (gzipped, the format-2 member)")
+    p.add_argument("--stft-hop", type=float, default=None, metavar="F",
+                   help="hop of the log-mel's STFT as a fraction of its 64 ms window (default 0.5; 0.25 in stores"
+                        " made before this option)")
     from reelmatch.cli.common import add_commit_flags
 
     add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")
@@ -49,7 +52,7 @@ def config_from_args(args, ws):
         for name, value in (("num_frames", args.frames), ("interval", args.interval), ("start", args.start),
                             ("window", args.window), ("sampling", args.sampling),
                             ("frame_codec", args.frame_codec), ("frame_quality", args.frame_quality),
-                            ("spectrogram_codec", args.spectrogram_codec))
+                            ("spectrogram_codec", args.spectrogram_codec), ("stft_hop", args.stft_hop))
         if value is not None
     }
     if args.recipe:

@@ -25,7 +25,26 @@ COMMAND_MODULES = (
 )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (the first word that is not a global option or its value), if any."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-w", "--workspace"):
+            skip = True
+        elif arg == "--" or not arg.startswith("-"):
+            return None if arg == "--" else arg
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``reelmatch`` parser; with ``only`` (a command name), only that command's options are added.
+
+    Every command is listed either way; adding a command's options may import its
+    config module (index backends, download and scenes configs...), so running one
+    command does not pay for the options of all the others.
+    """
     parser = argparse.ArgumentParser(
         prog="reelmatch",
         description="Recommend movie trailers by how they look and sound.",
@@ -53,13 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"Example:\n  {mod.EXAMPLE}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        mod.add_arguments(p)
+        if only is None or only == mod.NAME:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],

@@ -81,6 +81,13 @@ class ClipConfig(StageConfig):
         ``"png"`` (default, record format 3) = quantised to 256 levels over its
         range (0.31 dB steps of the 80 dB scale) and kept as an 8-bit grayscale
         PNG, ~2.5x smaller than ``"float16"`` (gzipped float16, format 2).
+    stft_hop: the log-mel STFT's hop as a fraction of its 64 ms window: 0.5
+        (default, 32 ms: half the FFTs of 0.25) or 0.25 (16 ms, stores made
+        before this field). Not used by the ``recipe`` spectrogram.
+    resample_filter_size: the ``filter_size`` of FFmpeg's resampler taking the
+        log-mel's audio to ``sample_rate``: 16 (default: ~30 ms less CPU per
+        125 s of 48 kHz audio) or 32 (FFmpeg's default; stores made before this
+        field). Not used by the ``recipe`` spectrogram.
     """
 
     start: float = 5.0
@@ -97,10 +104,16 @@ class ClipConfig(StageConfig):
     frame_codec: str = "jpeg"
     frame_quality: int = 96
     spectrogram_codec: str = "png"
+    stft_hop: float = 0.5
+    resample_filter_size: int = 16
 
     def __post_init__(self):
         if not (isinstance(self.frame_quality, int) and 1 <= self.frame_quality <= 100):
             raise self.invalid("frame_quality", "must be an integer from 1 to 100")
+        if not (isinstance(self.stft_hop, (int, float)) and 0 < self.stft_hop <= 1):
+            raise self.invalid("stft_hop", "must be a fraction of the window, > 0 and <= 1")
+        if not (isinstance(self.resample_filter_size, int) and 1 <= self.resample_filter_size <= 256):
+            raise self.invalid("resample_filter_size", "must be an integer from 1 to 256")
         for name, choices in (("geometry", GEOMETRIES), ("spectrogram", SPECTROGRAMS), ("sampling", SAMPLINGS),
                               ("frame_codec", FRAME_CODECS), ("spectrogram_codec", SPECTROGRAM_CODECS)):
             if getattr(self, name) not in choices:
@@ -121,14 +134,17 @@ class ClipConfig(StageConfig):
 
     #: what every clip store made before these fields existed (or before their default
     #: changed) had: such stores keep their fingerprint and open without redoing work
-    LEGACY_VALUES = {"sampling": "exact", "frame_codec": "raw", "spectrogram_codec": "float16"}
+    LEGACY_VALUES = {"sampling": "exact", "frame_codec": "raw", "spectrogram_codec": "float16", "stft_hop": 0.25,
+                     "resample_filter_size": 32}
 
     def fingerprint_omit(self) -> tuple[str, ...]:
-        """Fields that do not shape the records: the quality of a codec that is not lossy, and the
-        spectrogram codec where the spectrogram is kept as it is (raw records, the recipe's picture)."""
-        if self.frame_codec == "raw":
-            return ("frame_quality", "spectrogram_codec")
-        return ("spectrogram_codec",) if self.spectrogram == "recipe" else ()
+        """Fields that do not shape the records: the quality of a codec that is not lossy, the
+        spectrogram codec where the spectrogram is kept as it is (raw records, the recipe's picture),
+        the log-mel's fields with the recipe's picture."""
+        omit = ("frame_quality", "spectrogram_codec") if self.frame_codec == "raw" else ()
+        if self.spectrogram == "recipe":
+            omit += ("spectrogram_codec", "stft_hop", "resample_filter_size")
+        return tuple(dict.fromkeys(omit))
 
     def spectrogram_shape(self) -> tuple[int, ...]:
         if self.spectrogram == "recipe":

@@ -174,8 +174,8 @@ def run_items(
 
     ctx = mp.get_context(start_method)
     modules = (*preload, *getattr(fn, "preload_modules", ()))
-    if modules and start_method == "forkserver":
-        ctx.set_forkserver_preload(["reelmatch.engine.local", *modules])
+    if start_method == "forkserver":  # single-threaded before anything loads, then the modules (see forkserver_init)
+        ctx.set_forkserver_preload(["reelmatch.engine.forkserver_init", "reelmatch.engine.local", *modules])
     pool = _Pool(ctx, fn, items, workers, timeout, (initializer, initargs, max_memory_mb), start_method)
     try:
         while pool.dispatch():

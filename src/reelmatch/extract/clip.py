@@ -229,9 +229,11 @@ def _take_audio(container, astream, t0: float, plan, config: ClipConfig, name: s
             if pic is not None:
                 spec, has_audio = pic, True
         else:
-            y, first = decode_mono(container, astream, t0, plan.start, end, config.sample_rate)
+            y, first = decode_mono(container, astream, t0, plan.start, end, config.sample_rate,
+                                   config.resample_filter_size)
             if len(y):
-                spec, has_audio = logmel(y, config.sample_rate, config.n_mels, config.spec_frames), True
+                spec, has_audio = logmel(y, config.sample_rate, config.n_mels, config.spec_frames,
+                                         config.stft_hop), True
                 meta["audio_seconds"] = round(len(y) / config.sample_rate, 3)
                 meta["audio_start"] = round(first, 3)
                 meta["audio_peak"] = float(np.max(np.abs(y)))
