@@ -86,6 +86,8 @@ def encode_spectrogram_png(spec: np.ndarray) -> tuple[bytes, list[float]]:
     spec = np.asarray(spec, dtype=np.float32)
     if spec.ndim != 2:
         raise ValueError(f"spectrogram PNG needs a 2-D array, got shape {spec.shape}")
+    if not np.isfinite(spec).all():
+        raise ValueError("spectrogram PNG needs finite values (NaN or inf found)")
     lo, hi = min(0.0, float(spec.min())), max(1.0, float(spec.max()))
     q = np.rint((spec - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()

@@ -152,7 +152,9 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
 
         doc["frame_quality"] = int(config.frame_quality)
         out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps)}
-        if spec.dtype == np.float32 and spec.ndim == 2 and config.spectrogram_codec == "png":
+        # a non-finite spectrogram keeps its NaN/inf (float16) so that embed fails the item, naming it
+        if (spec.dtype == np.float32 and spec.ndim == 2 and config.spectrogram_codec == "png"
+                and np.isfinite(spec).all()):
             from reelmatch.dataset.codec import encode_spectrogram_png
 
             out["spectrogram.png"], doc["spectrogram_range"] = encode_spectrogram_png(spec)
