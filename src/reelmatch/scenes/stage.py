@@ -102,10 +102,15 @@ def embed_item_scenes(task, embedder, config: ScenesConfig, clip_config) -> Item
     scenes = detect_scenes(path, config)
     k = config.frames or clip_config.num_frames
     clips, windows = [], {}
-    for j, sc in enumerate(scenes):
-        windows[f"{item_id}#{j}"] = (str(path), scene_clip_config(clip_config, sc, k))
-        clips.append(extract_clip(Path(path), windows[f"{item_id}#{j}"][1], item_id=f"{item_id}#{j}",
-                                  title=Path(path).stem, threads=1))
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread for the log-mel, as in every item worker: a matrix product's rounding depends on
+    # its thread count, and the local engine runs this in the calling process (torch keeps its threads)
+    with threadpool_limits(1, user_api="blas"):
+        for j, sc in enumerate(scenes):
+            windows[f"{item_id}#{j}"] = (str(path), scene_clip_config(clip_config, sc, k))
+            clips.append(extract_clip(Path(path), windows[f"{item_id}#{j}"][1], item_id=f"{item_id}#{j}",
+                                      title=Path(path).stem, threads=1))
     outs = {"fused": [], "visual": [], "audio": []}
     for s in range(0, len(clips), EMBED_BATCH):
         part = clips[s : s + EMBED_BATCH]
