@@ -288,14 +288,20 @@ def stft_params(sample_rate: int, hop: float = 0.25) -> tuple[int, int]:
     return n_fft, max(int(round(n_fft * hop)), 1)
 
 
-def power_spectrogram(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT|^2 of ``y`` (float32 [n_fft//2+1, T]), scaled so a full-scale sine peaks at 1."""
+def _stft_frames(y: np.ndarray, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """The STFT's frames of ``y`` (a float32 [T, n_fft] strided view, ``y`` zero-padded to one frame at
+    least) and its periodic Hann window (float32 [n_fft])."""
     y = np.asarray(y, dtype=np.float32)
     if len(y) < n_fft:
         y = np.pad(y, (0, n_fft - len(y)))
     n = 1 + (len(y) - n_fft) // hop
     frames = np.lib.stride_tricks.as_strided(y, shape=(n, n_fft), strides=(y.strides[0] * hop, y.strides[0]))
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+    return frames, np.hanning(n_fft + 1)[:-1].astype(np.float32)
+
+
+def power_spectrogram(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT|^2 of ``y`` (float32 [n_fft//2+1, T]), scaled so a full-scale sine peaks at 1."""
+    frames, window = _stft_frames(y, n_fft, hop)
     # scipy's FFT keeps float32 and transforms many rows at once: ~5x faster than numpy's here
     spec = rfft_rows(frames * window)
     power = (spec.real**2 + spec.imag**2) * np.float32(1.0 / (window.sum() / 2.0) ** 2)
@@ -313,12 +319,8 @@ def mel_power(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray) -> np
     windowed frames, their FFT and power never leave the cache (the whole-array
     form writes and transposes ~100 MB per 125 s of audio).
     """
-    y = np.asarray(y, dtype=np.float32)
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
-    n = 1 + (len(y) - n_fft) // hop
-    frames = np.lib.stride_tricks.as_strided(y, shape=(n, n_fft), strides=(y.strides[0] * hop, y.strides[0]))
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+    frames, window = _stft_frames(y, n_fft, hop)
+    n = len(frames)
     scale = np.float32(1.0 / (window.sum() / 2.0) ** 2)
     out = np.empty((filterbank.shape[0], n), np.float32)
     buf = np.empty((min(STFT_ROWS, n), n_fft), np.float32)
