@@ -55,6 +55,9 @@ class TextEncoderSpec:
     #: the text tower's genre head's inverse L2 strength for this encoder's features (chosen by
     #: cross-validation inside training titles, benchmarks/text.py)
     genre_c: float = 1.0
+    #: encode the item's title with its plot (``"<title>. <plot>"``, see :func:`item_text`); the plot alone
+    #: still decides whether the text modality is present
+    title: bool = False
 
 
 def _load_minilm(device: str):
@@ -109,6 +112,7 @@ _REGISTRY: dict[str, TextEncoderSpec] = {
     "minilm-bf16": _minilm("minilm-bf16", "bf16"),
     "minilm-int8": _minilm("minilm-int8", "int8"),
     "minilm-layers": _minilm("minilm-layers", layers=(3, 4, 5, 6), genre_c=3.0),
+    "minilm-layers-title": _minilm("minilm-layers-title", layers=(3, 4, 5, 6), genre_c=3.0, title=True),
 }
 
 
@@ -135,6 +139,17 @@ def plot_text(value) -> str | None:
     if not any(ch.isalpha() for ch in s):
         return None
     return s
+
+
+def item_text(title, plot, spec: TextEncoderSpec) -> str | None:
+    """The text ``spec``'s encoder reads for a catalogue item, or None when its plot is missing
+    (:func:`plot_text`): the plot, or with ``spec.title`` ``"<title>. <plot>"`` (a title with no
+    letter is left out; a title alone, without a plot, is still "missing")."""
+    text = plot_text(plot)
+    if text is None or not spec.title:
+        return text
+    name = plot_text(title)
+    return text if name is None else f"{name.rstrip('.')}. {text}"
 
 
 class TextEncoder:
