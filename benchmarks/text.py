@@ -30,7 +30,8 @@ It also prints the encoder's throughput in plots/s over every plot of the file
 
     .venv/bin/python benchmarks/text.py
     .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
-    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batching, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --throughput 1500  # the same over the whole file
     .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
     .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
 """
@@ -422,9 +423,21 @@ class TopLayers:
 FAST_ENCODERS = ("minilm-bf16", "minilm-int8")
 
 
+def _st_pipeline(enc, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """float32 [n, D]: the sentence-transformers pipeline on the encoder's model (how ``minilm`` encoded
+    before its own token-count batching): character-length sorted batches of ``batch_size``."""
+    import torch
+
+    with torch.inference_mode():
+        return enc._model.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                                 show_progress_bar=False)
+
+
 def throughput(enc, texts: list[str]) -> None:
-    """plots/s of the same plots side by side: batch sizes, torch threads, reduced precision (bf16 weights,
-    dynamic int8), the token count pass. Each setting three times, each round in another order."""
+    """plots/s of the same plots side by side: the default (tokenized once, batches of at most
+    ``BATCH_TOKENS`` padded tokens), other token budgets and fixed batch sizes, the sentence-transformers
+    pipeline at batch 64 (the default before), one torch thread, reduced precision (bf16 weights, dynamic
+    int8), the token count pass. Each setting three times, each round in another order."""
     import torch
 
     from reelmatch.text import create_text_encoder
@@ -434,32 +447,48 @@ def throughput(enc, texts: list[str]) -> None:
     encs = {"fp32": enc} | {name: create_text_encoder(name) for name in FAST_ENCODERS}
     for e in encs.values():
         e.encode(texts[:16])  # the first call pays for lazy initialisation
-    runs = [("batch 64 (default)", "fp32", 64, threads), ("batch 16", "fp32", 16, threads),
-            ("batch 32", "fp32", 32, threads), ("batch 128", "fp32", 128, threads),
-            ("batch 64, 1 thread", "fp32", 64, 1)]
-    runs += [(f"{name}, batch 64", name, 64, threads) for name in FAST_ENCODERS]
+    default = type(enc).BATCH_TOKENS
+    cos = (enc.encode(texts) * _st_pipeline(enc, texts)).sum(1)
+    print(f"cosine of the default to the sentence-transformers pipeline over {len(texts)} plots: min {cos.min():.6f}")
+    runs = [(f"{default} tokens per batch (default)", "fp32", {}, threads),
+            ("sentence-transformers, batch 64 (before)", "st", {"batch_size": 64}, threads),
+            ("1024 tokens per batch", "fp32", {"batch_tokens": 1024}, threads),
+            ("4096 tokens per batch", "fp32", {"batch_tokens": 4096}, threads),
+            ("8192 tokens per batch", "fp32", {"batch_tokens": 8192}, threads),
+            ("batch 16", "fp32", {"batch_size": 16}, threads), ("batch 32", "fp32", {"batch_size": 32}, threads),
+            ("batch 64", "fp32", {"batch_size": 64}, threads),
+            (f"{default} tokens per batch, 1 thread", "fp32", {}, 1)]
+    runs += [(f"{name}, batch 64", name, {"batch_size": 64}, threads) for name in FAST_ENCODERS]
     res = {}
     for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
-        for name, e, bs, th in runs[rep:] + runs[:rep]:
+        for name, e, kw, th in runs[rep:] + runs[:rep]:
             torch.set_num_threads(th)
             t0 = time.perf_counter()
-            encs[e].encode(texts, batch_size=bs)
+            if e == "st":
+                _st_pipeline(enc, texts, **kw)
+            else:
+                encs[e].encode(texts, **kw)
             res.setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     enc.count_tokens(texts)
     tok = len(texts) / (time.perf_counter() - t0)
-    base = statistics.median(res[runs[0][0]])
+    base = statistics.median(res[runs[1][0]])
     for name, v in res.items():
-        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}"
-              f"  (runs: {', '.join(f'{r:.1f}' for r in v)})")
+        print(f"  {name:40s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio to before "
+              f"{statistics.median(v) / base:.2f}  (runs: {', '.join(f'{r:.1f}' for r in v)})")
     print(f"  token count pass alone   {tok:6.0f} plots/s; load average after: {os.getloadavg()[0]:.1f}")
 
 
-def agreement(x: np.ndarray, texts: list[str]) -> None:
-    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot."""
+def agreement(x: np.ndarray, texts: list[str], enc=None) -> None:
+    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot (and of ``x``
+    to the sentence-transformers pipeline on ``enc``'s model)."""
     from reelmatch.text import create_text_encoder
 
+    if enc is not None and enc.spec.layers is None:
+        cos = (x * _st_pipeline(enc, texts)).sum(1)
+        print(f"  cosine {enc.name} vs the sentence-transformers pipeline over {len(texts)} plots: min {cos.min():.6f}, "
+              f"mean {cos.mean():.6f}", flush=True)
     for name in FAST_ENCODERS:
         y = create_text_encoder(name).encode(texts)
         cos = (x * y).sum(1)
@@ -482,7 +511,7 @@ def main(args) -> int:
     if args.throughput:
         throughput(enc, texts[: args.throughput])
     if args.agreement:
-        agreement(enc.encode(texts), texts)
+        agreement(enc.encode(texts), texts, enc)
     if args.throughput or args.agreement:
         return 0
     t0, c0 = time.perf_counter(), time.process_time()

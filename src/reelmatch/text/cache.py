@@ -38,11 +38,12 @@ FILE = "text.npz"
 
 @dataclass(frozen=True)
 class TextFeaturesConfig:
-    """encoder: a name from ``list_text_encoders()``; max_tokens: plots are cut there (None: the encoder's limit)."""
+    """encoder: a name from ``list_text_encoders()``; max_tokens: plots are cut there (None: the encoder's limit);
+    batch_size: plots per encoder batch (None: batches by token count, :meth:`TextEncoder.encode`)."""
 
     encoder: str = "minilm"
     max_tokens: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
 
     def cache_fingerprint(self) -> str:
         spec = text_encoder_spec(self.encoder)
@@ -122,7 +123,7 @@ def update_text_features(
             from reelmatch.text.encoder import create_text_encoder
 
             encoder = create_text_encoder(config.encoder, max_tokens=config.max_tokens)
-        step = max(1, config.batch_size) * 4
+        step = 256  # plots per encode() call (a progress step)
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
             vecs = encoder.encode([t for _, _, t in chunk], batch_size=config.batch_size)
