@@ -213,7 +213,7 @@ class TextEncoder:
 
     #: padded tokens per batch by default (:meth:`encode`): batches of short plots hold more of them; chosen by
     #: measured plots/s on this CPU (docs/model.md, "Encoding throughput")
-    BATCH_TOKENS = 2048
+    BATCH_TOKENS = 1024
 
     def encode(self, texts: list[str], *, batch_size: int | None = None, batch_tokens: int | None = None) -> np.ndarray:
         """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`).
