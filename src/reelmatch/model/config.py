@@ -45,6 +45,8 @@ class ModelConfig(StageConfig):
     #: added after checkpoints existed: a stored config without them is the model it was
     FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion", "text_dropout", "text_genre_centre")
     LEGACY_VALUES = {"text": None, "frame_norm": "legacy", "text_genre_weight": 0.0}
+    #: described (config.json of a checkpoint) as before the field existed while it holds its default
+    DICT_OMIT_DEFAULTS = ("text_genre_centre",)
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
