@@ -48,6 +48,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+from _children import become_subreaper, reap_descendants
+
 import numpy as np
 
 SIZE = 224
@@ -130,15 +132,6 @@ def recipe_extract(path: str):
     return path, padded, len(frames), spec
 
 
-def become_subreaper() -> None:
-    """Orphaned descendants (a fork server outliving its command) are reparented to this process."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
 def timed_command(cmd: list[str], env=None) -> tuple[float, float]:
     """Run ``cmd`` to the end of its last descendant: (wall s, CPU s of every process it started).
 
@@ -153,11 +146,7 @@ def timed_command(cmd: list[str], env=None) -> tuple[float, float]:
 
     c0, t0 = cpu(), time.perf_counter()
     r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while True:  # descendants left behind (a fork server) end on their own: reap them
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
+    reap_descendants()
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:6])}... failed: {r.stderr.strip()[-2000:]}")

@@ -30,25 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-def become_subreaper() -> None:
-    """Orphaned descendants (a fork server outliving its command) are reparented to this process."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
+from _children import become_subreaper, reap_descendants
 
 def timed(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     """``(wall s, CPU s of every process it started, result)`` of ``cmd`` run to the end of its last descendant."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    while True:  # descendants left behind (a fork server) end on their own: reap them
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
+    reap_descendants()
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, r
