@@ -30,7 +30,8 @@ It also prints the encoder's throughput in plots/s over every plot of the file
 
     .venv/bin/python benchmarks/text.py
     .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
-    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batch, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batching, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --throughput 1500  # the same over the whole file
     .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
     .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
 """
@@ -61,6 +62,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentences", action="store_true", help="also: mean of per-sentence embeddings as the input")
     p.add_argument("--choose", action="store_true",
                    help="also: cross-validation inside the training titles over the genre weight and C")
+    p.add_argument("--centre", action="store_true",
+                   help="also: the genre head's probabilities centred on the training titles' mean "
+                        "(reelmatch train --text-genre-centre)")
     p.add_argument("--levers", action="store_true",
                    help="also: several layers' pooled states and TF-IDF stacking as the genre head's input, "
                         "settings chosen by cross-validation inside the training titles")
@@ -90,18 +94,24 @@ def sentence_mean(enc, texts: list[str]) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def read_plots(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
-    from reelmatch.text.encoder import plot_text
+def read_plots(path: Path, encoder: str | None = None):
+    """``(plots, genre labels)`` of the titles with a plot and genres; with ``encoder`` also the texts that
+    encoder reads (:func:`reelmatch.text.encoder.item_text`: the plot, or title and plot)."""
+    from reelmatch.text.encoder import item_text, plot_text, text_encoder_spec
 
-    texts, labels = [], []
+    spec = text_encoder_spec(encoder) if encoder else None
+    texts, labels, inputs = [], [], []
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            text = plot_text(row.get("plot") or row.get("overview"))
+            plot = row.get("plot") or row.get("overview")
+            text = plot_text(plot)
             genres = tuple(g.strip() for g in (row.get("genres") or "").split("|") if g.strip())
             if text and genres:
                 texts.append(text)
                 labels.append(genres)
-    return texts, labels
+                if spec is not None:
+                    inputs.append(item_text(row.get("title"), plot, spec))
+    return (texts, labels) if spec is None else (texts, labels, inputs)
 
 
 def _multi_hot(labels, vocab):
@@ -109,7 +119,7 @@ def _multi_hot(labels, vocab):
 
 
 def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: int, seed: int, triplet: bool = True,
-                     c: float = 1.0):
+                     c: float = 1.0, centre: bool = False):
     """A TextTower (with its genre head) trained on float32 x [N, D] with genre labels; returns
     ``embed(x, genre_weight=0.0) -> float32 [M, E (+ G)]`` (see :func:`reelmatch.model.text.text_embedding`)."""
     import torch
@@ -124,7 +134,7 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
     vocab = sorted({g for lab in labels for g in lab})
     y = torch.from_numpy(_multi_hot(labels, vocab))
     xt = torch.tensor(x, dtype=torch.float32)
-    tower = TextTower(x.shape[1], 256, num_genres=len(vocab))
+    tower = TextTower(x.shape[1], 256, num_genres=len(vocab), centre=centre)
     tower.fit_genres(xt, y, c=c)  # as run_train does before the phases: closed form, frozen (C: the encoder's)
     head = torch.nn.Linear(256, len(vocab))
     opt = torch.optim.AdamW([p for p in tower.parameters() if p.requires_grad] + list(head.parameters()),
@@ -155,25 +165,26 @@ def train_text_tower(x: np.ndarray, labels: list[tuple[str, ...]], *, epochs: in
         """``probabilities``: genre probabilities [M, G] to mix in instead of the tower's own head's."""
         with torch.no_grad():
             v = torch.tensor(v, dtype=torch.float32)
-            p = tower.genre_probabilities(v) if probabilities is None else torch.tensor(probabilities)
+            p = tower.genre_vector(v) if probabilities is None else torch.tensor(probabilities)
             return text_embedding(tower(v), p, genre_weight).numpy()
 
     return embed
 
 
-def genre_head(x: np.ndarray, labels: list[tuple[str, ...]], c: float = 1.0):
-    """The text tower's genre head alone, fit on x [N, D]: ``probabilities(v) -> float32 [M, G]``."""
+def genre_head(x: np.ndarray, labels: list[tuple[str, ...]], c: float = 1.0, centre: bool = False):
+    """The text tower's genre head alone, fit on x [N, D]: ``probabilities(v) -> float32 [M, G]`` (with
+    ``centre``: minus the training items' mean probabilities, :meth:`TextTower.genre_vector`)."""
     import torch
 
     from reelmatch.model.text import TextTower
 
     vocab = sorted({g for lab in labels for g in lab})
-    tower = TextTower(x.shape[1], 8, hidden=8, num_genres=len(vocab))
+    tower = TextTower(x.shape[1], 8, hidden=8, num_genres=len(vocab), centre=centre)
     tower.fit_genres(torch.tensor(x, dtype=torch.float32), torch.from_numpy(_multi_hot(labels, vocab)), c=c)
 
     def probabilities(v: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return tower.genre_probabilities(torch.tensor(v, dtype=torch.float32)).numpy()
+            return tower.genre_vector(torch.tensor(v, dtype=torch.float32)).numpy()
 
     return probabilities
 
@@ -182,9 +193,11 @@ WEIGHTS = (0.0, 0.5, 0.7, 0.85, 1.0)
 CS = (0.3, 1.0, 3.0)
 
 
-def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, folds: int = 3) -> dict[str, float]:
+def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, folds: int = 3,
+           c: float = 1.0) -> dict[str, float]:
     """Mean MAP@R over ``folds`` folds of the training titles ``tr`` (train on the others, the fold's
-    titles query each other) for each genre weight (C = 1) and each C of the head alone (weight 1)."""
+    titles query each other) for each genre weight (C = ``c``), each C of the head alone (weight 1), and
+    the centred genre vector (head alone, C = ``c``; weight 0.85)."""
     from reelmatch.evaluate.metrics import retrieval_metrics
 
     rng = np.random.default_rng(1000 + seed)
@@ -193,12 +206,16 @@ def choose(x: np.ndarray, labels, tr: np.ndarray, *, epochs: int, seed: int, fol
     for f in range(folds):
         va, it = r[f::folds], np.setdiff1d(r, r[f::folds])
         lab_it, lab_va = [labels[i] for i in it], [labels[i] for i in va]
-        emb = train_text_tower(x[it], lab_it, epochs=epochs, seed=seed * 10 + f)
+        emb = train_text_tower(x[it], lab_it, epochs=epochs, seed=seed * 10 + f, c=c)
         for w in WEIGHTS:
             out.setdefault(f"weight {w}", []).append(retrieval_metrics(emb(x[va], w), lab_va)["map_at_r"])
-        for c in CS:
-            p = genre_head(x[it], lab_it, c)(x[va])
-            out.setdefault(f"head alone, C {c}", []).append(retrieval_metrics(p, lab_va)["map_at_r"])
+        for ci in CS:
+            p = genre_head(x[it], lab_it, ci)(x[va])
+            out.setdefault(f"head alone, C {ci}", []).append(retrieval_metrics(p, lab_va)["map_at_r"])
+        p = genre_head(x[it], lab_it, c, centre=True)(x[va])
+        out.setdefault(f"head alone, C {c}, centred", []).append(retrieval_metrics(p, lab_va)["map_at_r"])
+        emb = train_text_tower(x[it], lab_it, epochs=epochs, seed=seed * 10 + f, c=c, centre=True)
+        out.setdefault("weight 0.85, centred", []).append(retrieval_metrics(emb(x[va], 0.85), lab_va)["map_at_r"])
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
@@ -406,9 +423,21 @@ class TopLayers:
 FAST_ENCODERS = ("minilm-bf16", "minilm-int8")
 
 
+def _st_pipeline(enc, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """float32 [n, D]: the sentence-transformers pipeline on the encoder's model (how ``minilm`` encoded
+    before its own token-count batching): character-length sorted batches of ``batch_size``."""
+    import torch
+
+    with torch.inference_mode():
+        return enc._model.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                                 show_progress_bar=False)
+
+
 def throughput(enc, texts: list[str]) -> None:
-    """plots/s of the same plots side by side: batch sizes, torch threads, reduced precision (bf16 weights,
-    dynamic int8), the token count pass. Each setting three times, each round in another order."""
+    """plots/s of the same plots side by side: the default (tokenized once, batches of at most
+    ``BATCH_TOKENS`` padded tokens), other token budgets and fixed batch sizes, the sentence-transformers
+    pipeline at batch 64 (the default before), one torch thread, reduced precision (bf16 weights, dynamic
+    int8), the token count pass. Each setting three times, each round in another order."""
     import torch
 
     from reelmatch.text import create_text_encoder
@@ -418,32 +447,48 @@ def throughput(enc, texts: list[str]) -> None:
     encs = {"fp32": enc} | {name: create_text_encoder(name) for name in FAST_ENCODERS}
     for e in encs.values():
         e.encode(texts[:16])  # the first call pays for lazy initialisation
-    runs = [("batch 64 (default)", "fp32", 64, threads), ("batch 16", "fp32", 16, threads),
-            ("batch 32", "fp32", 32, threads), ("batch 128", "fp32", 128, threads),
-            ("batch 64, 1 thread", "fp32", 64, 1)]
-    runs += [(f"{name}, batch 64", name, 64, threads) for name in FAST_ENCODERS]
+    default = type(enc).BATCH_TOKENS
+    cos = (enc.encode(texts) * _st_pipeline(enc, texts)).sum(1)
+    print(f"cosine of the default to the sentence-transformers pipeline over {len(texts)} plots: min {cos.min():.6f}")
+    runs = [(f"{default} tokens per batch (default)", "fp32", {}, threads),
+            ("sentence-transformers, batch 64 (before)", "st", {"batch_size": 64}, threads),
+            ("2048 tokens per batch", "fp32", {"batch_tokens": 2048}, threads),
+            ("4096 tokens per batch", "fp32", {"batch_tokens": 4096}, threads),
+            ("8192 tokens per batch", "fp32", {"batch_tokens": 8192}, threads),
+            ("batch 16", "fp32", {"batch_size": 16}, threads), ("batch 32", "fp32", {"batch_size": 32}, threads),
+            ("batch 64", "fp32", {"batch_size": 64}, threads),
+            (f"{default} tokens per batch, 1 thread", "fp32", {}, 1)]
+    runs += [(f"{name}, batch 64", name, {"batch_size": 64}, threads) for name in FAST_ENCODERS]
     res = {}
     for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
-        for name, e, bs, th in runs[rep:] + runs[:rep]:
+        for name, e, kw, th in runs[rep:] + runs[:rep]:
             torch.set_num_threads(th)
             t0 = time.perf_counter()
-            encs[e].encode(texts, batch_size=bs)
+            if e == "st":
+                _st_pipeline(enc, texts, **kw)
+            else:
+                encs[e].encode(texts, **kw)
             res.setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     enc.count_tokens(texts)
     tok = len(texts) / (time.perf_counter() - t0)
-    base = statistics.median(res[runs[0][0]])
+    base = statistics.median(res[runs[1][0]])
     for name, v in res.items():
-        print(f"  {name:24s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio {statistics.median(v) / base:.2f}"
-              f"  (runs: {', '.join(f'{r:.1f}' for r in v)})")
+        print(f"  {name:40s} {statistics.median(v):6.1f} plots/s (median of 3)  ratio to before "
+              f"{statistics.median(v) / base:.2f}  (runs: {', '.join(f'{r:.1f}' for r in v)})")
     print(f"  token count pass alone   {tok:6.0f} plots/s; load average after: {os.getloadavg()[0]:.1f}")
 
 
-def agreement(x: np.ndarray, texts: list[str]) -> None:
-    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot."""
+def agreement(x: np.ndarray, texts: list[str], enc=None) -> None:
+    """Cosine of each reduced-precision encoder's embedding to the fp32 one ``x`` [n, D], per plot (and of ``x``
+    to the sentence-transformers pipeline on ``enc``'s model)."""
     from reelmatch.text import create_text_encoder
 
+    if enc is not None and enc.spec.layers is None:
+        cos = (x * _st_pipeline(enc, texts)).sum(1)
+        print(f"  cosine {enc.name} vs the sentence-transformers pipeline over {len(texts)} plots: min {cos.min():.6f}, "
+              f"mean {cos.mean():.6f}", flush=True)
     for name in FAST_ENCODERS:
         y = create_text_encoder(name).encode(texts)
         cos = (x * y).sum(1)
@@ -460,13 +505,13 @@ def main(args) -> int:
     from reelmatch.evaluate.metrics import retrieval_metrics
     from reelmatch.text import create_text_encoder
 
-    texts, labels = read_plots(args.plots)
+    plots, labels, texts = read_plots(args.plots, args.encoder)  # texts: what the encoder reads (the plot, or title + plot)
     print(f"{len(texts)} titles with a plot and genres from {args.plots}")
     enc = create_text_encoder(args.encoder)
     if args.throughput:
         throughput(enc, texts[: args.throughput])
     if args.agreement:
-        agreement(enc.encode(texts), texts)
+        agreement(enc.encode(texts), texts, enc)
     if args.throughput or args.agreement:
         return 0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -500,6 +545,8 @@ def main(args) -> int:
                "genre head alone", f"text tower + genre head (weight {w}, default)"]
     if xs is not None:
         methods += ["genre head alone, sentence mean", "text tower + genre head, sentence mean"]
+    if args.centre:
+        methods += ["genre head alone, centred", f"text tower + genre head, centred (weight {w})"]
     scores: dict[str, list[float]] = {m: [] for m in methods}
     chosen: dict[str, list[float]] = {}
     for seed in range(args.seeds):
@@ -509,13 +556,13 @@ def main(args) -> int:
         tr, te = perm[:n_train], perm[n_train:]
         lab_tr, lab_te = [labels[i] for i in tr], [labels[i] for i in te]
         if args.choose:  # on the training titles only
-            for k, v in choose(x, labels, tr, epochs=args.epochs, seed=seed).items():
+            for k, v in choose(x, labels, tr, epochs=args.epochs, seed=seed, c=gc).items():
                 chosen.setdefault(k, []).append(v)
-        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit([texts[i] for i in tr])
+        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit([plots[i] for i in tr])
         tower = train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc)
         got = {
             "random": rng.normal(size=(len(te), 64)),
-            "tfidf": tfidf.transform([texts[i] for i in te]).toarray(),
+            "tfidf": tfidf.transform([plots[i] for i in te]).toarray(),
             enc_name: x[te],
             "text tower (warm-up only)": train_text_tower(x[tr], lab_tr, epochs=args.epochs, seed=seed, triplet=False)(x[te]),
             "text tower (projection: before)": tower(x[te], 0.0),
@@ -525,6 +572,10 @@ def main(args) -> int:
         if xs is not None:
             got[methods[7]] = genre_head(xs[tr], lab_tr)(xs[te])
             got[methods[8]] = train_text_tower(xs[tr], lab_tr, epochs=args.epochs, seed=seed)(xs[te], w)
+        if args.centre:  # the genre vector minus the training titles' mean probabilities (--text-genre-centre)
+            got["genre head alone, centred"] = genre_head(x[tr], lab_tr, gc, centre=True)(x[te])
+            got[f"text tower + genre head, centred (weight {w})"] = train_text_tower(
+                x[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc, centre=True)(x[te], w)
         for m in methods:
             scores[m].append(retrieval_metrics(got[m], lab_te)["map_at_r"])
         if top is not None:
@@ -539,7 +590,7 @@ def main(args) -> int:
             print(f"seed {seed} fine-tuning ({secs:.0f} s): " + ", ".join(f"{k} {lever_rows[k][-1]:.3f}" for k in ft),
                   flush=True)
         if pooled is not None:
-            lv = levers(pooled, texts, labels, tr, te, epochs=args.epochs, seed=seed)
+            lv = levers(pooled, plots, labels, tr, te, epochs=args.epochs, seed=seed)
             for k, v in lv.items():
                 lever_rows.setdefault(k, []).append(v)
             print(f"seed {seed} levers: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"

@@ -276,6 +276,32 @@ def test_the_several_layers_text_encoder_trains_with_its_own_cache_and_genre_c(t
     assert emb.has_text.sum() > 10
 
 
+def test_the_title_encoder_and_the_centred_genre_vector_train_and_embed(text_ws):
+    import torch
+
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.model.checkpoint import load, read_config
+    from reelmatch.text.cache import TextFeaturesConfig, load_text_features
+    from reelmatch.train import TrainConfig, run_train
+
+    ws, _ = text_ws
+    config = TrainConfig(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=16, epochs=2,
+                         batch_size=8, per_genre=2, val_splits=("val", "test"), text="minilm-layers-title",
+                         text_genre_centre=True)
+    best = run_train(ws, config, clip_config=_golden.clip_config())
+    meta = read_config(best)
+    assert meta["model"]["text"] == "minilm-layers-title" and meta["model"]["text_genre_centre"] is True
+    assert "centred on the training items' mean" in (best / "MODEL_CARD.md").read_text()
+    tower = load(best)[0].text_tower
+    assert tower.centre and float(tower.genre_centre.abs().sum()) > 0  # the training items' mean, stored
+    feats = load_text_features(ws, TextFeaturesConfig("minilm-layers-title"))
+    x = torch.from_numpy(np.stack(list(feats.values())))
+    torch.testing.assert_close(tower.genre_vector(x), tower.genre_probabilities(x) - tower.genre_centre)
+    run_embed(ws, EmbedConfig(name="title", batch_size=8), clip_config=_golden.clip_config())
+    emb = load_embeddings(ws, "title")
+    assert emb.has_text.sum() > 10 and np.isfinite(emb.text).all()
+
+
 def test_the_audio_expert_and_the_transformer_fusion_train_embed_and_answer_a_file_query(text_ws, media_dir):
     """(last in the module: it makes this model the workspace's current one)"""
     pytest.importorskip("aisfx")

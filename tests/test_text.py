@@ -178,3 +178,81 @@ def test_layers_encoder_concatenates_pooled_layers_the_last_being_the_sentence_e
     np.testing.assert_allclose(v[:, -384:] * np.sqrt(k), encoder.encode(texts), atol=1e-4)
     pooled = layers.pooled_layers(texts[::-1], batch_size=2)  # batching and order do not change a row
     np.testing.assert_allclose(pooled[spec.layers[0], ::-1], v[:, :384] * np.sqrt(k), atol=1e-4)
+
+
+def test_encode_batches_by_token_count_and_matches_sentence_transformers(encoder):
+    """The fp32 encoder tokenizes once and batches by token count; a slow obvious reference: the
+    sentence-transformers pipeline (tokenizer cut, mean pooling, normalisation) on the same model."""
+    import torch
+
+    long = " ".join(["The detective follows the trail of the missing painting."] * 60)
+    texts = SPACE + ROMANCE + ["Short.", long, "A heist crew plans one last job in Monte Carlo."]
+    with torch.inference_mode():
+        ref = encoder._model.encode(texts, batch_size=3, convert_to_numpy=True, normalize_embeddings=True)
+    for kw in ({}, {"batch_size": 1}, {"batch_size": 4}, {"batch_tokens": 64}, {"batch_tokens": 100_000}):
+        v = encoder.encode(texts, **kw)
+        assert v.shape == (len(texts), 384) and v.dtype == np.float32
+        assert (v * ref).sum(1).min() > 0.99999, kw
+        assert encoder.truncated == 1
+    x = list(encoder._batches(encoder._check_texts(texts), None, 300))
+    assert sorted(i for idx, _, _ in x for i in idx) == list(range(len(texts)))
+    assert all(ids.numel() <= 300 or len(idx) == 1 for idx, ids, _ in x)  # a batch holds at most the budget
+    assert x[0][1].shape == (1, encoder.max_tokens)  # the cut plot comes first, alone, at the token limit
+
+
+def test_title_encoder_reads_title_and_plot_and_recomputes_on_a_new_title(ws):
+    from reelmatch.text.encoder import item_text, text_encoder_spec
+
+    spec, plain = text_encoder_spec("minilm-layers-title"), text_encoder_spec("minilm-layers")
+    assert spec.title and not plain.title and spec.dim == plain.dim
+    assert item_text("Alien.", " A crew  wakes up. ", spec) == "Alien. A crew wakes up."
+    assert item_text("Alien", "A crew wakes up.", plain) == "A crew wakes up."
+    assert item_text("----", "A crew wakes up.", spec) == "A crew wakes up."  # a title with no letter is left out
+    assert item_text("Alien", "", spec) is None and item_text("Alien", None, spec) is None  # a title is not a plot
+    cat = ws.catalog
+    cat.upsert(Item(id="a", title="Galaxy Quest", plot=SPACE[0]))
+    cat.upsert(Item(id="b", title="Notting Hill", plot=ROMANCE[0]))
+    cat.upsert(Item(id="c", title="No plot"))
+    cfg = TextFeaturesConfig("minilm-layers-title")
+    assert cfg.cache_fingerprint() != TextFeaturesConfig("minilm-layers").cache_fingerprint()
+    r = update_text_features(ws, cfg)
+    assert (r.items, r.encoded, r.missing) == (2, 2, 1)
+    enc = create_text_encoder("minilm-layers-title")
+    feats = load_text_features(ws, cfg)
+    np.testing.assert_allclose(feats["a"], enc.encode([f"Galaxy Quest. {SPACE[0]}"])[0], atol=2e-3)  # float16 cache
+    cat.update_fields("a", title="Love Actually")
+    assert update_text_features(ws, cfg).encoded == 1  # a new title is a new text for this encoder
+    cat.update_fields("b", title="Another title")
+    assert update_text_features(ws, TextFeaturesConfig("minilm-layers")).encoded == 2  # first run of that cache
+    assert update_text_features(ws, TextFeaturesConfig("minilm-layers")).encoded == 0  # titles: not its input
+
+
+def test_centred_genre_vector_is_the_probabilities_minus_the_training_mean():
+    import torch
+
+    from reelmatch.model.config import ModelConfig
+    from reelmatch.model.text import TextTower, text_embedding
+    from reelmatch.model.two_tower import TwoTower
+    from reelmatch.train import TrainConfig
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(60, 16, generator=g)
+    y = (torch.rand(60, 4, generator=g) < 0.4).float()
+    plain, centred = TextTower(16, 8, num_genres=4), TextTower(16, 8, num_genres=4, centre=True)
+    assert plain.fit_genres(x, y) == pytest.approx(centred.fit_genres(x, y))  # the same head
+    p = plain.genre_probabilities(x)
+    torch.testing.assert_close(centred.genre_probabilities(x), p)
+    torch.testing.assert_close(centred.genre_centre, p.mean(0))
+    torch.testing.assert_close(centred.genre_vector(x[:5]), p[:5] - p.mean(0))
+    torch.testing.assert_close(plain.genre_vector(x[:5]), p[:5])
+    e = text_embedding(torch.randn(5, 8, generator=g), centred.genre_vector(x[:5]), 0.85)
+    assert torch.allclose(e.norm(dim=1), torch.ones(5), atol=1e-5)
+    # the option: off by default (default models keep their fingerprint), stored with the checkpoint's buffer
+    tiny = dict(backbone="tiny", pretrained=False, hidden=16, audio_dim=8, embed_dim=12, num_genres=3)
+    assert ModelConfig(**tiny).fingerprint == ModelConfig(**tiny, text_genre_centre=False).fingerprint
+    assert ModelConfig(**tiny, text_genre_centre=True).fingerprint != ModelConfig(**tiny).fingerprint
+    assert "text_genre_centre" not in TrainConfig().to_dict()
+    assert TrainConfig.from_dict(TrainConfig(text_genre_centre=True).to_dict()).model.text_genre_centre
+    assert not ModelConfig(**tiny, text_genre_centre=True, text_genre_weight=0.0).text_genre_centre  # no head
+    assert "text_tower.genre_centre" in TwoTower(ModelConfig(**tiny, text_genre_centre=True)).state_dict()
+    assert "text_tower.genre_centre" not in TwoTower(ModelConfig(**tiny)).state_dict()

@@ -17,11 +17,14 @@ def add_arguments(p) -> None:
     p.add_argument("--no-text", action="store_true",
                    help="no plot-text tower (default: the catalogue's plots feed a text tower when training items have them)")
     p.add_argument("--text-encoder", default=None, metavar="NAME",
-                   help="frozen plot-text encoder: minilm (default), minilm-layers, minilm-bf16 (faster on CPUs with native bf16), "
+                   help="frozen plot-text encoder: minilm (default), minilm-layers, minilm-layers-title (reads the title too), minilm-bf16 (faster on CPUs with native bf16), "
                         "minilm-int8")
     p.add_argument("--text-genre-weight", type=float, default=None, metavar="W",
                    help="share of the text tower's genre probabilities in its embedding, 0..1 (default 0.85; 0: the "
                         "trained projection alone, as models made before it)")
+    p.add_argument("--text-genre-centre", action="store_true", default=None,
+                   help="the text embedding's genre probabilities minus their mean over the training items "
+                        "(docs/model.md, Plot text)")
     p.add_argument("--audio-encoder", choices=("convnet", "aisfx"), default=None,
                    help="audio tower: convnet over the spectrogram (default) or the frozen aisfx expert with a trained head")
     p.add_argument("--fusion", choices=("concat", "transformer"), default=None,
@@ -46,7 +49,8 @@ def config_from_args(args):
     fields = {"epochs": args.epochs, "backbone": args.backbone, "weights": args.weights, "pooling": args.pooling,
               "embed_dim": args.embed_dim, "batch_size": args.batch_size, "seed": args.seed,
               "text": getattr(args, "text_encoder", None), "audio_encoder": getattr(args, "audio_encoder", None),
-              "fusion": getattr(args, "fusion", None), "text_genre_weight": getattr(args, "text_genre_weight", None)}
+              "fusion": getattr(args, "fusion", None), "text_genre_weight": getattr(args, "text_genre_weight", None),
+              "text_genre_centre": getattr(args, "text_genre_centre", None)}
     fields = {k: v for k, v in fields.items() if v is not None}
     if getattr(args, "no_text", False):
         fields["text"] = None

@@ -46,7 +46,9 @@ def model_card(model_config, meta: dict) -> str:
                                      f"a trained head over the frozen `{c.audio_encoder}` expert's embedding"))
     if c.text:
         genres = (f"; its embedding also carries a genre head's probabilities (logistic regression on the sentence "
-                  f"embedding, weight {c.text_genre_weight:g})" if c.text_genre_weight > 0 and c.num_genres else "")
+                  f"embedding, weight {c.text_genre_weight:g}"
+                  + (", centred on the training items' mean" if c.text_genre_centre else "") + ")"
+                  if c.text_genre_weight > 0 and c.num_genres else "")
         towers.append(f"- **plot text**: a trained projection over the frozen `{c.text}` sentence embedding{genres}")
     towers.append(f"- **fusion**: `{c.fusion}` with a presence mask -> {c.embed_dim}-d L2-normalised embedding")
     text_weights = c.text.split("-")[0] if c.text else None  # minilm-bf16, minilm-layers: minilm's weights

@@ -33,6 +33,8 @@ class ModelConfig(StageConfig):
         of :meth:`reelmatch.model.text.TextTower.fit_genres`, fit on the training items' plots, next to
         the trained projection; see :func:`reelmatch.model.text.text_embedding`): 0 = the projection alone
         (every model made before it existed, and every model without text), 1 = the probabilities alone.
+    text_genre_centre: the genre vector in the text embedding is the probabilities minus their mean over the
+        training items (:meth:`reelmatch.model.text.TextTower.genre_vector`); False: the probabilities.
     audio_encoder: ``"convnet"`` (the spectrogram ConvNet) or a frozen expert of ``AUDIO_ENCODERS``.
     fusion: ``"concat"`` (the recipe: concatenation -> MLP) or ``"transformer"`` (a small transformer
         over modality tokens: the frame tokens, one audio token, one text token, with the presence mask).
@@ -41,8 +43,10 @@ class ModelConfig(StageConfig):
     """
 
     #: added after checkpoints existed: a stored config without them is the model it was
-    FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion", "text_dropout")
+    FINGERPRINT_OMIT_DEFAULTS = ("text_dim", "audio_encoder", "fusion", "text_dropout", "text_genre_centre")
     LEGACY_VALUES = {"text": None, "frame_norm": "legacy", "text_genre_weight": 0.0}
+    #: described (config.json of a checkpoint) as before the field existed while it holds its default
+    DICT_OMIT_DEFAULTS = ("text_genre_centre",)
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -58,6 +62,7 @@ class ModelConfig(StageConfig):
     text_dim: int = 384
     text_dropout: float | None = None
     text_genre_weight: float = 0.85
+    text_genre_centre: bool = False
     audio_encoder: str = "convnet"
     fusion: str = "concat"
     frame_norm: str = "auto"
@@ -92,6 +97,8 @@ class ModelConfig(StageConfig):
             raise self.invalid("text_genre_weight", "must be in [0, 1]")
         if self.text is None:  # no text tower, no genre head: described (and fingerprinted) as before it existed
             object.__setattr__(self, "text_genre_weight", 0.0)
+        if self.text_genre_weight == 0:  # no genre head: nothing to centre
+            object.__setattr__(self, "text_genre_centre", False)
         if not 0 <= self.modality_dropout < 1:
             raise self.invalid("modality_dropout", "must be in [0, 1)")
         if self.frame_norm not in FRAME_NORMS:

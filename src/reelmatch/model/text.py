@@ -12,6 +12,11 @@ embedding itself, fit once by L2-regularised logistic regression
 retrieval is "shares a genre", and on held-out real plots these probabilities
 retrieve better than the projection trained by triplets (docs/model.md, "Plot text");
 :func:`text_embedding` mixes the two into the text tower's embedding.
+
+With ``centre=True`` the genre vector that enters the embedding is the probabilities minus their
+mean over the training items (:meth:`TextTower.genre_vector`, the mean stored with the head when it
+is fit): the cosine then compares how far each title leans towards or away from each genre relative
+to the catalogue, rather than the common genres' large probabilities every title shares.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ GENRE_HEAD_C = 1.0
 
 class TextTower(nn.Module):
     def __init__(self, in_dim: int = 384, embed_dim: int = 256, hidden: int = 512, dropout: float = 0.2,
-                 num_genres: int = 0):
+                 num_genres: int = 0, centre: bool = False):
         super().__init__()
         self.in_dim = in_dim
         self.net = nn.Sequential(
@@ -42,6 +47,9 @@ class TextTower(nn.Module):
             nn.init.zeros_(self.genres.weight)
             nn.init.zeros_(self.genres.bias)
             self.genres.requires_grad_(False)  # fit in closed form by fit_genres(), never by the optimiser
+            if centre:  # the training items' mean probabilities, set by fit_genres()
+                self.register_buffer("genre_centre", torch.zeros(num_genres))
+        self.centre = bool(centre and num_genres > 0)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 2 or x.shape[1] != self.in_dim:
@@ -59,12 +67,19 @@ class TextTower(nn.Module):
         self._check(x)
         return torch.sigmoid(self.genres(x.float()))
 
+    def genre_vector(self, x: torch.Tensor) -> torch.Tensor:
+        """x float32 [B, in_dim] -> float32 [B, G]: the genre vector of the embedding: the probabilities, or with
+        ``centre`` the probabilities minus the training items' mean probabilities (set by :meth:`fit_genres`)."""
+        p = self.genre_probabilities(x)
+        return p - self.genre_centre if self.centre else p
+
     @torch.no_grad()
     def fit_genres(self, x: torch.Tensor, genres: torch.Tensor, *, c: float = GENRE_HEAD_C,
                    max_iter: int = 200) -> float:
         """Fit the genre head on x float32 [N, in_dim] and multi-hot ``genres`` [N, G] (one-vs-rest
         logistic regression, L2 penalty ``|W|^2 / (2 c N)``, bias unpenalised); returns the final loss.
-        Deterministic: starts from zeros and runs full-batch L-BFGS."""
+        Deterministic: starts from zeros and runs full-batch L-BFGS. With ``centre`` it also stores the mean
+        of the fitted head's probabilities over ``x``."""
         if self.genres is None:
             raise ValueError("this text tower has no genre head (num_genres=0)")
         self._check(x)
@@ -90,11 +105,14 @@ class TextTower(nn.Module):
             loss = opt.step(closure)
         self.genres.weight.copy_(w.detach())
         self.genres.bias.copy_(b.detach())
+        if self.centre:
+            self.genre_centre.copy_(torch.sigmoid(self.genres(x)).mean(0))
         return float(loss)
 
 
 def text_embedding(projection: torch.Tensor, probabilities: torch.Tensor | None, genre_weight: float) -> torch.Tensor:
-    """The text tower's embedding: the L2-normalised projection [B, E] and genre probabilities [B, G]
+    """The text tower's embedding: the L2-normalised projection [B, E] and the genre vector [B, G] (the genre
+    probabilities, or their centred form :meth:`TextTower.genre_vector`)
     concatenated with weights ``sqrt(1 - w)`` and ``sqrt(w)`` -> float32 [B, E + G] with unit rows
     (cosine = (1 - w) cos(projections) + w cos(probabilities)). ``w = 0`` (or no probabilities): the
     normalised projection alone, [B, E], as before the genre head existed; ``w = 1``: the probabilities alone."""

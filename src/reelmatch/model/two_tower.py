@@ -99,7 +99,8 @@ class TwoTower(nn.Module):
         if has_text:  # (models without text keep exactly the parameters they always had)
             # the genre head (fit by fit_text_genres before training) only where its share is > 0
             self.text_tower = TextTower(config.text_dim, h,
-                                        num_genres=config.num_genres if config.text_genre_weight > 0 else 0)
+                                        num_genres=config.num_genres if config.text_genre_weight > 0 else 0,
+                                        centre=config.text_genre_centre)
             self.no_text = nn.Parameter(torch.zeros(h))
             self.text_head = nn.Linear(h, config.embed_dim)
             self.no_visual = nn.Parameter(torch.zeros(h))  # a plot-only title: no frames
@@ -208,7 +209,7 @@ class TwoTower(nn.Module):
             th = torch.where(has_text.unsqueeze(-1), t_raw, self.no_text.expand_as(t_raw))
             out["text"] = self.text_head(t_raw)
             if self.text_tower.genres is not None:
-                out["text_genres"] = self.text_tower.genre_probabilities(text)
+                out["text_genres"] = self.text_tower.genre_vector(text)
             out["has_text"] = has_text
             parts = [torch.where(has_visual.unsqueeze(-1), vh, self.no_visual.expand_as(vh)), ah, th]
         if self.config.fusion == "transformer":

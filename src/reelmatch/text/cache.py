@@ -5,7 +5,8 @@ text is new or changed since the last run, and writes
 ``<workspace>/features/text-<encoder>-<fingerprint>/text.npz`` atomically:
 
 - ``ids`` str [N]: item ids that have a plot;
-- ``digest`` str [N]: sha1 of the text that was encoded (a changed plot recomputes);
+- ``digest`` str [N]: sha1 of the text that was encoded (a changed plot recomputes; so does a changed
+  title for an encoder that reads it, :func:`reelmatch.text.encoder.item_text`);
 - ``vectors`` float16 [N, D]: L2-normalised sentence embeddings.
 
 An item without a usable plot (none, empty, no letters: see
@@ -27,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from reelmatch.config import atomic_write_bytes, fingerprint, write_sidecar
-from reelmatch.text.encoder import plot_text, text_encoder_spec
+from reelmatch.text.encoder import item_text, text_encoder_spec
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,12 @@ FILE = "text.npz"
 
 @dataclass(frozen=True)
 class TextFeaturesConfig:
-    """encoder: a name from ``list_text_encoders()``; max_tokens: plots are cut there (None: the encoder's limit)."""
+    """encoder: a name from ``list_text_encoders()``; max_tokens: plots are cut there (None: the encoder's limit);
+    batch_size: plots per encoder batch (None: batches by token count, :meth:`TextEncoder.encode`)."""
 
     encoder: str = "minilm"
     max_tokens: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
 
     def cache_fingerprint(self) -> str:
         spec = text_encoder_spec(self.encoder)
@@ -106,8 +108,9 @@ def update_text_features(
     old = {i: (d, k) for k, (i, d) in enumerate(zip(old_ids, old_digests))}
     wanted: list[tuple[str, str, str]] = []  # (id, digest, text)
     missing = 0
+    spec = text_encoder_spec(config.encoder)
     for item in ws.catalog.items():
-        text = plot_text(item.plot)
+        text = item_text(item.title, item.plot, spec)
         if text is None:
             missing += 1
             continue
@@ -120,7 +123,7 @@ def update_text_features(
             from reelmatch.text.encoder import create_text_encoder
 
             encoder = create_text_encoder(config.encoder, max_tokens=config.max_tokens)
-        step = max(1, config.batch_size) * 4
+        step = 256  # plots per encode() call (a progress step)
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
             vecs = encoder.encode([t for _, _, t in chunk], batch_size=config.batch_size)
@@ -129,7 +132,7 @@ def update_text_features(
                 new_vectors[i] = v
             if progress is not None:
                 progress(min(start + step, len(todo)), len(todo))
-    dim = text_encoder_spec(config.encoder).dim
+    dim = spec.dim
     ids = [i for i, _, _ in wanted]
     vectors = np.zeros((len(ids), dim), dtype=np.float16)
     for k, (i, _, _) in enumerate(wanted):

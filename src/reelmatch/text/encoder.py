@@ -55,6 +55,9 @@ class TextEncoderSpec:
     #: the text tower's genre head's inverse L2 strength for this encoder's features (chosen by
     #: cross-validation inside training titles, benchmarks/text.py)
     genre_c: float = 1.0
+    #: encode the item's title with its plot (``"<title>. <plot>"``, see :func:`item_text`); the plot alone
+    #: still decides whether the text modality is present
+    title: bool = False
 
 
 def _load_minilm(device: str):
@@ -109,6 +112,7 @@ _REGISTRY: dict[str, TextEncoderSpec] = {
     "minilm-bf16": _minilm("minilm-bf16", "bf16"),
     "minilm-int8": _minilm("minilm-int8", "int8"),
     "minilm-layers": _minilm("minilm-layers", layers=(3, 4, 5, 6), genre_c=3.0),
+    "minilm-layers-title": _minilm("minilm-layers-title", layers=(3, 4, 5, 6), genre_c=3.0, title=True),
 }
 
 
@@ -137,6 +141,17 @@ def plot_text(value) -> str | None:
     return s
 
 
+def item_text(title, plot, spec: TextEncoderSpec) -> str | None:
+    """The text ``spec``'s encoder reads for a catalogue item, or None when its plot is missing
+    (:func:`plot_text`): the plot, or with ``spec.title`` ``"<title>. <plot>"`` (a title with no
+    letter is left out; a title alone, without a plot, is still "missing")."""
+    text = plot_text(plot)
+    if text is None or not spec.title:
+        return text
+    name = plot_text(title)
+    return text if name is None else f"{name.rstrip('.')}. {text}"
+
+
 class TextEncoder:
     """A frozen sentence encoder: ``encode(texts) -> float32 [n, dim]`` (L2-normalised)."""
 
@@ -157,54 +172,96 @@ class TextEncoder:
         tok = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return np.array([len(t) for t in tok], dtype=np.int64)
 
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`)."""
+    def _check_texts(self, texts) -> list[str]:
         texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
         if bad:
             raise ValueError(f"text {bad[0]} is empty or not a string: use plot_text() and treat it as missing")
         # cut long texts by characters first so the tokenizer never sees a megabyte
-        texts = [t[: self.max_tokens * 12] for t in texts]
-        self.truncated = int((self.count_tokens(texts) > self.max_tokens).sum())
-        if self.truncated:
-            log.info("%d of %d plots cut to %d tokens", self.truncated, len(texts), self.max_tokens)
-        if self.spec.layers is not None:
-            pooled = self.pooled_layers(texts, batch_size=batch_size)
-            out = np.concatenate([pooled[k] for k in self.spec.layers], axis=1)
-            return (out / np.float32(np.sqrt(len(self.spec.layers)))).astype(np.float32)
+        return [t[: self.max_tokens * 12] for t in texts]
+
+    def _batches(self, texts: list[str], batch_size: int | None, batch_tokens: int | None):
+        """Tokenize ``texts`` once (counting the cut ones into ``truncated``), sort them by token count, and
+        yield ``(indices int64 [b], input_ids int64 [b, T], attention_mask int64 [b, T])`` batches: ``batch_size``
+        texts each, or (None) as many as fit ``batch_tokens`` padded tokens (at least one)."""
         import torch
 
-        with torch.inference_mode():
+        ids = self._model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        lengths = np.array([len(t) for t in ids], dtype=np.int64)
+        self.truncated = int((lengths > self.max_tokens).sum())
+        if self.truncated:
+            log.info("%d of %d plots cut to %d tokens", self.truncated, len(texts), self.max_tokens)
+        m = self.max_tokens
+        # the tokenizer's own cut for one sequence: [CLS] + the first m - 2 word pieces + [SEP]
+        ids = [t if len(t) <= m else t[: m - 1] + t[-1:] for t in ids]
+        lengths = np.minimum(lengths, m)
+        order = np.argsort(-lengths, kind="stable")
+        budget = int(batch_tokens or self.BATCH_TOKENS)
+        pad = self._model.tokenizer.pad_token_id or 0
+        start = 0
+        while start < len(order):
+            longest = int(lengths[order[start]])
+            n = int(batch_size) if batch_size else max(1, budget // longest)
+            idx = order[start : start + n]
+            x = torch.full((len(idx), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), longest), dtype=torch.long)
+            for j, i in enumerate(idx):
+                x[j, : lengths[i]] = torch.tensor(ids[i])
+                mask[j, : lengths[i]] = 1
+            yield idx, x, mask
+            start += len(idx)
+
+    #: padded tokens per batch by default (:meth:`encode`): batches of short plots hold more of them; chosen by
+    #: measured plots/s on this CPU (docs/model.md, "Encoding throughput")
+    BATCH_TOKENS = 1024
+
+    def encode(self, texts: list[str], *, batch_size: int | None = None, batch_tokens: int | None = None) -> np.ndarray:
+        """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`).
+
+        Texts are tokenized once and batched by token count: ``batch_size`` texts per batch, or by default
+        as many as fit ``batch_tokens`` (default :attr:`BATCH_TOKENS`) padded tokens. The batching changes
+        a row by float rounding only."""
+        texts = self._check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.spec.layers is not None:
+            pooled = self.pooled_layers(texts, batch_size=batch_size, batch_tokens=batch_tokens)
+            out = np.concatenate([pooled[k] for k in self.spec.layers], axis=1)
+            return (out / np.float32(np.sqrt(len(self.spec.layers)))).astype(np.float32)
+        if self.precision == "fp32":  # the last layer mean-pooled, as the sentence-transformers pipeline does
+            return self.pooled_layers(texts, batch_size=batch_size, batch_tokens=batch_tokens, last=True)[0]
+        import torch
+
+        self.truncated = int((self.count_tokens(texts) > self.max_tokens).sum())
+        with torch.inference_mode():  # reduced precision: sentence-transformers' own pipeline, as its caches were made
             out = self._model.encode(
-                texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                texts, batch_size=batch_size or 64, convert_to_numpy=True, normalize_embeddings=True,
                 show_progress_bar=False,
             )  # fmt: skip
         out = np.ascontiguousarray(out, dtype=np.float32)
-        if self.precision != "fp32":  # pooled and normalised in reduced precision: unit rows again in float32
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        # pooled and normalised in reduced precision: unit rows again in float32
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def pooled_layers(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def pooled_layers(self, texts: list[str], *, batch_size: int | None = None, batch_tokens: int | None = None,
+                      last: bool = False) -> np.ndarray:
         """float32 [L + 1, n, width]: every layer's hidden states (0 = the word embeddings) mean-pooled over
         each text's tokens, as the sentence embedding pools the last one, L2-normalised; one forward pass
-        per batch, texts cut at ``max_tokens``, batched by length. Texts as for :meth:`encode`."""
+        per batch, texts cut at ``max_tokens``, batched by token count (see :meth:`encode`). ``last``: only
+        the last layer, [1, n, width] (the sentence embedding). Texts as for :meth:`encode`."""
         import torch
         import torch.nn.functional as F
 
-        bert, tok = self._model[0].auto_model, self._model.tokenizer
-        texts = [t[: self.max_tokens * 12] for t in texts]
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        bert = self._model[0].auto_model
+        texts = self._check_texts(texts)
         out = None
         with torch.inference_mode():
-            for b in range(0, len(texts), batch_size):
-                idx = order[b : b + batch_size]
-                f = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_tokens,
-                        return_tensors="pt").to(bert.device)  # fmt: skip
-                hs = bert(**f, output_hidden_states=True).hidden_states
-                m = f["attention_mask"].unsqueeze(-1).float()
-                pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1) for h in hs])  # [L + 1, b, width]
+            for idx, x, mask in self._batches(texts, batch_size, batch_tokens):
+                res = bert(input_ids=x.to(bert.device), attention_mask=mask.to(bert.device),
+                           token_type_ids=torch.zeros_like(x, device=bert.device), output_hidden_states=not last)
+                hs = (res.last_hidden_state,) if last else res.hidden_states
+                m = mask.to(bert.device).unsqueeze(-1).float()
+                pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1).clamp(min=1e-9) for h in hs])  # [L + 1, b, w]
                 if out is None:
                     out = np.zeros((len(hs), len(texts), pooled.shape[-1]), np.float32)
                 out[:, idx] = F.normalize(pooled, dim=-1).cpu().numpy()

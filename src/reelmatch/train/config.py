@@ -58,12 +58,13 @@ def with_ssl(phases: tuple[Phase, ...], epochs: int) -> tuple[Phase, ...]:
 #: the model fields a TrainConfig sets (ModelConfig's ``spectrogram`` and ``num_genres``
 #: come from the clips and the genre vocabulary at training time)
 MODEL_FIELDS = ("backbone", "pretrained", "pooling", "embed_dim", "hidden", "audio_dim", "modality_dropout", "dropout",
-                "text", "audio_encoder", "fusion", "frame_norm", "text_dropout", "text_genre_weight")
+                "text", "audio_encoder", "fusion", "frame_norm", "text_dropout", "text_genre_weight",
+                "text_genre_centre")
 #: model fields added after train configs were stored: the value every config had before. The dict form
 #: leaves them out while they hold it (old fingerprints stand); a stored dict without them had it
 LATER_MODEL_FIELDS = {"text": None, "audio_encoder": "convnet", "fusion": "concat", "text_genre_weight": 0.0}
 #: model fields left out of the dict form (so of fingerprints) while they hold this value (added later)
-_MODEL_OMITTED = {"frame_norm": "auto", "text_dropout": None, **LATER_MODEL_FIELDS}
+_MODEL_OMITTED = {"frame_norm": "auto", "text_dropout": None, "text_genre_centre": False, **LATER_MODEL_FIELDS}
 
 
 @dataclass(frozen=True, init=False)
