@@ -30,7 +30,7 @@ It also prints the encoder's throughput in plots/s over every plot of the file
 
     .venv/bin/python benchmarks/text.py
     .venv/bin/python benchmarks/text.py --plots ../shared/plots/tmdb_dev.csv --seeds 5 --sentences --choose
-    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: batching, threads, bf16, int8
+    .venv/bin/python benchmarks/text.py --throughput 300   # plots/s side by side: rows per pass, threads, bf16, int8
     .venv/bin/python benchmarks/text.py --throughput 1500  # the same over the whole file
     .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
     .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
@@ -71,7 +71,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune", type=int, default=0, metavar="TOP",
                    help="also: MiniLM's top TOP layers fine-tuned on the training titles' genres (a fixed recipe)")
     p.add_argument("--throughput", type=int, default=0, metavar="N",
-                   help="only: plots/s side by side (batch sizes, threads, bf16, int8) on the first N plots, "
+                   help="only: plots/s side by side (rows per pass, threads; bf16, int8 up to 300) on the first N plots, "
                         "three times each")
     p.add_argument("--agreement", action="store_true",
                    help="only: cosine of the bf16 and int8 encoders' embeddings to fp32 over every plot")
@@ -228,7 +228,7 @@ TFIDF_CS = (3.0, 10.0, 30.0)
 TFIDF_SHARES = (0.0, 0.2, 0.35, 0.5)
 
 
-def layer_features(enc, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+def layer_features(enc, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
     """float32 [L + 1, n, D]: every layer's mean-pooled hidden states, L2-normalised (one forward pass;
     :meth:`reelmatch.text.encoder.TextEncoder.pooled_layers`, which the encoder ``minilm-layers`` reads)."""
     return enc.pooled_layers(texts, batch_size=batch_size)
@@ -425,7 +425,7 @@ FAST_ENCODERS = ("minilm-bf16", "minilm-int8")
 
 def _st_pipeline(enc, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """float32 [n, D]: the sentence-transformers pipeline on the encoder's model (how ``minilm`` encoded
-    before its own token-count batching): character-length sorted batches of ``batch_size``."""
+    before its own batching by token count): character-length sorted, padded batches of ``batch_size``."""
     import torch
 
     with torch.inference_mode():
@@ -434,31 +434,29 @@ def _st_pipeline(enc, texts: list[str], batch_size: int = 64) -> np.ndarray:
 
 
 def throughput(enc, texts: list[str]) -> None:
-    """plots/s of the same plots side by side: the default (tokenized once, batches of at most
-    ``BATCH_TOKENS`` padded tokens), other token budgets and fixed batch sizes, the sentence-transformers
-    pipeline at batch 64 (the default before), one torch thread, reduced precision (bf16 weights, dynamic
-    int8), the token count pass. Each setting three times, each round in another order."""
+    """plots/s of the same plots side by side: the default (tokenized once, plots of one token count together,
+    ``BATCH_ROWS`` unpadded rows per forward pass), other row counts, the sentence-transformers pipeline at
+    batch 64 (padded length-sorted batches: before the token-count batching), one torch thread, and up to 300
+    plots also reduced precision (bf16 weights, dynamic int8); the token count pass. Each setting three times,
+    each round in another order."""
     import torch
 
     from reelmatch.text import create_text_encoder
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (uptime)")
     threads = torch.get_num_threads()
-    encs = {"fp32": enc} | {name: create_text_encoder(name) for name in FAST_ENCODERS}
+    fast = FAST_ENCODERS if len(texts) <= 300 else ()
+    encs = {"fp32": enc} | {name: create_text_encoder(name) for name in fast}
     for e in encs.values():
         e.encode(texts[:16])  # the first call pays for lazy initialisation
-    default = type(enc).BATCH_TOKENS
+    default = type(enc).BATCH_ROWS
     cos = (enc.encode(texts) * _st_pipeline(enc, texts)).sum(1)
     print(f"cosine of the default to the sentence-transformers pipeline over {len(texts)} plots: min {cos.min():.6f}")
-    runs = [(f"{default} tokens per batch (default)", "fp32", {}, threads),
-            ("sentence-transformers, batch 64 (before)", "st", {"batch_size": 64}, threads),
-            ("2048 tokens per batch", "fp32", {"batch_tokens": 2048}, threads),
-            ("4096 tokens per batch", "fp32", {"batch_tokens": 4096}, threads),
-            ("8192 tokens per batch", "fp32", {"batch_tokens": 8192}, threads),
-            ("batch 16", "fp32", {"batch_size": 16}, threads), ("batch 32", "fp32", {"batch_size": 32}, threads),
-            ("batch 64", "fp32", {"batch_size": 64}, threads),
-            (f"{default} tokens per batch, 1 thread", "fp32", {}, 1)]
-    runs += [(f"{name}, batch 64", name, {"batch_size": 64}, threads) for name in FAST_ENCODERS]
+    runs = [(f"{default} row(s) per pass (default)", "fp32", {}, threads),
+            ("sentence-transformers, batch 64 (before)", "st", {"batch_size": 64}, threads)]
+    runs += [(f"{n} rows per pass", "fp32", {"batch_size": n}, threads) for n in (1, 2, 4, 8) if n != default]
+    runs += [(f"{default} row(s) per pass, 1 thread", "fp32", {}, 1)]
+    runs += [(f"{name}, batch 64", name, {"batch_size": 64}, threads) for name in fast]
     res = {}
     for rep in range(3):  # three rounds, each in another order, so a change of load hits every setting alike
         for name, e, kw, th in runs[rep:] + runs[:rep]:

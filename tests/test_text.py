@@ -181,23 +181,50 @@ def test_layers_encoder_concatenates_pooled_layers_the_last_being_the_sentence_e
 
 
 def test_encode_batches_by_token_count_and_matches_sentence_transformers(encoder):
-    """The fp32 encoder tokenizes once and batches by token count; a slow obvious reference: the
-    sentence-transformers pipeline (tokenizer cut, mean pooling, normalisation) on the same model."""
+    """The fp32 encoder tokenizes once and runs plots of one token count together, unpadded; a slow obvious
+    reference: the sentence-transformers pipeline (tokenizer cut, mean pooling, normalisation) on the same model."""
     import torch
 
     long = " ".join(["The detective follows the trail of the missing painting."] * 60)
     texts = SPACE + ROMANCE + ["Short.", long, "A heist crew plans one last job in Monte Carlo."]
     with torch.inference_mode():
         ref = encoder._model.encode(texts, batch_size=3, convert_to_numpy=True, normalize_embeddings=True)
-    for kw in ({}, {"batch_size": 1}, {"batch_size": 4}, {"batch_tokens": 64}, {"batch_tokens": 100_000}):
+    for kw in ({}, {"batch_size": 1}, {"batch_size": 4}):
         v = encoder.encode(texts, **kw)
         assert v.shape == (len(texts), 384) and v.dtype == np.float32
         assert (v * ref).sum(1).min() > 0.99999, kw
         assert encoder.truncated == 1
-    x = list(encoder._batches(encoder._check_texts(texts), None, 300))
-    assert sorted(i for idx, _, _ in x for i in idx) == list(range(len(texts)))
-    assert all(ids.numel() <= 300 or len(idx) == 1 for idx, ids, _ in x)  # a batch holds at most the budget
-    assert x[0][1].shape == (1, encoder.max_tokens)  # the cut plot comes first, alone, at the token limit
+    twice = texts + texts[:4]  # four token counts appear twice
+    x = list(encoder._batches(encoder._check_texts(twice), 3))
+    assert sorted(i for idx, _, _ in x for i in idx) == list(range(len(twice)))
+    lengths = encoder.count_tokens(twice).clip(max=encoder.max_tokens)
+    for idx, ids, mask in x:  # 3 rows of one length, no padding, the texts first, then copies of the first
+        assert ids.shape == (3, lengths[idx[0]]) and set(lengths[idx]) == {ids.shape[1]} and bool(mask.all())
+        assert all(torch.equal(ids[j], ids[0]) for j in range(len(idx), 3))
+    assert x[0][1].shape[1] == encoder.max_tokens  # the cut plot comes first, at the token limit
+    with pytest.raises(ValueError, match="at least 1"):
+        encoder.encode(texts, batch_size=0)
+
+
+@pytest.mark.parametrize("name,batch_size", [("minilm", None), ("minilm", 4), ("minilm-layers", 3)])
+def test_a_plots_vector_does_not_depend_on_the_other_plots_of_its_batch(encoder, name, batch_size):
+    """The same plot gets a bit-identical vector alone, among plots of its own token count (any of them, at any
+    position in the batch) and among plots of other lengths: batch shapes depend on the plot's length alone."""
+    enc = encoder if name == "minilm" else create_text_encoder(name)
+    target = "A retired hitman is pulled back for one last job when his old crew betrays him."
+    n = int(enc.count_tokens([target])[0])
+    # other plots of exactly the target's token count (word pieces: "word" x k), and of other counts
+    same = [" ".join(["word"] * (n - 2 - j) + ["again"] * j) for j in range(7)]
+    assert set(enc.count_tokens(same)) == {n}
+    others = SPACE + ROMANCE + ["Short.", " ".join(["A long night in the city."] * 30)]
+    alone = enc.encode([target], batch_size=batch_size)[0]
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        pool = same[: k + 1] + (others if k % 2 else [])
+        batch = list(rng.permutation(pool))
+        batch.insert(int(rng.integers(0, len(batch) + 1)), target)
+        v = enc.encode(batch, batch_size=batch_size)
+        assert np.array_equal(v[batch.index(target)], alone), (k, len(batch))
 
 
 def test_title_encoder_reads_title_and_plot_and_recomputes_on_a_new_title(ws):

@@ -95,7 +95,19 @@ def test_training_beats_untrained_and_pretrained_mean_pooling(corpus_ws):
     assert meta["genres"] == ws.catalog.genre_vocabulary() or set(meta["genres"]) <= set(ws.catalog.genre_vocabulary())
     assert meta["clip_fingerprint"] == clips[0].meta.get("clip_fingerprint", meta["clip_fingerprint"])
     assert [p["loss"] for p in meta["phases"]] == ["classify", "triplet"]
-    assert abs(meta["metrics"]["map_at_r"] - m_trained) < 1e-4
+    # validation embedded the frozen-backbone phases' held-out items from the float16 feature cache; the clips
+    # through the backbone give the same vectors up to that rounding (a near tie in the ranking can then swap,
+    # moving MAP@R by one swap: 0.0099 here once), and the cached features give the recorded metric exactly
+    from reelmatch.dataset.torch import collate_features
+
+    fbatch = collate_features([cache.get(i) for i in ids])
+    if model.config.text:
+        attach_vectors(fbatch, "text", "has_text", plots, model.config.text_dim)
+    with torch.inference_mode():
+        from_features = model.encode(fbatch).numpy()
+    np.testing.assert_allclose(from_features, trained, atol=1e-3)
+    validated = trained if meta["backbone_trained"] else from_features  # what validation embedded at that epoch
+    assert abs(meta["metrics"]["map_at_r"] - retrieval_metrics(validated, labels)["map_at_r"]) < 1e-4
     # per-epoch CSV log
     log_csv = (best.parent / "logs" / "metrics.csv").read_text().splitlines()
     assert log_csv[0].startswith("epoch") and "val_map_at_r" in log_csv[0] and len(log_csv) == 13

@@ -39,7 +39,7 @@ FILE = "text.npz"
 @dataclass(frozen=True)
 class TextFeaturesConfig:
     """encoder: a name from ``list_text_encoders()``; max_tokens: plots are cut there (None: the encoder's limit);
-    batch_size: plots per encoder batch (None: batches by token count, :meth:`TextEncoder.encode`)."""
+    batch_size: rows per encoder forward pass (None: the encoder's default, :meth:`TextEncoder.encode`)."""
 
     encoder: str = "minilm"
     max_tokens: int | None = None

@@ -180,10 +180,16 @@ class TextEncoder:
         # cut long texts by characters first so the tokenizer never sees a megabyte
         return [t[: self.max_tokens * 12] for t in texts]
 
-    def _batches(self, texts: list[str], batch_size: int | None, batch_tokens: int | None):
-        """Tokenize ``texts`` once (counting the cut ones into ``truncated``), sort them by token count, and
-        yield ``(indices int64 [b], input_ids int64 [b, T], attention_mask int64 [b, T])`` batches: ``batch_size``
-        texts each, or (None) as many as fit ``batch_tokens`` padded tokens (at least one)."""
+    def _batches(self, texts: list[str], batch_size: int | None):
+        """Tokenize ``texts`` once (counting the cut ones into ``truncated``), group them by exact token count,
+        and yield ``(indices int64 [b], input_ids int64 [n, T], attention_mask int64 [n, T])`` batches of
+        ``n = batch_size or BATCH_ROWS`` rows, all of one length ``T`` (no padding); the last batch of a length
+        is filled up to ``n`` rows with copies of its first text (``b <= n`` rows are the texts ``indices``).
+
+        A batch's shape thus depends on its texts' token count alone, never on which other texts share it:
+        CPU matrix products choose their kernels (hence their float rounding) by shape, so padding or a
+        varying batch size would change a plot's vector in the last bits (docs/model.md, "Encoding
+        throughput"); with fixed shapes a plot gets the same vector alone or among any others."""
         import torch
 
         ids = self._model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
@@ -195,41 +201,39 @@ class TextEncoder:
         # the tokenizer's own cut for one sequence: [CLS] + the first m - 2 word pieces + [SEP]
         ids = [t if len(t) <= m else t[: m - 1] + t[-1:] for t in ids]
         lengths = np.minimum(lengths, m)
+        n = self.BATCH_ROWS if batch_size is None else int(batch_size)
+        if n < 1:
+            raise ValueError(f"batch_size={batch_size}: must be at least 1")
         order = np.argsort(-lengths, kind="stable")
-        budget = int(batch_tokens or self.BATCH_TOKENS)
-        pad = self._model.tokenizer.pad_token_id or 0
-        start = 0
-        while start < len(order):
-            longest = int(lengths[order[start]])
-            n = int(batch_size) if batch_size else max(1, budget // longest)
-            idx = order[start : start + n]
-            x = torch.full((len(idx), longest), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), longest), dtype=torch.long)
-            for j, i in enumerate(idx):
-                x[j, : lengths[i]] = torch.tensor(ids[i])
-                mask[j, : lengths[i]] = 1
-            yield idx, x, mask
-            start += len(idx)
+        for length in np.unique(lengths)[::-1]:
+            same = order[lengths[order] == length]
+            for start in range(0, len(same), n):
+                idx = same[start : start + n]
+                rows = [ids[i] for i in idx] + [ids[idx[0]]] * (n - len(idx))
+                x = torch.tensor(rows, dtype=torch.long)
+                yield idx, x, torch.ones_like(x)
 
-    #: padded tokens per batch by default (:meth:`encode`): batches of short plots hold more of them; chosen by
-    #: measured plots/s on this CPU (docs/model.md, "Encoding throughput")
-    BATCH_TOKENS = 1024
+    #: rows per forward pass (:meth:`encode`); every batch has this many rows of one token count. One row:
+    #: each plot's forward pass has a shape fixed by its own length (measured plots/s on this CPU:
+    #: docs/model.md, "Encoding throughput")
+    BATCH_ROWS = 1
 
-    def encode(self, texts: list[str], *, batch_size: int | None = None, batch_tokens: int | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
         """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`).
 
-        Texts are tokenized once and batched by token count: ``batch_size`` texts per batch, or by default
-        as many as fit ``batch_tokens`` (default :attr:`BATCH_TOKENS`) padded tokens. The batching changes
-        a row by float rounding only."""
+        fp32 encoders tokenize once and run plots of the same token count together, ``batch_size`` (default
+        :attr:`BATCH_ROWS`) rows per forward pass, without padding: a row is bit-identical whatever other
+        texts are encoded with it (see :meth:`_batches`). bf16/int8 run sentence-transformers' own pipeline
+        (length-sorted, padded batches of ``batch_size`` or 64: their rows can change in the last bits)."""
         texts = self._check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.spec.layers is not None:
-            pooled = self.pooled_layers(texts, batch_size=batch_size, batch_tokens=batch_tokens)
+            pooled = self.pooled_layers(texts, batch_size=batch_size)
             out = np.concatenate([pooled[k] for k in self.spec.layers], axis=1)
             return (out / np.float32(np.sqrt(len(self.spec.layers)))).astype(np.float32)
         if self.precision == "fp32":  # the last layer mean-pooled, as the sentence-transformers pipeline does
-            return self.pooled_layers(texts, batch_size=batch_size, batch_tokens=batch_tokens, last=True)[0]
+            return self.pooled_layers(texts, batch_size=batch_size, last=True)[0]
         import torch
 
         self.truncated = int((self.count_tokens(texts) > self.max_tokens).sum())
@@ -243,11 +247,10 @@ class TextEncoder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def pooled_layers(self, texts: list[str], *, batch_size: int | None = None, batch_tokens: int | None = None,
-                      last: bool = False) -> np.ndarray:
+    def pooled_layers(self, texts: list[str], *, batch_size: int | None = None, last: bool = False) -> np.ndarray:
         """float32 [L + 1, n, width]: every layer's hidden states (0 = the word embeddings) mean-pooled over
         each text's tokens, as the sentence embedding pools the last one, L2-normalised; one forward pass
-        per batch, texts cut at ``max_tokens``, batched by token count (see :meth:`encode`). ``last``: only
+        per batch, texts cut at ``max_tokens``, batched by exact token count (see :meth:`encode`). ``last``: only
         the last layer, [1, n, width] (the sentence embedding). Texts as for :meth:`encode`."""
         import torch
         import torch.nn.functional as F
@@ -256,12 +259,12 @@ class TextEncoder:
         texts = self._check_texts(texts)
         out = None
         with torch.inference_mode():
-            for idx, x, mask in self._batches(texts, batch_size, batch_tokens):
+            for idx, x, mask in self._batches(texts, batch_size):
                 res = bert(input_ids=x.to(bert.device), attention_mask=mask.to(bert.device),
                            token_type_ids=torch.zeros_like(x, device=bert.device), output_hidden_states=not last)
                 hs = (res.last_hidden_state,) if last else res.hidden_states
-                m = mask.to(bert.device).unsqueeze(-1).float()
-                pooled = torch.stack([(h.float() * m).sum(1) / m.sum(1).clamp(min=1e-9) for h in hs])  # [L + 1, b, w]
+                # no padding: every token of a row is the text's own; the fill rows are dropped
+                pooled = torch.stack([h[: len(idx)].float().mean(1) for h in hs])  # [L + 1, b, w]
                 if out is None:
                     out = np.zeros((len(hs), len(texts), pooled.shape[-1]), np.float32)
                 out[:, idx] = F.normalize(pooled, dim=-1).cpu().numpy()
