@@ -213,10 +213,9 @@ class TextEncoder:
                 x = torch.tensor(rows, dtype=torch.long)
                 yield idx, x, torch.ones_like(x)
 
-    #: rows per forward pass (:meth:`encode`); every batch has this many rows of one token count. One row:
-    #: each plot's forward pass has a shape fixed by its own length (measured plots/s on this CPU:
-    #: docs/model.md, "Encoding throughput")
-    BATCH_ROWS = 1
+    #: rows per forward pass (:meth:`encode`); every batch has this many rows of one token count. 2: the
+    #: fastest of 1 / 2 / 4 / 8 over the 1,500 TMDB plots (docs/model.md, "Encoding throughput")
+    BATCH_ROWS = 2
 
     def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
         """float32 [n, dim] unit rows for ``texts`` (each a non-empty string; see :func:`plot_text`).
