@@ -60,6 +60,10 @@ class RunOptions:
     workers_write: workers write their own output files and return metadata (None: the
                    engine's ``workers_write``: True on Ray, False on the local engine).
     commit_every / commit_seconds: a catalogue transaction per this many items or seconds.
+    warm_up:       set by :func:`run_stage`: ``warm_up(preload_modules)`` starts the engine's
+                   workers' machinery in the background (the local pool's fork server); a
+                   plan calls it as soon as it knows it has items to do, before the rest of
+                   its set-up (None: the engine has nothing to start early).
     """
 
     workers: int | None = None
@@ -70,6 +74,7 @@ class RunOptions:
     workers_write: bool | None = None
     commit_every: int = 256
     commit_seconds: float = 1.0
+    warm_up: Callable[[tuple[str, ...]], None] | None = None
 
 
 class Job(Protocol):
@@ -272,6 +277,8 @@ def run_stage(
     eng = get_engine(engine)
     if options.workers_write is None:
         options = dataclasses.replace(options, workers_write=bool(getattr(eng, "workers_write", False)))
+    if options.warm_up is None and options.workers != 0 and not (stage.batched or stage.io_bound):
+        options = dataclasses.replace(options, warm_up=getattr(eng, "warm_up", None))
     with stage_lock(ws, stage.name):
         job = stage.plan(ws, config, options)
         cat = ws.catalog

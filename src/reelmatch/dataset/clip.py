@@ -7,10 +7,12 @@ Both live here, below ``extract`` (which makes clips) and ``dataset.store``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from reelmatch.config import StageConfig
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made: the config alone stays light (see ClipConfig)
+    import numpy as np
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Clip:
     split: str = "train"
 
     def __post_init__(self):
+        import numpy as np
+
         k = self.frames.shape[0]
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
             raise ValueError(f"frames must be uint8 [K,S,S,3], got {self.frames.dtype} {self.frames.shape}")

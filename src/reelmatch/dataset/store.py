@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import tarfile
 import time
 import uuid
@@ -42,12 +43,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from reelmatch.config import atomic_write_json, read_sidecar, sidecar_path, write_sidecar
 from reelmatch.dataset.clip import Clip, ClipConfig
 from reelmatch.errors import InputError, NotFoundError, StaleArtifactError, WorkspaceError
+
+if TYPE_CHECKING:  # numpy is imported where records are encoded or decoded (workers, readers): a
+    import numpy as np  # process that only indexes and commits records (the extract driver) starts without it
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +127,16 @@ def record_key(item_id: str) -> str:
 
 
 def encode_npy(a: np.ndarray) -> bytes:
+    import numpy as np
+
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
     return buf.getvalue()
 
 
 def decode_npy(b: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.load(io.BytesIO(b), allow_pickle=False)
 
 
@@ -141,6 +148,8 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
     lossy codec a float32 [H,W] spectrogram (the log-mel) is kept as ``config.spectrogram_codec``
     says: an 8-bit PNG over its range (``spectrogram.png``) or float16, gzipped (``spectrogram.npy.gz``).
     """
+    import numpy as np
+
     codec = "raw" if config is None else config.frame_codec
     doc = {"id": clip.id, "split": clip.split, "has_audio": bool(clip.has_audio), "meta": clip.meta,
            "format_version": FORMAT_VERSION, "frame_codec": codec, "frame_shape": list(clip.frames.shape)}
@@ -265,6 +274,9 @@ def _tail(path: Path, start: int) -> bytes:
 
 
 def _json_default(o):
+    np = sys.modules.get("numpy")  # no numpy loaded: no numpy values to convert
+    if np is None:
+        return str(o)
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -83,6 +83,19 @@ class LocalEngine:
     def map_batches(self, make_fn, batches, *, workers=None):
         return _map_batches_inline(make_fn, batches)
 
+    def warm_up(self, preload: tuple[str, ...] = ()) -> None:
+        """Start the process pool's fork server now, in the background, importing ``preload`` once.
+
+        Called by a stage's plan as soon as it knows it has items to do (a
+        catalogue query), so the workers' imports overlap the rest of its
+        set-up; ``map`` then forks the workers from it. No-op with ``workers=0``.
+        """
+        if self.workers == 0:
+            return
+        from reelmatch.engine.local import start_forkserver
+
+        start_forkserver(preload)
+
 
 def _map_threads(fn, items, workers: int | None) -> Iterator[tuple[Any, Any]]:
     """``fn(item)`` in a thread pool of this process; ``(item, result)`` in completion order."""

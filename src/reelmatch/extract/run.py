@@ -77,6 +77,8 @@ class _ExtractJob:
         cat = ws.catalog
         todo = cat.todo("extract", fp, retry_failed=options.retry_failed, kind=options.kind)
         with_media = [it for it in todo if it.media_path]
+        if with_media and options.warm_up is not None:  # the workers' imports overlap the set-up below
+            options.warm_up(WORKER_MODULES)
         self.no_media = len(todo) - len(with_media)
         self.already = len(cat.done_ids("extract", fp))
         set_current_config(ws, config)
