@@ -233,6 +233,44 @@ def test_features_and_embed_read_the_records_from_storage(tmp_path, media_dir, l
         a, b = fa.get(item_id), fb.get(item_id)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert ea.ids == eb.ids and np.array_equal(ea.vectors, eb.vectors)
+    assert _objects(f"{storage}/embeddings/emb-url.blocks") == set()  # folded into the file, then removed
+    ws.close()
+
+
+def test_vector_blocks_on_storage_committed_kept_uncommitted_removed(tmp_path, media_dir, local_ref, storage):
+    """Embed workers upload their vector blocks to the URL; a killed run's committed block is folded in,
+    an uncommitted one deleted, and the file equals the local one's."""
+    from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
+    from reelmatch.embed.blocks import BlockIndex, write_block
+    from reelmatch.embed.run import _EmbedJob, embed_batch
+    from reelmatch.extract import run_extract
+    from reelmatch.runner import RunOptions
+    from test_query import tiny_embedder
+
+    ws = Workspace.init(tmp_path / "ws", storage=storage)
+    _add_media(ws, media_dir)
+    run_extract(ws, CFG, workers=1, timeout=60)
+    cfg = EmbedConfig(batch_size=2, name="blk")
+    emb = tiny_embedder()
+    store = ClipStore(ws, CFG)
+    job = _EmbedJob(ws, (cfg, emb, CFG), RunOptions(workers_write=True))
+    url = f"{storage}/embeddings/blk.blocks"
+    assert job.blocks.location == url
+    part, _ = embed_batch(emb, store, ["blue"])
+    ref = write_block(url, "run1", part)
+    BlockIndex(job.path, url).commit([ref], job.fingerprint)
+    ws.catalog.mark_many("embed", [("blue", None)], job.fingerprint)  # committed, then killed
+    lost, _ = embed_batch(emb, store, ["red"])
+    orphan = write_block(url, "run1", lost)  # written, never committed
+    assert _objects(url) == {ref.name, orphan.name} and (job.path.parent / "blk.blocks" / "index.sqlite").exists()
+    job.blocks.close()
+    res = run_embed(ws, cfg, embedder=tiny_embedder(), workers_write=True)
+    assert ws.catalog.stage_of("blue", "embed")["attempts"] == 1  # kept, not redone
+    assert _objects(url) == set()
+    run_embed(local_ref, EmbedConfig(batch_size=2, name="blk-ref"), embedder=tiny_embedder())
+    ea, eb = load_embeddings(local_ref, "blk-ref"), load_embeddings(ws, "blk")
+    rows = [eb.row(i) for i in ea.ids]
+    assert sorted(ea.ids) == sorted(eb.ids) and np.array_equal(ea.vectors, eb.vectors[rows]), res
     ws.close()
 
 

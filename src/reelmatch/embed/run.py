@@ -40,7 +40,7 @@ class _EmbedJob:
 
     def __init__(self, ws, job_config, options):
         from reelmatch.dataset.store import ClipStore, new_run_id
-        from reelmatch.embed.blocks import BlockIndex
+        from reelmatch.embed.blocks import BlockIndex, blocks_url
 
         config, embedder, clip_config = job_config
         self.ws, self.config, self.embedder = ws, config, embedder
@@ -60,7 +60,8 @@ class _EmbedJob:
             log.info("embed: using the pretrained backbone alone (no trained model yet)")
         self.old = old = _previous(path, model_fp, clip_fp)
         # vector blocks: what a killed run wrote but never committed goes; what it committed is kept
-        self.blocks = BlockIndex(path)
+        storage = getattr(ws, "storage", None)
+        self.blocks = BlockIndex(path, blocks_url(storage, path) if storage else None)
         self.recovered = self.blocks.recover()
         committed, _ = self.blocks.load(fp)
         self.folded = len(committed) if committed is not None else 0
@@ -99,7 +100,7 @@ class _EmbedJob:
         self.marks_done = not self.workers_write  # with blocks, the runner marks each batch after sync()
         self.refs: list = []
         self.block_ids: dict[str, tuple] = {}  # this run's committed blocks: name -> ids
-        block_dir = str(self.blocks.dir) if self.workers_write else None
+        block_dir = self.blocks.location if self.workers_write else None
         self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config, block_dir, new_run_id())
 
     @property
@@ -176,7 +177,7 @@ class _EmbedJob:
                 self.flush()
             elif self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
                 self.flush()
-            if self.blocks.dir.exists():
+            if self.blocks.exists():
                 self.blocks.clear()  # folded into the embeddings file (or of another model: stale)
         finally:
             self.blocks.close()
