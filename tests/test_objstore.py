@@ -213,7 +213,7 @@ def test_a_store_keeps_its_shards_where_they_were_made(tmp_path, local_ref):
 
 
 def test_features_and_embed_read_the_records_from_storage(tmp_path, media_dir, local_ref, storage):
-    """The features cache and the vectors made from shards on the URL are the local store's, value for value."""
+    """Feature files (written to the URL too) and vectors made from shards on the URL are the local store's."""
     from reelmatch.embed import EmbedConfig, load_embeddings, run_embed
     from reelmatch.extract import run_extract
     from reelmatch.train.features import FeatureCache, compute_features
@@ -229,6 +229,9 @@ def test_features_and_embed_read_the_records_from_storage(tmp_path, media_dir, l
                   workers_write=(name == "url"))
         out[name] = (FeatureCache(w, _features_config(), CFG), load_embeddings(w, f"emb-{name}"))
     (fa, ea), (fb, eb) = out["ref"], out["url"]
+    assert fa.url is None and fb.url == f"{storage}/features/{fb.root.name}"
+    assert not list(fb.root.glob("*.npz")) and _objects(fb.url) == {"blue.npz", "red.npz", "silent.npz"}
+    assert "red" in fb and "nope" not in fb
     for item_id in ("blue", "red", "silent"):
         a, b = fa.get(item_id), fb.get(item_id)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -339,3 +342,28 @@ def test_ray_extract_and_embed_on_storage_match_local(tmp_path, media_dir, local
         ws.close()
     finally:
         ray.shutdown()
+
+
+def test_training_from_storage_gives_the_local_weights(tmp_path):
+    """Train (tiny backbone, one seed) on shards and feature files on a ``file://`` URL: the local run's weights."""
+    from safetensors.numpy import load_file
+
+    from reelmatch.extract import run_extract
+    from reelmatch.ingest import import_manifest
+    from reelmatch.samples.corpus import generate_corpus
+    from reelmatch.train import TrainConfig, run_train
+
+    manifest = generate_corpus(tmp_path / "corpus", n_items=24, seconds=1.5, size=32, seed=0)
+    cfg = ClipConfig(start=0, window=1.5, num_frames=3, interval=0.5, size=32, n_mels=16, spec_frames=16)
+    weights = {}
+    for name, storage in (("local", None), ("url", (tmp_path / "bucket").as_uri())):
+        ws = Workspace.init(tmp_path / name, storage=storage)
+        import_manifest(ws, manifest)
+        assert run_extract(ws, cfg, workers=2, timeout=60)["failed"] == 0
+        best = run_train(ws, TrainConfig(backbone="tiny", epochs=2, val_splits=("val", "test"), seed=3))
+        weights[name] = load_file(str(best / "model.safetensors"))
+        if storage:
+            assert not ClipStore(ws, cfg).shard_dir.exists() and _objects(f"{storage}/features")
+        ws.close()
+    a, b = weights["local"], weights["url"]
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
