@@ -367,3 +367,29 @@ def test_training_from_storage_gives_the_local_weights(tmp_path):
         ws.close()
     a, b = weights["local"], weights["url"]
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_worker_without_the_workspace_reads_its_batch_from_storage(tmp_path, media_dir, storage):
+    """Shards on a URL: a features/embed batch says where its records are, so a worker on a node
+    without the workspace (no index, no sidecar) reads its clips from the storage alone."""
+    import pickle
+
+    from reelmatch.dataset.store import LocatedIds, id_batch
+    from reelmatch.extract import run_extract
+
+    ws = Workspace.init(tmp_path / "ws", storage=storage)
+    _add_media(ws, media_dir)
+    run_extract(ws, CFG, workers=1, timeout=60)
+    store = ClipStore(ws, CFG)
+    batch = pickle.loads(pickle.dumps(id_batch(store, ["blue", "nope", "silent"])))  # as sent to a worker
+    assert isinstance(batch, LocatedIds) and batch == ("blue", "nope", "silent") and set(batch.records) == {"blue", "silent"}
+    remote = ClipStore.open_dir(tmp_path / "elsewhere" / "no-workspace", CFG, store.shard_url)
+    remote.use_batch(batch)
+    assert "blue" in remote and "nope" not in remote
+    for item_id in ("blue", "silent"):
+        assert clip_members(remote.get(item_id), CFG) == clip_members(store.get(item_id), CFG)
+    assert not (tmp_path / "elsewhere").exists()
+    local = Workspace.init(tmp_path / "plain")
+    assert type(id_batch(ClipStore(local, CFG), ["a"])) is tuple  # shards in the workspace: plain ids, as before
+    ws.close()
+    local.close()

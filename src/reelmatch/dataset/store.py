@@ -307,6 +307,7 @@ class ClipStore:
         self._pid = None
         self._files: dict[str, object] = {}
         self._fs = None
+        self._rows: dict = {}
         side = read_sidecar(self.root / "clips")
         if side is not None and side.get("fingerprint") != self.fingerprint:
             raise StaleArtifactError(
@@ -330,7 +331,7 @@ class ClipStore:
         self.root = Path(root)
         self.shard_dir = self.root / "shards"
         self.index_path = self.root / "index.sqlite"
-        self._conn, self._schema_ok, self._pid, self._files, self._fs = None, False, None, {}, None
+        self._conn, self._schema_ok, self._pid, self._files, self._fs, self._rows = None, False, None, {}, None, {}
         if shard_url is None:
             shard_url = (read_sidecar(self.root / "clips") or {}).get("shard_url")
         self.shard_url = shard_url
@@ -348,6 +349,7 @@ class ClipStore:
     def __setstate__(self, state: dict) -> None:
         state.setdefault("shard_url", None)
         state.setdefault("_fs", None)
+        state.setdefault("_rows", {})
         self.__dict__.update(state)
 
     # ------------------------------------------------------------ internals
@@ -453,8 +455,29 @@ class ClipStore:
         db = self._db()
         return {} if db is None else dict(db.execute("SELECT id, split FROM records"))
 
+    def locate(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``id -> (shard, member spans as JSON)`` of the records of ``ids`` that have one."""
+        db = self._db()
+        if db is None:
+            return {}
+        ids, out = list(ids), {}
+        for s in range(0, len(ids), 500):
+            chunk = ids[s : s + 500]
+            sql = f"SELECT id, shard, members FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update({r[0]: (r[1], r[2]) for r in db.execute(sql, chunk)})
+        return out
+
+    def use_batch(self, ids) -> None:
+        """Worker side: a :class:`LocatedIds` batch says where its records are; ``get`` and ``in``
+        answer from it first (a worker whose node cannot open the index reads the shards anyway)."""
+        records = getattr(ids, "records", None)
+        if records is not None:
+            self._rows = dict(records)
+
     def get(self, item_id: str) -> Clip:
         """The clip of ``item_id`` (``NotFoundError`` if it has none)."""
+        if item_id in self._rows:
+            return self._load((item_id, *self._rows[item_id]))
         db = self._db()
         row = None if db is None else db.execute(
             "SELECT id, shard, members FROM records WHERE id=?", (item_id,)
@@ -482,6 +505,8 @@ class ClipStore:
         return self.iter()
 
     def __contains__(self, item_id: object) -> bool:
+        if item_id in self._rows:
+            return True
         db = self._db()
         return db is not None and db.execute("SELECT 1 FROM records WHERE id=?", (item_id,)).fetchone() is not None
 
@@ -728,6 +753,31 @@ class ShardWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class LocatedIds(tuple):
+    """A batch of ids sent to a features or embed worker, with where their records are
+    (``records``: id -> (shard, member spans JSON), :meth:`ClipStore.locate`).
+
+    Sent when the store's shards are on a URL, so a worker on a node without the
+    workspace reads its clips from the storage without the index (:meth:`ClipStore.use_batch`).
+    """
+
+    records: dict
+
+    def __new__(cls, ids, records: dict):
+        self = super().__new__(cls, ids)
+        self.records = records
+        return self
+
+    def __reduce__(self):
+        return (LocatedIds, (tuple(self), self.records))
+
+
+def id_batch(store: ClipStore, ids) -> tuple:
+    """``ids`` as a worker's batch: a plain tuple, or :class:`LocatedIds` when ``store``'s shards are on a URL."""
+    ids = tuple(ids)
+    return LocatedIds(ids, store.locate(ids)) if store.shard_url is not None else ids
 
 
 def new_run_id() -> str:

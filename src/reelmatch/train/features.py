@@ -198,13 +198,15 @@ class _FeaturesJob:
         # the local engine runs batches here and reuses this process's backbone
         self.backbone = LocalFirst(partial(_make_backbone_on_device, fconfig))
         self.fn = partial(_features_fn, self.backbone, fconfig, str(self.store.root), self.store.config,
-                          cache.location)
+                          cache.location, self.store.shard_url)
 
     @property
     def tasks(self):
-        """Batches of ids (the worker reads their clips)."""
+        """Batches of ids (the worker reads their clips; told where they are when the shards are on a URL)."""
+        from reelmatch.dataset.store import id_batch
+
         for s in range(0, len(self.todo), self.batch_clips):
-            yield tuple(self.todo[s : s + self.batch_clips])
+            yield id_batch(self.store, self.todo[s : s + self.batch_clips])
 
     def write(self, task, outcome, error):
         if error is not None or not isinstance(outcome, dict):
@@ -371,14 +373,20 @@ def _features_or_error(backbone, clips, config: FeaturesConfig):
         return e
 
 
-def _features_fn(backbone: "LocalFirst", config: FeaturesConfig, store_root: str, clip_config, cache_root: str):
+def _features_fn(backbone: "LocalFirst", config: FeaturesConfig, store_root: str, clip_config, cache_root: str,
+                 shard_url: str | None = None):
     """Engine worker side, once per worker: a function ``ids -> {id: None or reason}`` that reads the
     clips from the store's shards and writes their feature files (:func:`features_batch`)."""
     from reelmatch.dataset.store import ClipStore
 
     model = backbone()
-    store = ClipStore.open_dir(Path(store_root), clip_config)
-    return lambda ids: features_batch(model, config, store, cache_root, ids)
+    store = ClipStore.open_dir(Path(store_root), clip_config, shard_url)
+
+    def run(ids):
+        store.use_batch(ids)  # a batch that says where its records are
+        return features_batch(model, config, store, cache_root, ids)
+
+    return run
 
 
 def _failed(ws, item_id) -> bool:
