@@ -4,8 +4,8 @@
   clear error for a bad ``--workers``;
 - :func:`single_threaded`: one BLAS/OpenMP thread in an item worker;
 - :func:`worker_device`: the device a worker computes on;
-- :func:`is_url`, :func:`fetch_local`, :func:`publish`: inputs and artifacts on
-  fsspec URLs (object storage), fetched to / copied from a local cache.
+- :func:`is_url`, :func:`storage_fs`, :func:`fetch_local`, :func:`publish`: inputs
+  and artifacts on fsspec URLs (object storage), fetched to / copied from a local cache.
 
 Stages import these from here, never from :mod:`reelmatch.engine`.
 """
@@ -105,6 +105,21 @@ def worker_device() -> str:
 def is_url(path: str | os.PathLike) -> bool:
     """True for an fsspec URL (``s3://``, ``gs://``, ``file://``...), false for a plain path."""
     return "://" in str(path)
+
+
+def storage_fs(url: str):
+    """``(filesystem, path)`` of an fsspec URL (``s3://bucket/ws`` -> the S3 filesystem, ``bucket/ws``).
+
+    A missing fsspec, or a missing driver of the URL's protocol (``s3fs`` for
+    ``s3://``, ``gcsfs`` for ``gs://``), is an ``InputError`` saying what to install.
+    """
+    fsspec = require("fsspec", "ray")
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError as e:
+        raise InputError(f"storage {url}: {' '.join(str(e).split())}") from None
+    except ValueError as e:  # an unknown protocol
+        raise InputError(f"storage {url}: {e}") from None
 
 
 def fetch_local(url: str, cache_dir: str | os.PathLike | None = None) -> str:

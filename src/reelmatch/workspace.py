@@ -17,6 +17,13 @@
 
 Library code never uses paths relative to the current directory: every path
 is under ``Workspace.root`` (absolute).
+
+A workspace may keep its payload elsewhere: ``Workspace.init(path, storage=URL)``
+(``reelmatch init --storage URL``) records an fsspec URL (``s3://bucket/ws``,
+``gs://...``, ``file:///mnt/big/ws``) in ``workspace.json``, and the shards of
+every clip store made from then on go under ``<URL>/clips/`` (see
+:mod:`reelmatch.dataset.store`); the catalogue, the indexes and the sidecars
+stay in the directory.
 """
 
 from __future__ import annotations
@@ -56,13 +63,24 @@ class Workspace:
             raise WorkspaceError(
                 f"{self.root} has workspace layout {meta.get('layout_version')}, this reelmatch reads {LAYOUT_VERSION}"
             )
+        #: fsspec URL under which new clip stores put their shards (``None``: in the workspace)
+        self.storage: str | None = meta.get("storage") or None
         for d in SUBDIRS:
             (self.root / d).mkdir(exist_ok=True)
 
     @classmethod
-    def init(cls, path: str | os.PathLike) -> "Workspace":
-        """Create (or reopen) a workspace at ``path``."""
+    def init(cls, path: str | os.PathLike, storage: str | None = None) -> "Workspace":
+        """Create (or reopen) a workspace at ``path``.
+
+        ``storage``: an fsspec URL where clip stores made from now on put their shards
+        (recorded in ``workspace.json``; stores made before keep theirs where they are).
+        """
         from reelmatch.catalog import Catalog
+        from reelmatch.errors import InputError
+        from reelmatch.runtime import is_url
+
+        if storage is not None and not is_url(storage):
+            raise InputError(f"--storage must be an fsspec URL (s3://bucket/ws, gs://..., file:///path), got {storage!r}")
 
         root = Path(path).expanduser().resolve()
         if root.exists() and not root.is_dir():
@@ -79,6 +97,13 @@ class Workspace:
                 json.dumps({"layout_version": LAYOUT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2)
                 + "\n"
             )
+        if storage is not None:
+            meta = json.loads(marker.read_text())
+            if meta.get("storage") != storage:
+                meta["storage"] = storage.rstrip("/")
+                tmp = marker.with_name(marker.name + ".tmp")
+                tmp.write_text(json.dumps(meta, indent=2) + "\n")
+                os.replace(tmp, marker)
         return cls(root)
 
     def __repr__(self) -> str:

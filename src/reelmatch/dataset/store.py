@@ -25,6 +25,20 @@ then are the items marked done in the catalogue, so a killed run loses nothing
 committed; a record written but never committed is never indexed and
 :meth:`ClipStore.recover` removes it. Re-extracting an item appends a new record
 and repoints the index; the old bytes stay until :meth:`ClipStore.compact`.
+
+**Shards on object storage.** A workspace made with a storage URL
+(``Workspace.init(path, storage="s3://bucket/ws")``, ``reelmatch init --storage``)
+puts the shards of each new store under ``<storage>/clips/<fingerprint>/shards/``
+(any fsspec URL: ``s3://``, ``gs://``, ``file://``...); the index, the sidecar
+(which records the store's ``shard_url``) and the catalogue stay in the local
+workspace. Objects cannot be appended to, so a writer keeps the shard it is
+filling in a local temporary file and :meth:`ShardWriter.sync` uploads it whole
+as one object, then starts the next one: the driver's batch is one object, a
+worker's record (synced alone) is one object. The index row is still the commit:
+an object is uploaded before any ref to it is returned, an object no record
+points to is never read and :meth:`ClipStore.recover` deletes it (objects are
+never trimmed: unreferenced bytes in a referenced object are only never read).
+Readers fetch one record with one byte-range read (``fs.cat_file``).
 """
 
 from __future__ import annotations
@@ -304,21 +318,35 @@ class ClipStore:
         self._schema_ok = False
         self._pid = None
         self._files: dict[str, object] = {}
+        self._fs = None
+        self._rows: dict = {}
         side = read_sidecar(self.root / "clips")
         if side is not None and side.get("fingerprint") != self.fingerprint:
             raise StaleArtifactError(
                 f"{self.root} holds clips of config {side.get('fingerprint')}, expected {self.fingerprint}"
             )
+        storage = getattr(ws, "storage", None)
+        if side is not None or self.index_path.exists() or not storage:
+            self.shard_url = (side or {}).get("shard_url")  # where the store's shards were put when it was made
+        else:  # a new store of a workspace with a storage URL
+            self.shard_url = f"{storage.rstrip('/')}/clips/{self.fingerprint}/shards"
 
     @classmethod
-    def open_dir(cls, root: Path, config: ClipConfig) -> "ClipStore":
-        """The store in directory ``root`` (``<ws>/clips/<fingerprint>``) without a workspace: for workers."""
+    def open_dir(cls, root: Path, config: ClipConfig, shard_url: str | None = None) -> "ClipStore":
+        """The store in directory ``root`` (``<ws>/clips/<fingerprint>``) without a workspace: for workers.
+
+        ``shard_url``: where its shards are when they are on an fsspec URL (default: what the
+        store's sidecar in ``root`` says, if it has one; else ``root/shards``).
+        """
         self = cls.__new__(cls)
         self.ws, self.config, self.fingerprint = None, config, config.fingerprint
         self.root = Path(root)
         self.shard_dir = self.root / "shards"
         self.index_path = self.root / "index.sqlite"
-        self._conn, self._schema_ok, self._pid, self._files = None, False, None, {}
+        self._conn, self._schema_ok, self._pid, self._files, self._fs, self._rows = None, False, None, {}, None, {}
+        if shard_url is None:
+            shard_url = (read_sidecar(self.root / "clips") or {}).get("shard_url")
+        self.shard_url = shard_url
         return self
 
     def __repr__(self) -> str:
@@ -327,13 +355,19 @@ class ClipStore:
     def __getstate__(self) -> dict:
         # picklable for spawned data-loading workers: no connection, no file handles
         state = dict(self.__dict__)
-        state.update(ws=None, _conn=None, _schema_ok=False, _pid=None, _files={})
+        state.update(ws=None, _conn=None, _schema_ok=False, _pid=None, _files={}, _fs=None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("shard_url", None)
+        state.setdefault("_fs", None)
+        state.setdefault("_rows", {})
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------ internals
     def _db(self, create: bool = False):
         if self._pid != os.getpid():  # forked (e.g. a DataLoader worker): never share handles
-            self._conn, self._files, self._pid = None, {}, os.getpid()
+            self._conn, self._files, self._fs, self._pid = None, {}, None, os.getpid()
         if self._conn is None:
             if not self.index_path.exists() and not create:
                 return None
@@ -349,6 +383,51 @@ class ClipStore:
             self._schema_ok = True
         return self._conn
 
+    def _shard_fs(self):
+        """``(fsspec filesystem, path of the shard folder in it)`` of a store whose shards are on a URL."""
+        if self._fs is None or self._fs[0] != os.getpid():
+            from reelmatch.runtime import storage_fs
+
+            self._fs = (os.getpid(), *storage_fs(self.shard_url))
+        return self._fs[1], self._fs[2]
+
+    def _read_range(self, shard: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object ``shard`` (shards on a URL): one range request."""
+        fs, base = self._shard_fs()
+        try:
+            data = fs.cat_file(f"{base}/{shard}", start=start, end=end)
+        except FileNotFoundError:
+            raise StaleArtifactError(f"shard {self.shard_url}/{shard} is missing (re-run 'reelmatch extract')") from None
+        if len(data) != end - start:
+            raise StaleArtifactError(f"shard {self.shard_url}/{shard} is truncated at byte {start}"
+                                     " (re-run 'reelmatch extract')")
+        return data
+
+    def _list_shards(self) -> dict[str, int]:
+        """Shard file name -> size, of every ``*.tar`` in the shard folder (local or on the URL)."""
+        if self.shard_url is None:
+            if not self.shard_dir.exists():
+                return {}
+            return {p.name: p.stat().st_size for p in self.shard_dir.glob("*.tar")}
+        fs, base = self._shard_fs()
+        try:
+            entries = fs.ls(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        out = {}
+        for e in entries:
+            name = e["name"].rstrip("/").rsplit("/", 1)[-1]
+            if e.get("type") == "file" and name.endswith(".tar"):
+                out[name] = int(e.get("size") or 0)
+        return out
+
+    def _remove_shard(self, name: str) -> None:
+        if self.shard_url is None:
+            (self.shard_dir / name).unlink()
+        else:
+            fs, base = self._shard_fs()
+            fs.rm_file(f"{base}/{name}")
+
     def _read_member(self, shard: str, offset: int, size: int) -> bytes:
         f = self._files.get(shard)
         if f is None:
@@ -363,6 +442,11 @@ class ClipStore:
     def _load(self, row) -> Clip:
         item_id, shard, members = row
         spans = json.loads(members)
+        if self.shard_url is not None:  # the record's members are contiguous: one range read
+            start = min(off for off, _ in spans.values())
+            data = self._read_range(shard, start, max(off + n for off, n in spans.values()))
+            return clip_from_members({suffix: data[off - start : off - start + n] for suffix, (off, n) in spans.items()},
+                                     where=f"clip record {item_id!r} in {self.shard_url}/{shard}")
         return clip_from_members({suffix: self._read_member(shard, off, n) for suffix, (off, n) in spans.items()},
                                  where=f"clip record {item_id!r} in {shard}")
 
@@ -383,8 +467,29 @@ class ClipStore:
         db = self._db()
         return {} if db is None else dict(db.execute("SELECT id, split FROM records"))
 
+    def locate(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``id -> (shard, member spans as JSON)`` of the records of ``ids`` that have one."""
+        db = self._db()
+        if db is None:
+            return {}
+        ids, out = list(ids), {}
+        for s in range(0, len(ids), 500):
+            chunk = ids[s : s + 500]
+            sql = f"SELECT id, shard, members FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update({r[0]: (r[1], r[2]) for r in db.execute(sql, chunk)})
+        return out
+
+    def use_batch(self, ids) -> None:
+        """Worker side: a :class:`LocatedIds` batch says where its records are; ``get`` and ``in``
+        answer from it first (a worker whose node cannot open the index reads the shards anyway)."""
+        records = getattr(ids, "records", None)
+        if records is not None:
+            self._rows = dict(records)
+
     def get(self, item_id: str) -> Clip:
         """The clip of ``item_id`` (``NotFoundError`` if it has none)."""
+        if item_id in self._rows:
+            return self._load((item_id, *self._rows[item_id]))
         db = self._db()
         row = None if db is None else db.execute(
             "SELECT id, shard, members FROM records WHERE id=?", (item_id,)
@@ -412,6 +517,8 @@ class ClipStore:
         return self.iter()
 
     def __contains__(self, item_id: object) -> bool:
+        if item_id in self._rows:
+            return True
         db = self._db()
         return db is not None and db.execute("SELECT 1 FROM records WHERE id=?", (item_id,)).fetchone() is not None
 
@@ -419,12 +526,16 @@ class ClipStore:
         db = self._db()
         return 0 if db is None else db.execute("SELECT count(*) FROM records").fetchone()[0]
 
-    def shards(self) -> list[Path]:
-        """Shard files holding indexed records (for WebDataset-style streaming)."""
+    def shards(self) -> list:
+        """Shard files holding indexed records (for WebDataset-style streaming): paths, or
+        URLs (``str``) when the store's shards are on a URL."""
         db = self._db()
         if db is None:
             return []
-        return [self.shard_dir / r[0] for r in db.execute("SELECT DISTINCT shard FROM records ORDER BY shard")]
+        names = [r[0] for r in db.execute("SELECT DISTINCT shard FROM records ORDER BY shard")]
+        if self.shard_url is not None:
+            return [f"{self.shard_url.rstrip('/')}/{n}" for n in names]
+        return [self.shard_dir / n for n in names]
 
     def close(self) -> None:
         for f in self._files.values():
@@ -477,13 +588,23 @@ class ClipStore:
         only while no writer runs (the extract stage holds its lock).
         """
         out = {"removed": 0, "trimmed": 0, "bytes": 0}
-        if not self.shard_dir.exists():
+        if self.shard_url is None and not self.shard_dir.exists():
             return out
         ends: dict[str, int] = {}
         db = self._db()
         for shard, members in ([] if db is None else db.execute("SELECT shard, members FROM records")):
             end = max(off + n for off, n in json.loads(members).values())
             ends[shard] = max(ends.get(shard, 0), end)
+        if self.shard_url is not None:  # objects are written whole, never appended to: only unreferenced ones go
+            for name, size in self._list_shards().items():
+                if name not in ends:
+                    self._remove_shard(name)
+                    out["removed"] += 1
+                    out["bytes"] += size
+            if out["removed"]:
+                log.info("clip store %s: removed %d uncommitted shard object(s) from %s (%d bytes)",
+                         self.root.name, out["removed"], self.shard_url, out["bytes"])
+            return out
         for p in self.shard_dir.glob("*.tar"):
             size = p.stat().st_size
             if p.name not in ends:
@@ -518,15 +639,18 @@ class ClipStore:
 
     def compact(self) -> int:
         """Delete shard files no record points to; returns how many were removed."""
-        live = {p.name for p in self.shards()}
+        db = self._db()
+        live = set() if db is None else {r[0] for r in db.execute("SELECT DISTINCT shard FROM records")}
         removed = 0
-        for p in self.shard_dir.glob("*.tar"):
-            if p.name not in live and not p.name.startswith("."):
-                p.unlink()
+        for name in self._list_shards():
+            if name not in live and not name.startswith("."):
+                self._remove_shard(name)
                 removed += 1
         return removed
 
     def write_sidecar(self, **extra) -> dict:
+        if self.shard_url is not None:
+            extra["shard_url"] = self.shard_url
         return write_sidecar(self.root / "clips", self.config, clips=len(self), shards=len(self.shards()),
                              layout="webdataset-tar+sqlite-index", format_version=FORMAT_VERSION, **extra)
 
@@ -551,7 +675,11 @@ class ShardWriter:
         self._name = None
         self._dirty = False
         self.written = 0
-        store.shard_dir.mkdir(parents=True, exist_ok=True)
+        if store.shard_url is None:
+            store.shard_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            fs, base = store._shard_fs()
+            fs.makedirs(base, exist_ok=True)
         if index:  # the driver's writer; a worker's only writes shards
             store._db(create=True)
             if not sidecar_path(store.root / "clips").exists():
@@ -560,9 +688,31 @@ class ShardWriter:
     def _open(self) -> None:
         self._n += 1
         self._name = f"clips-{self.run}{self.tag}-{self._n:05d}.tar"
+        if self.store.shard_url is not None:  # filled locally, uploaded whole by sync()
+            import tempfile
+
+            self._f = tempfile.TemporaryFile(prefix="reelmatch-shard-")  # noqa: SIM115 - closed in _upload()
+            return
         self._f = open(self.store.shard_dir / self._name, "ab")  # noqa: SIM115 - closed in close()
 
+    def _upload(self) -> None:
+        """Shards on a URL: the shard being filled, closed and uploaded whole as one object."""
+        self._f.write(b"\0" * (2 * _BLOCK))  # end-of-archive marker
+        self._f.flush()
+        self._f.seek(0)
+        fs, base = self.store._shard_fs()
+        with fs.open(f"{base}/{self._name}", "wb") as out:
+            while chunk := self._f.read(8 << 20):
+                out.write(chunk)
+        self._f.close()
+        self._f = None
+
     def _finish_shard(self) -> None:
+        if self.store.shard_url is not None:
+            if self._f is not None:  # nothing appended since the last upload
+                self._f.close()
+                self._f = None
+            return
         if self._f is not None:
             self._f.write(b"\0" * (2 * _BLOCK))  # end-of-archive marker
             self._f.flush()
@@ -588,7 +738,12 @@ class ShardWriter:
                          len(data), zlib.crc32(data))
 
     def sync(self) -> None:
-        """Make every appended record durable (flush + fsync)."""
+        """Make every appended record durable (flush + fsync; on a URL: upload the shard, start a new one)."""
+        if self.store.shard_url is not None:
+            if self._f is not None and self._dirty:
+                self._upload()
+            self._dirty = False
+            return
         if self._f is not None and self._dirty:
             self._f.flush()
             os.fsync(self._f.fileno())
@@ -612,6 +767,31 @@ class ShardWriter:
         self.close()
 
 
+class LocatedIds(tuple):
+    """A batch of ids sent to a features or embed worker, with where their records are
+    (``records``: id -> (shard, member spans JSON), :meth:`ClipStore.locate`).
+
+    Sent when the store's shards are on a URL, so a worker on a node without the
+    workspace reads its clips from the storage without the index (:meth:`ClipStore.use_batch`).
+    """
+
+    records: dict
+
+    def __new__(cls, ids, records: dict):
+        self = super().__new__(cls, ids)
+        self.records = records
+        return self
+
+    def __reduce__(self):
+        return (LocatedIds, (tuple(self), self.records))
+
+
+def id_batch(store: ClipStore, ids) -> tuple:
+    """``ids`` as a worker's batch: a plain tuple, or :class:`LocatedIds` when ``store``'s shards are on a URL."""
+    ids = tuple(ids)
+    return LocatedIds(ids, store.locate(ids)) if store.shard_url is not None else ids
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -620,13 +800,16 @@ def new_run_id() -> str:
 _WORKER_WRITERS: dict = {}
 
 
-def worker_append(root: str, config: ClipConfig, run: str, record: "EncodedRecord") -> RecordRef:
+def worker_append(root: str, config: ClipConfig, run: str, record: "EncodedRecord",
+                  shard_url: str | None = None) -> RecordRef:
     """Worker side: append ``record`` to this process's own shard of run ``run`` in the store at ``root``, durably.
 
     Each worker process writes its own shard files (``clips-<run>-<host>-<pid>-<n>.tar``)
     and returns the small :class:`RecordRef`; only the driver indexes it
     (:meth:`ClipStore.commit`). A record written but never committed (the driver
     died first) is ignored, and its shard deleted or cut by :meth:`ClipStore.recover`.
+    ``shard_url``: the store's shards are on this fsspec URL (each record is then
+    uploaded as an object of its own; ``root`` need not exist on this node).
     """
     import socket
 
@@ -638,7 +821,7 @@ def worker_append(root: str, config: ClipConfig, run: str, record: "EncodedRecor
             old.sync()
             if old._f is not None:
                 old._f.close()
-        store = ClipStore.open_dir(Path(root), config)
+        store = ClipStore.open_dir(Path(root), config, shard_url)
         host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
         w = _WORKER_WRITERS[key] = ShardWriter(store, run=run, tag=f"-{host}-{os.getpid()}", index=False)
     ref = w.append(record)

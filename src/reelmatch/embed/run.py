@@ -40,7 +40,7 @@ class _EmbedJob:
 
     def __init__(self, ws, job_config, options):
         from reelmatch.dataset.store import ClipStore, new_run_id
-        from reelmatch.embed.blocks import BlockIndex
+        from reelmatch.embed.blocks import BlockIndex, blocks_url
 
         config, embedder, clip_config = job_config
         self.ws, self.config, self.embedder = ws, config, embedder
@@ -60,7 +60,8 @@ class _EmbedJob:
             log.info("embed: using the pretrained backbone alone (no trained model yet)")
         self.old = old = _previous(path, model_fp, clip_fp)
         # vector blocks: what a killed run wrote but never committed goes; what it committed is kept
-        self.blocks = BlockIndex(path)
+        storage = getattr(ws, "storage", None)
+        self.blocks = BlockIndex(path, blocks_url(storage, path) if storage else None)
         self.recovered = self.blocks.recover()
         committed, _ = self.blocks.load(fp)
         self.folded = len(committed) if committed is not None else 0
@@ -99,15 +100,19 @@ class _EmbedJob:
         self.marks_done = not self.workers_write  # with blocks, the runner marks each batch after sync()
         self.refs: list = []
         self.block_ids: dict[str, tuple] = {}  # this run's committed blocks: name -> ids
-        block_dir = str(self.blocks.dir) if self.workers_write else None
-        self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config, block_dir, new_run_id())
+        block_dir = self.blocks.location if self.workers_write else None
+        self.fn = partial(_make_embed_fn, self.local, str(store.root), store.config, block_dir, new_run_id(),
+                          store.shard_url)
 
     @property
     def tasks(self):
-        """Batches of ids: the worker reads their clips from the store's shards itself."""
+        """Batches of ids: the worker reads their clips from the store's shards itself (told where
+        they are when the shards are on a URL: :func:`~reelmatch.dataset.store.id_batch`)."""
+        from reelmatch.dataset.store import id_batch
+
         size = self.config.batch_size
         for start in range(0, len(self.todo), size):
-            yield tuple(self.todo[start : start + size])
+            yield id_batch(self.store, self.todo[start : start + size])
 
     def write(self, task, out, error):
         if error is None and not (isinstance(out, tuple) and len(out) == 2):
@@ -176,7 +181,7 @@ class _EmbedJob:
                 self.flush()
             elif self.pending or emb is None or old is None or len(emb) != len(old) or self.todo:
                 self.flush()
-            if self.blocks.dir.exists():
+            if self.blocks.exists():
                 self.blocks.clear()  # folded into the embeddings file (or of another model: stale)
         finally:
             self.blocks.close()
@@ -298,7 +303,8 @@ def _same(obj):
     return obj
 
 
-def _make_embed_fn(factory, store_root: str, clip_config, block_dir: str | None = None, run: str = ""):
+def _make_embed_fn(factory, store_root: str, clip_config, block_dir: str | None = None, run: str = "",
+                   shard_url: str | None = None):
     """Worker side, once per worker: build the embedder and open the clip store; the returned
     function embeds a batch of ids (:func:`embed_batch`), reading the clips itself. With
     ``block_dir`` it writes the vectors as a block there and returns only its
@@ -307,9 +313,9 @@ def _make_embed_fn(factory, store_root: str, clip_config, block_dir: str | None 
     from reelmatch.runtime import worker_device
 
     embedder = _on_device(factory(), worker_device())
-    store = ClipStore.open_dir(Path(store_root), clip_config)
+    store = ClipStore.open_dir(Path(store_root), clip_config, shard_url)
     if block_dir is None:
-        return lambda ids: embed_batch(embedder, store, ids)
+        return partial(_embed_ids, embedder, store)
     return partial(_embed_to_block, embedder, store, block_dir, run)
 
 
@@ -318,10 +324,15 @@ def _embed_to_block(embedder, store, block_dir: str, run: str, ids):
 
     from reelmatch.embed.blocks import BlockRef
 
-    part, outcome = embed_batch(embedder, store, ids)
+    part, outcome = _embed_ids(embedder, store, ids)
     if not len(part):  # nothing embedded: no block
         return BlockRef((), "", 0, 0), outcome
     return write_block(block_dir, run, part), outcome
+
+
+def _embed_ids(embedder, store, ids):
+    store.use_batch(ids)  # a batch that says where its records are
+    return embed_batch(embedder, store, ids)
 
 
 def embed_batch(embedder, store, ids) -> tuple[Embeddings, dict[str, str | None]]:

@@ -41,11 +41,14 @@ def extract_record_task(task: tuple) -> object:
     return encode_record(extract_task(task), task[3])
 
 
-def extract_write_task(root: str, run: str, task: tuple) -> object:
-    """Worker side: extract, encode and append the record to this worker's own shard; returns its ``RecordRef``."""
+def extract_write_task(root: str, run: str, task: tuple, shard_url: str | None = None) -> object:
+    """Worker side: extract, encode and append the record to this worker's own shard; returns its ``RecordRef``.
+
+    ``shard_url``: the store's shards are on this fsspec URL (the record is uploaded there as its own object).
+    """
     from reelmatch.dataset.store import worker_append
 
-    return worker_append(root, task[3], run, extract_record_task(task))
+    return worker_append(root, task[3], run, extract_record_task(task), shard_url)
 
 
 #: imported once by the local engine's fork server: workers start with PyAV loaded
@@ -83,14 +86,15 @@ class _ExtractJob:
         self.already = len(cat.done_ids("extract", fp))
         set_current_config(ws, config)
         self.store = ClipStore(ws, config)
-        self.recovered = self.store.recover() if self.store.shard_dir.exists() else {}
+        self.recovered = self.store.recover() if self.store.shard_url or self.store.shard_dir.exists() else {}
         self.tasks = [(it.id, it.media_path if "://" in it.media_path else str(ws.media_file(it)), it.title, config)
                       for it in with_media]
         self.total = len(self.tasks)
         self.writer = self.store.writer() if self.tasks else None
         self.workers_write = bool(options.workers_write)
         if self.workers_write:
-            self.fn = partial(extract_write_task, str(self.store.root), self.writer.run if self.writer else new_run_id())
+            self.fn = partial(extract_write_task, str(self.store.root), self.writer.run if self.writer else new_run_id(),
+                              shard_url=self.store.shard_url)
             self.fn.preload_modules = extract_write_task.preload_modules
         else:
             self.fn = extract_record_task

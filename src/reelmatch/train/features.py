@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from reelmatch.config import StageConfig, atomic_write_bytes, fingerprint, write_sidecar
+from reelmatch.config import StageConfig, atomic_write_bytes, fingerprint, read_sidecar, write_sidecar
 from reelmatch.errors import NotFoundError
 from reelmatch.runner import LocalFirst, Stage
 
@@ -81,7 +81,13 @@ def features_fingerprint(config: FeaturesConfig, clip_fingerprint: str) -> str:
 
 
 class FeatureCache:
-    """The cached features of one backbone for the workspace's current clips."""
+    """The cached features of one backbone for the workspace's current clips.
+
+    In a workspace with a storage URL (``reelmatch init --storage``) the feature
+    files of a cache made from then on are objects under
+    ``<storage>/features/<backbone>-<fingerprint>/`` (recorded as ``url`` in the
+    cache's sidecar, which stays in the workspace); ``in`` lists that folder once.
+    """
 
     def __init__(self, ws, config: FeaturesConfig = FeaturesConfig(), clip_config=None):
         from reelmatch.dataset.store import resolve_clip_config
@@ -91,17 +97,48 @@ class FeatureCache:
         self.clip_config = clip_config if clip_config is not None else resolve_clip_config(ws)
         self.fingerprint = features_fingerprint(config, self.clip_config.fingerprint)
         self.root = ws.dir("features") / f"{config.backbone}-{self.fingerprint}"
+        side = read_sidecar(self.root)
+        storage = getattr(ws, "storage", None)
+        if side is not None or not storage:
+            self.url = (side or {}).get("url")  # where the cache's files were put when it was made
+        else:
+            self.url = f"{storage.rstrip('/')}/features/{self.root.name}"
+        self._names = None
 
-    def path(self, item_id: str) -> Path:
-        return feature_path(self.root, item_id)
+    @property
+    def location(self) -> str:
+        """Where the feature files are: the cache folder, or the URL."""
+        return self.url or str(self.root)
+
+    def path(self, item_id: str) -> Path | str:
+        return feature_path(self.location, item_id)
 
     def __contains__(self, item_id: str) -> bool:
-        return self.path(item_id).exists()
+        if self.url is None:
+            return self.path(item_id).exists()
+        if self._names is None:
+            from reelmatch.runtime import storage_fs
+
+            fs, base = storage_fs(self.url)
+            fs.invalidate_cache(base)
+            try:
+                self._names = {e.rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(base, detail=False)}
+            except FileNotFoundError:
+                self._names = set()
+        return str(self.path(item_id)).rsplit("/", 1)[-1] in self._names
 
     def get(self, item_id: str) -> dict:
         """``{"id", "features" float16 [K, D], "mask", "spectrogram", "has_audio"}``."""
         p = self.path(item_id)
-        if not p.exists():
+        if self.url is not None:
+            from reelmatch.runtime import storage_fs
+
+            fs, path = storage_fs(p)
+            try:
+                p = io.BytesIO(fs.cat_file(path))
+            except FileNotFoundError:
+                p = None
+        if p is None or (self.url is None and not p.exists()):
             raise NotFoundError(f"no cached features for {item_id}: run 'reelmatch features'")
         with np.load(p, allow_pickle=False) as z:
             return {"id": item_id, "features": z["features"], "mask": z["mask"], "spectrogram": z["spectrogram"],
@@ -150,7 +187,7 @@ class _FeaturesJob:
         self.fingerprint = cache.fingerprint
         cache.root.mkdir(parents=True, exist_ok=True)
         write_sidecar(cache.root, fconfig, fingerprint=cache.fingerprint, clip_config=self.store.config,
-                      clip_fingerprint=self.store.config.fingerprint)
+                      clip_fingerprint=self.store.config.fingerprint, **({"url": cache.url} if cache.url else {}))
         have = set(self.store.ids())
         pending = {it.id for it in ws.catalog.todo(STAGE, cache.fingerprint, retry_failed=options.retry_failed)}
         self.todo = [i for i in sorted(have) if i in pending or (i not in cache and not _failed(ws, i))]  # or file deleted
@@ -161,13 +198,15 @@ class _FeaturesJob:
         # the local engine runs batches here and reuses this process's backbone
         self.backbone = LocalFirst(partial(_make_backbone_on_device, fconfig))
         self.fn = partial(_features_fn, self.backbone, fconfig, str(self.store.root), self.store.config,
-                          str(cache.root))
+                          cache.location, self.store.shard_url)
 
     @property
     def tasks(self):
-        """Batches of ids (the worker reads their clips)."""
+        """Batches of ids (the worker reads their clips; told where they are when the shards are on a URL)."""
+        from reelmatch.dataset.store import id_batch
+
         for s in range(0, len(self.todo), self.batch_clips):
-            yield tuple(self.todo[s : s + self.batch_clips])
+            yield id_batch(self.store, self.todo[s : s + self.batch_clips])
 
     def write(self, task, outcome, error):
         if error is not None or not isinstance(outcome, dict):
@@ -180,21 +219,34 @@ class _FeaturesJob:
                 "artifact": self.cache.root}
 
 
-def put_features(cache_root: Path, clip, features: np.ndarray) -> None:
-    """Write the feature file of ``clip`` in the cache directory ``cache_root`` (atomically)."""
+def put_features(cache_root: Path | str, clip, features: np.ndarray) -> None:
+    """Write the feature file of ``clip`` in the cache directory ``cache_root`` (atomically), or as
+    one object under ``cache_root`` when it is an fsspec URL (uploaded whole)."""
     spec = np.asarray(clip.spectrogram)
     if spec.dtype != np.uint8:
         spec = spec.astype(np.float16)
     buf = io.BytesIO()
     np.savez(buf, features=features.astype(np.float16), mask=np.asarray(clip.mask, dtype=bool),
              spectrogram=spec, has_audio=np.array(bool(clip.has_audio)))
+    from reelmatch.runtime import is_url
+
+    if is_url(cache_root):
+        from reelmatch.runtime import storage_fs
+
+        fs, path = storage_fs(feature_path(cache_root, clip.id))
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        fs.pipe_file(path, buf.getvalue())
+        return
     atomic_write_bytes(feature_path(cache_root, clip.id), buf.getvalue())
 
 
-def feature_path(cache_root, item_id: str) -> Path:
-    """The feature file of ``item_id`` in the cache directory ``cache_root``."""
+def feature_path(cache_root, item_id: str) -> Path | str:
+    """The feature file of ``item_id`` in the cache directory ``cache_root`` (a URL when it is one)."""
     from reelmatch.dataset.store import record_key
+    from reelmatch.runtime import is_url
 
+    if is_url(cache_root):
+        return f"{str(cache_root).rstrip('/')}/{record_key(item_id)}.npz"
     return Path(cache_root) / f"{record_key(item_id)}.npz"
 
 
@@ -321,14 +373,20 @@ def _features_or_error(backbone, clips, config: FeaturesConfig):
         return e
 
 
-def _features_fn(backbone: "LocalFirst", config: FeaturesConfig, store_root: str, clip_config, cache_root: str):
+def _features_fn(backbone: "LocalFirst", config: FeaturesConfig, store_root: str, clip_config, cache_root: str,
+                 shard_url: str | None = None):
     """Engine worker side, once per worker: a function ``ids -> {id: None or reason}`` that reads the
     clips from the store's shards and writes their feature files (:func:`features_batch`)."""
     from reelmatch.dataset.store import ClipStore
 
     model = backbone()
-    store = ClipStore.open_dir(Path(store_root), clip_config)
-    return lambda ids: features_batch(model, config, store, cache_root, ids)
+    store = ClipStore.open_dir(Path(store_root), clip_config, shard_url)
+
+    def run(ids):
+        store.use_batch(ids)  # a batch that says where its records are
+        return features_batch(model, config, store, cache_root, ids)
+
+    return run
 
 
 def _failed(ws, item_id) -> bool:
