@@ -19,6 +19,23 @@ Targets: default quality >= 5x smaller than raw; cosine >= 0.99.
     .venv/bin/python benchmarks/records.py --ws demo-workspace --from-media   # raw clips re-extracted from its media
     .venv/bin/python benchmarks/records.py --codecs raw jpeg:95 jpeg:98 jpeg:100 --worst 3
 
+``--sizes 48 64 96 ...`` repeats the whole comparison with the frames extracted at
+each size (``ClipConfig.size``, --files mode) and ends with a table of the
+lowest quality that keeps every clip's fused and visual cosine >= 0.99 at each
+size: what the size-aware default quality (``frame_quality="auto"``) is chosen on.
+
+    .venv/bin/python benchmarks/records.py --files <clips> --sizes 32 48 64 96 128 160 224 \
+        --codecs raw jpeg:92 jpeg:94 jpeg:96 jpeg:98 jpeg:100 auto
+
+``auto`` in ``--codecs`` is the codec the default config uses at each size; ``dither``
+is no codec but the noise floor: the raw frames with every pixel moved by -1, 0 or
++1 level at random (about 50 dB PSNR, invisible), i.e. how far the embedding
+moves for a change no codec can avoid.
+
+Columns: ``B/px`` is the codec's bytes per real frame pixel (raw: 3) and ``full/K``
+the raw/codec ratio of a record whose ``num_frames`` frames are all real at that
+rate (short clips have few real frames, so their own ratio is mostly the log-mel's).
+
 ``--worst N`` prints, per codec, the N clips whose fused cosine moved most, with
 their number of real frames, frame size and the PSNR of their worst frame.
 """
@@ -42,6 +59,10 @@ def parse_codec(text: str) -> tuple[str, int, str | None]:
     """``jpeg:95`` -> ("jpeg", 95, None); ``jpeg:96+float16`` -> ("jpeg", 96, "float16"): the log-mel as
     float16 instead of the config's spectrogram codec; ``raw`` -> ("raw", 0, None)."""
     text, _, spec = text.partition("+")
+    if text == "dither":
+        return ("dither", 0, None)
+    if text == "auto":
+        return ("jpeg", "auto", spec or None)
     name, _, q = text.partition(":")
     return (name, int(q) if q else (0 if name == "raw" else 90), spec or None)
 
@@ -75,9 +96,10 @@ def main(argv=None) -> int:
                          " format 2 kept it; default: raw jpeg:90/95/96+float16/96/98 webp:90)")
     ap.add_argument("--worst", type=int, default=0, help="print the N clips that move most per codec")
     ap.add_argument("--no-embed", action="store_true", help="sizes and times only")
+    ap.add_argument("--sizes", nargs="*", type=int, default=None, metavar="PX",
+                    help="with --files: repeat the comparison with frames of each size (ClipConfig.size)")
     args = ap.parse_args(argv)
 
-    from reelmatch.dataset.store import clip_from_members, clip_members
     from reelmatch.extract import ClipConfig, extract_clip
     from reelmatch.runtime import single_threaded
 
@@ -123,7 +145,8 @@ def main(argv=None) -> int:
             c = extract_clip(p, config, item_id=f"c{n}", title=p.stem, threads=1)
             clips.append(c)
         label = f"{len(clips)} trailers ({', '.join(p.name for p in files[:4])}{'...' if len(files) > 4 else ''})"
-    print(f"{label}; default config: {config.frame_codec} q{config.frame_quality}, log-mel {config.spectrogram_codec}")
+    print(f"{label}; default config: {config.frame_codec} q{config.frame_quality}"
+          f" (q{config.quality} at {config.size} px), log-mel {config.spectrogram_codec}")
 
     embedders = []
     if not args.no_embed:
@@ -132,46 +155,109 @@ def main(argv=None) -> int:
         embedders.append(("backbone", BackboneEmbedder()))
         if model is not None:
             embedders.append(("trained model", model))
-
-    rows = []
-    raw_size = None
-    worst = {}
     codecs = args.codecs or CODECS
     if codecs[0][0] != "raw":  # the baseline of the size ratio
         codecs = [("raw", 0, None), *[c for c in codecs if c[0] != "raw"]]
+
+    if not args.sizes:
+        rows, worst = compare(clips, config, codecs, embedders, args.worst)
+        print_rows(rows, worst, embedders)
+        return print_verdict(rows, config, embedders)
+    if args.ws:
+        print("--sizes works with --files (clips are extracted at each size)", file=sys.stderr)
+        return 2
+    lowest = {}
+    for size in args.sizes:
+        cfg = dataclasses.replace(config, size=size)
+        clips = [extract_clip(p, cfg, item_id=f"c{n}", title=p.stem, threads=1) for n, p in enumerate(files)]
+        print(f"\n== frames of {size} px ({len(clips)} clips) ==")
+        rows, worst = compare(clips, cfg, codecs, embedders, args.worst)
+        print_rows(rows, worst, embedders)
+        print_verdict(rows, cfg, embedders)
+        lowest[size] = rows
+    if embedders:
+        name = embedders[0][0]
+        print(f"\nper size, {name}: fused min / visual min cosine and raw/codec of each codec;"
+              " * = fused and visual min >= 0.99")
+        print(f"{'size':>5}  " + "  ".join(f"{r['codec']:>22}" for r in lowest[args.sizes[0]][1:]))
+        for size, rows in lowest.items():
+            cells = []
+            for r in rows[1:]:
+                f_min, _, v_min, _ = r[name]
+                ok = "*" if f_min >= 0.99 and v_min >= 0.99 else " "
+                cells.append(f"{f_min:.4f}/{v_min:.4f} {r['ratio']:4.1f}x{ok}")
+            print(f"{size:>5}  " + "  ".join(f"{c:>22}" for c in cells))
+    return 0
+
+
+def codec_config(config, codec: str, q, spec):
+    """The clip config of one codec of the comparison (``q`` "auto": the size-aware default)."""
+    return dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90,
+                               spectrogram_codec=spec or config.spectrogram_codec)
+
+
+def codec_label(codec: str, q, spec, config) -> str:
+    if q == "auto":
+        return f"auto (q{codec_config(config, codec, q, spec).quality})" + (f"+{spec}" if spec else "")
+    return f"{codec}" + (f" q{q}" if q else "") + (f"+{spec}" if spec else "")
+
+
+def compare(clips, config, codecs, embedders, n_worst: int):
+    """One row per codec: record size, ratio to raw, encode/decode ms, min PSNR, cosines per embedder."""
+    from reelmatch.dataset.store import clip_from_members, clip_members
+
+    rows, worst, raw_size, raw_other = [], {}, None, None
     for codec, q, spec in codecs:
-        cfg = dataclasses.replace(config, frame_codec=codec, frame_quality=q or 90,
-                                  spectrogram_codec=spec or config.spectrogram_codec)
-        sizes, enc, dec, ps, decoded = [], [], [], [], []
+        cfg = codec_config(config, codec if codec != "dither" else "raw", q, spec)
+        sizes, enc, dec, ps, decoded, px = [], [], [], [], [], []
+        rng = np.random.default_rng(0)
         for c in clips:
             t = time.perf_counter()
             members = clip_members(c, cfg)
             enc.append(time.perf_counter() - t)
             sizes.append(sum(len(b) for b in members.values()))
+            frame_bytes = sum(len(b) for k, b in members.items() if k[:1] == "f" and k[1:3].isdigit())
+            px.append((frame_bytes, int(c.mask.sum()) * c.frames.shape[1] * c.frames.shape[2],
+                       sum(len(b) for k, b in members.items() if not (k[:1] == "f" and k[1:3].isdigit()) and k != "frames.npy")))
             t = time.perf_counter()
             d = clip_from_members(members)
             dec.append(time.perf_counter() - t)
+            if codec == "dither":  # the noise floor: every pixel moved by at most one level
+                noise = rng.integers(-1, 2, d.frames.shape)
+                d = dataclasses.replace(d, frames=np.clip(d.frames.astype(np.int16) + noise, 0, 255).astype(np.uint8))
             decoded.append(d)
             ps.append(min(psnr(d.frames[i], c.frames[i]) for i in np.flatnonzero(c.mask)))
         size = float(np.mean(sizes))
         raw_size = raw_size or size
-        row = {"codec": f"{codec}" + (f" q{q}" if q else "") + (f"+{spec}" if spec else ""), "kb": size / 1024, "ratio": raw_size / size,
+        # a record whose every frame is real (num_frames of them), from this codec's bytes per frame pixel
+        bpp = sum(b for b, _, _ in px) / max(1, sum(n for _, n, _ in px)) if codec not in ("raw", "dither") else 3.0
+        other = float(np.mean([o for _, _, o in px]))
+        full = config.num_frames * config.size**2
+        raw_other = raw_other if raw_other is not None else other
+        full_ratio = (3.0 * full + raw_other) / (bpp * full + other)
+        row = {"codec": codec_label(codec, q, spec, config), "kb": size / 1024, "ratio": raw_size / size,
+               "bpp": bpp, "full_ratio": full_ratio,
                "enc_ms": 1000 * float(np.mean(enc)), "dec_ms": 1000 * float(np.mean(dec)), "psnr": float(np.min(ps))}
         for name, emb in embedders:
             fused, visual, audio = cosines(emb, clips, decoded)
             row[name] = (float(fused.min()), float(fused.mean()), float(visual.min()), audio)
-            if args.worst:
+            if n_worst:
                 worst[(row["codec"], name)] = [
-                    (float(fused[i]), float(visual[i]), clips[i], ps[i]) for i in np.argsort(fused)[: args.worst]]
+                    (float(fused[i]), float(visual[i]), clips[i], ps[i]) for i in np.argsort(fused)[:n_worst]]
         rows.append(row)
         print(f"  {row['codec']}: done", file=sys.stderr, flush=True)
+    return rows, worst
 
-    head = f"{'codec':18} {'record KB':>10} {'raw/codec':>10} {'encode ms':>10} {'decode ms':>10} {'min PSNR':>9}"
+
+def print_rows(rows, worst, embedders) -> None:
+    head = (f"{'codec':18} {'record KB':>10} {'raw/codec':>10} {'B/px':>5} {'full/K':>7} {'encode ms':>10}"
+            f" {'decode ms':>10} {'min PSNR':>9}")
     for name, _ in embedders:
         head += f"  {'cos ' + name + ' (min/mean fused, min visual, min audio)':>56}"
     print("\n" + head)
     for r in rows:
-        line = (f"{r['codec']:18} {r['kb']:10.1f} {r['ratio']:9.1f}x {r['enc_ms']:10.1f} {r['dec_ms']:10.1f}"
+        line = (f"{r['codec']:18} {r['kb']:10.1f} {r['ratio']:9.1f}x {r['bpp']:5.2f} {r['full_ratio']:6.1f}x"
+                f" {r['enc_ms']:10.1f} {r['dec_ms']:10.1f}"
                 f" {r['psnr']:7.1f} dB")
         for name, _ in embedders:
             f_min, f_mean, v_min, a_min = r[name]
@@ -181,8 +267,12 @@ def main(argv=None) -> int:
         print(f"{codec}, {name}: worst clips: " + "; ".join(
             f"{c.meta.get('source') or c.id} ({c.num_valid} real frames of {c.frames.shape[1]} px, min PSNR {p:.1f} dB):"
             f" fused {f:.4f}, visual {v:.4f}" for f, v, c, p in items))
-    name = f"{config.frame_codec} q{config.frame_quality}" if config.frame_codec != "raw" else "jpeg q95"
-    default = next((r for r in rows if r["codec"] == name), None)
+
+
+def print_verdict(rows, config, embedders) -> int:
+    """The default codec's ratio and cosines against the targets."""
+    name = f"{config.frame_codec} q{config.quality}" if config.frame_codec != "raw" else "jpeg q95"
+    default = next((r for r in rows if r["codec"] == name or r["codec"].startswith(f"auto (q{config.quality})")), None)
     if default is None:
         return 0
     print(f"\ndefault ({default['codec']}): {default['ratio']:.1f}x smaller than raw (target >= 5x):"

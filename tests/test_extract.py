@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -190,6 +191,41 @@ def test_keyframe_sampling_pads_short_videos_like_exact_sampling(media):
         assert (keys.timestamps[keys.mask] <= exact.timestamps[exact.mask] + 1e-6).all()
 
 
+def test_auto_frame_quality_depends_on_the_frame_size_and_is_recorded(tmp_path):
+    """The default quality is chosen by frame size; records and the config keep what was used."""
+    from reelmatch.dataset.clip import AUTO_QUALITY, auto_quality
+    from reelmatch.dataset.store import clip_from_members, clip_members
+
+    assert ClipConfig().frame_quality == "auto"
+    sizes = [8, 32, 64, 65, 96, 160, 224, 448]
+    qualities = [ClipConfig(size=s).quality for s in sizes]
+    assert qualities == [auto_quality(s) for s in sizes]
+    assert qualities == sorted(qualities, reverse=True)  # never lower for smaller frames
+    assert ClipConfig(size=64).quality == AUTO_QUALITY[0][1] > ClipConfig(size=224).quality
+    assert ClipConfig(size=64, frame_quality=90).quality == 90
+    # "auto" is fingerprinted as the quality it stands for (its records are those), and survives a round trip
+    assert ClipConfig().fingerprint == ClipConfig(frame_quality=96).fingerprint
+    assert ClipConfig(size=64).fingerprint == ClipConfig(size=64, frame_quality=100).fingerprint
+    assert ClipConfig(size=64).fingerprint != ClipConfig(size=64, frame_quality=96).fingerprint
+    assert ClipConfig(frame_codec="raw").fingerprint == ClipConfig(frame_codec="raw", frame_quality=50).fingerprint
+    assert ClipConfig.from_dict(ClipConfig(size=64).to_dict()) == ClipConfig(size=64)
+    # a record keeps the quality it was written at; a higher one loses less of a small frame
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    base = np.stack([(xx * 4) % 256, (yy * 4) % 256, ((xx + yy) * 2) % 256], -1).astype(np.int16)
+    frames = np.clip(base[None] + rng.integers(-30, 30, (3, 64, 64, 3)), 0, 255).astype(np.uint8)
+    cfg = ClipConfig(num_frames=3, size=64, n_mels=8, spec_frames=12)
+    clip = Clip(id="a", frames=frames, mask=np.ones(3, bool), timestamps=np.arange(3, dtype=np.float32),
+                spectrogram=np.zeros((8, 12), np.float32), has_audio=False)
+    errors = {}
+    for q in ("auto", 90):
+        members = clip_members(clip, replace(cfg, frame_quality=q))
+        doc = json.loads(members["json"])
+        assert doc["frame_quality"] == (cfg.quality if q == "auto" else 90)
+        errors[q] = np.abs(clip_from_members(members).frames.astype(int) - frames).mean()
+    assert errors["auto"] < errors[90]
+
+
 def test_clip_config_fingerprints_do_not_drift():
     """Clip stores are found by fingerprint: a new field at its default must not move existing ones."""
     # what was the default before keyframe sampling and JPEG frames became it
@@ -198,8 +234,8 @@ def test_clip_config_fingerprints_do_not_drift():
     assert replace(old_default, frame_quality=50).fingerprint == "1b271965e4418cd6"
     assert ClipConfig.recipe().fingerprint == "0e4d122e50180b02"
     before = {"stft_hop": 0.25, "resample_filter_size": 32, "spectrogram_codec": "float16"}  # before session 9
-    assert ClipConfig(**before).fingerprint == "a0e082ad69cbad49"  # keyframe sampling, JPEG q96
     assert ClipConfig(frame_quality=95, **before).fingerprint == "36e26996a6f6ff09"  # the q95 stores keep theirs
+    assert ClipConfig(frame_quality=96, **before).fingerprint == "a0e082ad69cbad49"  # and the q96 ones (sessions 7-10)
     fps = {ClipConfig().fingerprint, ClipConfig(stft_hop=0.25).fingerprint, ClipConfig(resample_filter_size=32).fingerprint,
            ClipConfig(spectrogram_codec="float16").fingerprint}
     assert len(fps) == 4 and "a0e082ad69cbad49" not in fps  # each log-mel change is recorded
@@ -212,8 +248,9 @@ def test_clip_config_fingerprints_do_not_drift():
     assert ClipConfig.from_dict({**old, "geometry": "fit", "spectrogram": "logmel"}).fingerprint == "1b271965e4418cd6"
     with pytest.raises(InputError, match="frame_codec"):
         ClipConfig(frame_codec="png")
-    with pytest.raises(InputError, match="frame_quality"):
-        ClipConfig(frame_quality=0)
+    for bad in (0, 101, "best", True, 96.0):
+        with pytest.raises(InputError, match="frame_quality"):
+            ClipConfig(frame_quality=bad)
     with pytest.raises(InputError, match="sampling"):
         ClipConfig(sampling="nearest")
     with pytest.raises(InputError, match="stft_hop"):

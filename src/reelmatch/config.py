@@ -139,6 +139,9 @@ def fingerprint(config: Any, length: int = 16) -> str:
     for name, value in getattr(config, "LEGACY_VALUES", {}).items():
         if name in fields and fields[name] == to_jsonable(value):
             fields.pop(name)
+    resolved = getattr(config, "fingerprint_resolved", None)  # e.g. "auto" -> the value it stands for
+    if resolved is not None:
+        fields.update(resolved())
     omit = getattr(config, "fingerprint_omit", None)
     for name in omit() if omit is not None else ():
         fields.pop(name, None)

@@ -25,8 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("--frame-codec", choices=("jpeg", "webp", "raw"), default=None,
                    help="how records keep frames: jpeg (default) or webp pictures decoded on read, raw uint8"
                         " (--recipe's: bit-exact, ~6x larger)")
-    p.add_argument("--frame-quality", type=int, default=None, metavar="Q",
-                   help="quality 1-100 of the jpeg/webp frames (default 96)")
+    p.add_argument("--frame-quality", type=_quality, default=None, metavar="Q",
+                   help="quality 1-100 of the jpeg/webp frames, or auto (default: by frame size, 100 up to 64 px,"
+                        " 96 above; see docs/extract.md)")
     p.add_argument("--spectrogram-codec", choices=("png", "float16"), default=None,
                    help="how records with jpeg/webp frames keep the log-mel: png (default; 8-bit, 0.31 dB steps,"
                         " ~2.5x smaller) or float16 (gzipped, the format-2 member)")
@@ -37,6 +38,18 @@ def add_arguments(p) -> None:
 
     add_commit_flags(p, writes="records to shards of their own", commits="the catalogue and the clip index")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _quality(text: str):
+    """``--frame-quality``: an integer, or ``auto``."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 1 to 100 or 'auto'") from None
 
 
 def config_from_args(args, ws):

@@ -62,6 +62,19 @@ FRAME_CODECS = ("jpeg", "webp", "raw")
 SPECTROGRAM_CODECS = ("png", "float16")
 
 
+#: ``frame_quality="auto"``: (largest frame size in px, JPEG/WebP quality), smallest first; larger
+#: frames take the last quality. Chosen on the size sweep of docs/extract.md ("A quality that
+#: depends on the frame size"): at each size, the quality that keeps the densest records measured
+#: (720p trailers, every frame real) >= 5x smaller than raw, the highest where it lifts the
+#: embeddings' cosine to raw (q100 up to 64 px; above, q98-q100 gain nothing over q96 or miss 5x).
+AUTO_QUALITY = ((64, 100), (10**9, 96))
+
+
+def auto_quality(size: int) -> int:
+    """The size-aware default quality of ``size`` px frames (:data:`AUTO_QUALITY`)."""
+    return next(q for largest, q in AUTO_QUALITY if size <= largest)
+
+
 @dataclass(frozen=True)
 class ClipConfig(StageConfig):
     """How a clip is sampled from a video.
@@ -80,7 +93,9 @@ class ClipConfig(StageConfig):
     frame_codec: how the clip store keeps frames: ``"jpeg"`` (default) or
         ``"webp"`` at ``frame_quality`` (decoded on read), ``"raw"`` uint8
         arrays (the recipe's, bit-exact, the log-mel kept float32).
-    frame_quality: 1-100, the lossy codec's quality (default 96: see docs/extract.md).
+    frame_quality: 1-100, the lossy codec's quality, or ``"auto"`` (default): a quality
+        that depends on the frame size, :data:`AUTO_QUALITY` (small frames need a higher
+        quality to keep their embedding: see docs/extract.md). ``quality`` is the one used.
     spectrogram_codec: how records with a lossy frame codec keep the log-mel:
         ``"png"`` (default, record format 3) = quantised to 256 levels over its
         range (0.31 dB steps of the 80 dB scale) and kept as an 8-bit grayscale
@@ -106,14 +121,15 @@ class ClipConfig(StageConfig):
     spec_frames: int = 512
     sampling: str = "keyframe"
     frame_codec: str = "jpeg"
-    frame_quality: int = 96
+    frame_quality: int | str = "auto"
     spectrogram_codec: str = "png"
     stft_hop: float = 0.5
     resample_filter_size: int = 16
 
     def __post_init__(self):
-        if not (isinstance(self.frame_quality, int) and 1 <= self.frame_quality <= 100):
-            raise self.invalid("frame_quality", "must be an integer from 1 to 100")
+        q = self.frame_quality
+        if not (q == "auto" or (isinstance(q, int) and not isinstance(q, bool) and 1 <= q <= 100)):
+            raise self.invalid("frame_quality", "must be an integer from 1 to 100 or 'auto'")
         if not (isinstance(self.stft_hop, (int, float)) and 0 < self.stft_hop <= 1):
             raise self.invalid("stft_hop", "must be a fraction of the window, > 0 and <= 1")
         if not (isinstance(self.resample_filter_size, int) and 1 <= self.resample_filter_size <= 256):
@@ -140,6 +156,18 @@ class ClipConfig(StageConfig):
     #: changed) had: such stores keep their fingerprint and open without redoing work
     LEGACY_VALUES = {"sampling": "exact", "frame_codec": "raw", "spectrogram_codec": "float16", "stft_hop": 0.25,
                      "resample_filter_size": 32}
+
+    @property
+    def quality(self) -> int:
+        """The lossy codec's quality for this config's frames (``frame_quality``, or the size-aware one)."""
+        if self.frame_quality != "auto":
+            return int(self.frame_quality)
+        return auto_quality(self.size)
+
+    def fingerprint_resolved(self) -> dict:
+        """``frame_quality="auto"`` is fingerprinted as the quality it resolves to: its records are those
+        of that quality (the default at 224 px keeps the fingerprint of the q96 stores)."""
+        return {"frame_quality": self.quality} if self.frame_quality == "auto" else {}
 
     def fingerprint_omit(self) -> tuple[str, ...]:
         """Fields that do not shape the records: the quality of a codec that is not lossy, the

@@ -173,7 +173,7 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
     else:
         from reelmatch.dataset.codec import encode_frames
 
-        doc["frame_quality"] = int(config.frame_quality)
+        doc["frame_quality"] = config.quality
         out = {"mask.npy": encode_npy(clip.mask), "timestamps.npy": encode_npy(clip.timestamps)}
         # a non-finite spectrogram keeps its NaN/inf (float16) so that embed fails the item, naming it
         if (spec.dtype == np.float32 and spec.ndim == 2 and config.spectrogram_codec == "png"
@@ -190,7 +190,7 @@ def clip_members(clip: Clip, config: ClipConfig | None = None) -> dict[str, byte
             out["spectrogram.npy.gz"] = gzip.compress(encode_npy(spec.astype(np.float16)), compresslevel=6, mtime=0)
         else:
             out["spectrogram.npy"] = encode_npy(spec)
-        out.update(encode_frames(clip.frames, clip.mask, codec, config.frame_quality))
+        out.update(encode_frames(clip.frames, clip.mask, codec, config.quality))
     out["json"] = json.dumps(doc, sort_keys=True, default=_json_default).encode()
     return out
 
