@@ -64,8 +64,9 @@ end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRKJSON {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
-    '"status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\n', summary.requests, summary.duration,
-    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+    '"status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d}\n', summary.requests,
+    summary.duration, e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
 end
 """
 
@@ -237,22 +238,46 @@ class Server:
 
 
 # ------------------------------------------------------------------------ load
+#: kernel TCP counters read around every run (``nstat``): a full accept queue (ListenOverflows, ListenDrops)
+#: or a lost SYN (TCPSynRetrans) would stall a new connection for a 1 s retransmission, a lost segment
+#: (TCPTimeouts) for 200 ms or more; the tail loss probes on loopback under full CPU are spurious (DSACKed)
+TCP_COUNTERS = ("TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpExtTCPTimeouts")
+
+
+def tcp_counters() -> dict[str, int]:
+    """The machine's :data:`TCP_COUNTERS` now (empty without ``nstat``)."""
+    try:
+        out = subprocess.run(["nstat", "-az", *TCP_COUNTERS], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0] in TCP_COUNTERS and f[1].isdigit():
+            found[f[0]] = int(f[1])
+    return found
+
+
 def wrk(url: str, paths: list[str], connections: int, seconds: float, workdir: Path) -> dict:
     """One bounded wrk run over ``paths`` (round-robin): requests/s, p50/p99 ms, errors."""
     lua, plist = workdir / "roundrobin.lua", workdir / f"paths-{os.getpid()}-{threading.get_ident()}.txt"
     lua.write_text(LUA)
     plist.write_text("\n".join(paths) + "\n")
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(lua), url]
+    before = tcp_counters()
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WRK_PATHS": str(plist)},
                          timeout=seconds + 60)
+    after = tcp_counters()
     line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
     r = json.loads(line[len("WRKJSON "):])
     errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
     return {"rps": (r["requests"] - errors) / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000,
-            "p99_ms": r["p99_us"] / 1000, "errors": errors, "requests": r["requests"],
-            "kinds": {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]}}
+            "p99_ms": r["p99_us"] / 1000, "p999_ms": r["p999_us"] / 1000, "max_ms": r["max_us"] / 1000,
+            "errors": errors, "requests": r["requests"],
+            "kinds": {k: r[k] for k in ("connect", "read", "write", "status", "timeout") if r[k]},
+            "tcp": {k.replace("TcpExt", ""): after[k] - before[k] for k in after if k in before and after[k] != before[k]}}
 
 
 class Uploads:
@@ -341,6 +366,9 @@ def bench_workspace(name: str, ws: Path, servers: list[Server], args, workdir: P
             for label, r in row.items():
                 if r["errors"]:
                     print(f"    {label}: errors {r['kinds']} (wrk: socket errors, timeouts > 5 s, non-2xx)", flush=True)
+                if r["p99_ms"] > 250 or r["tcp"]:
+                    print(f"    {label}: p99.9 {r['p999_ms']:.1f} ms, max {r['max_ms']:.1f} ms; TCP counters during the run "
+                          f"{r['tcp'] or 'unchanged'} (machine-wide)", flush=True)
     if upload is not None and not args.no_uploads:
         endpoint = next(iter(paths))
         row, ups = {}, {}
