@@ -11,6 +11,7 @@ through FastAPI's route (``inline_route=False``), and ``/api/health`` for scale.
 
     .venv/bin/python benchmarks/similar_call.py -w /tmp/bench-serve-keep/devdata
     .venv/bin/python benchmarks/similar_call.py -w /tmp/bench-serve-keep/devdata --asgi
+    .venv/bin/python benchmarks/similar_call.py -w /tmp/bench-serve-keep/synthetic-100000 --ids 200 --asgi
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main(args) -> int:
 
     state = create_app(Workspace(args.workspace), ServeConfig()).state.reelmatch
     ids = [i.id for i in state.ws.catalog.items() if i.kind == "trailer"]
+    if args.ids:  # the first N trailers, the ids benchmarks/serve.py queries (/api/items?kind=trailer&limit=N)
+        ids = [it.id for it in state.ws.catalog.search(kind="trailer", limit=args.ids)]
     for i in ids:  # fills the inline path's caches, as the server's first requests do
         state.served.similar(i, k=args.k).to_dict()
 
@@ -123,6 +126,8 @@ if __name__ == "__main__":
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--ids", type=int, default=0,
+                   help="only the first N trailers, as benchmarks/serve.py queries them (default: every trailer)")
     p.add_argument("--asgi", action="store_true", help="also: whole requests through the app in-process")
     p.add_argument("--repeats", type=int, default=5, help="--asgi: rotated rounds per side (default 5)")
     sys.exit(main(p.parse_args()))

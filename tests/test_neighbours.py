@@ -43,6 +43,10 @@ def test_rows_are_the_exact_top_k_without_self(tmp_path):
     # memory-mapped (shared by processes through the page cache), read-only
     assert isinstance(again.neighbours.base, np.memmap) and not again.neighbours.flags.writeable
     assert again.row(ds.ids[5]) == table.row(ds.ids[5])
+    # a part of a row (what an unfiltered similar reads first) is that part of the whole row
+    whole_ids, whole_scores = table.row(ds.ids[5])
+    for start, stop in ((0, 3), (3, None), (0, 99), (6, 99), (7, None), (9, None)):
+        assert table.row(ds.ids[5], start, stop) == (whole_ids[start:stop], whole_scores[start:stop])
 
 
 def test_small_catalogue_rows_are_not_full():

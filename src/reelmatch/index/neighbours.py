@@ -82,12 +82,13 @@ class NeighbourTable:
     def __contains__(self, item_id) -> bool:
         return item_id in self._row
 
-    def row(self, item_id: str) -> tuple[list[str], list[float]]:
-        """``(ids, scores)`` of ``item_id``'s neighbours, best first (at most ``k``); ``KeyError`` if absent."""
+    def row(self, item_id: str, start: int = 0, stop: int | None = None) -> tuple[list[str], list[float]]:
+        """``(ids, scores)`` of ``item_id``'s neighbours ``start:stop``, best first (at most ``k``);
+        ``KeyError`` if absent. A caller wanting the first few asks for those alone: the cost is per entry."""
         r = self._row[item_id]
-        n = self._len[r]
+        n = self._len[r] if stop is None else min(stop, self._len[r])
         ids = self._ids_list
-        return [ids[j] for j in self.neighbours[r, :n].tolist()], self.scores[r, :n].tolist()
+        return [ids[j] for j in self.neighbours[r, start:n].tolist()], self.scores[r, start:n].tolist()
 
     def full(self, item_id: str) -> bool:
         """True when the row holds ``k`` neighbours (so items beyond them may exist)."""

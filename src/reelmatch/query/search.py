@@ -372,24 +372,28 @@ def _from_table(ws, table, target: Target, k: int, *, kind, genre, exclude: set,
                 exclusions: Exclusions = NO_EXCLUSIONS) -> list | None:
     """``[(item, score, position in the row)]`` from the target's table row, filtered; None when fewer
     than ``k`` survive and the row is full (items beyond it may qualify: the index must answer)."""
-    ids, scores = table.row(target.item_id)
     want = _sql_lower(genre) if genre is not None else None
     out = []
-    for slot, (i, s) in enumerate(zip(ids, scores)):
-        if i in exclude:
-            continue
-        item = ws.catalog.maybe_get(i)
-        if item is None:  # deleted since indexing
-            continue
-        if kind is not None and item.kind != kind:
-            continue
-        if want is not None and not any(_sql_lower(g) == want for g in item.genres):
-            continue
-        if exclusions.active and not exclusions.allows(item):
-            continue
-        out.append((item, s, slot))
-        if len(out) == k:
-            return out
+    # the first k + len(exclude) entries answer an unfiltered query; the rest of the row is read only when
+    # filters (or deleted items) leave fewer than k of them: a request costs O(k), not O(the table's K)
+    first = k + len(exclude)
+    for start, stop in ((0, first), (first, None)):
+        ids, scores = table.row(target.item_id, start, stop)
+        for slot, (i, s) in enumerate(zip(ids, scores), start):
+            if i in exclude:
+                continue
+            item = ws.catalog.maybe_get(i)
+            if item is None:  # deleted since indexing
+                continue
+            if kind is not None and item.kind != kind:
+                continue
+            if want is not None and not any(_sql_lower(g) == want for g in item.genres):
+                continue
+            if exclusions.active and not exclusions.allows(item):
+                continue
+            out.append((item, s, slot))
+            if len(out) == k:
+                return out
     return None if table.full(target.item_id) else out
 
 
