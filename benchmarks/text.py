@@ -34,6 +34,7 @@ It also prints the encoder's throughput in plots/s over every plot of the file
     .venv/bin/python benchmarks/text.py --throughput 1500  # the same over the whole file
     .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
     .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
+    .venv/bin/python benchmarks/text.py --encoder minilm-layers-title --seeds 5 --centre --reference minilm --finetune 2
 """
 
 from __future__ import annotations
