@@ -34,6 +34,7 @@ It also prints the encoder's throughput in plots/s over every plot of the file
     .venv/bin/python benchmarks/text.py --throughput 1500  # the same over the whole file
     .venv/bin/python benchmarks/text.py --agreement        # cosine of bf16 / int8 vectors to fp32, all plots
     .venv/bin/python benchmarks/text.py --encoder minilm-bf16 --seeds 5   # held-out MAP@R with bf16 vectors
+    .venv/bin/python benchmarks/text.py --encoder minilm-layers-title --seeds 5 --centre --reference minilm --finetune 2
 """
 
 from __future__ import annotations
@@ -69,7 +70,17 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="also: several layers' pooled states and TF-IDF stacking as the genre head's input, "
                         "settings chosen by cross-validation inside the training titles")
     p.add_argument("--finetune", type=int, default=0, metavar="TOP",
-                   help="also: MiniLM's top TOP layers fine-tuned on the training titles' genres (a fixed recipe)")
+                   help="also: MiniLM's top TOP layers fine-tuned on the training titles' genres, the layers' learning "
+                        "rate and the epochs chosen per split by inner validation inside its training titles")
+    p.add_argument("--finetune-lrs", type=float, nargs="+", default=[3e-5, 1e-4], metavar="LR",
+                   help="the layers' learning rates the inner validation chooses from (default 3e-5 1e-4)")
+    p.add_argument("--finetune-epochs", type=int, default=3, metavar="E",
+                   help="the inner validation chooses 1..E epochs (default 3)")
+    p.add_argument("--finetune-folds", type=int, default=1, choices=(1, 2, 3),
+                   help="inner folds (of the 3 of --choose) for the fine-tuning choice (default 1: the CPU budget)")
+    p.add_argument("--reference", default=None, metavar="ENCODER",
+                   help="also: the default text tower + genre head with this encoder on the same splits "
+                        "(e.g. minilm, today's default), for a side-by-side row")
     p.add_argument("--throughput", type=int, default=0, metavar="N",
                    help="only: plots/s side by side (rows per pass, threads; bf16, int8 up to 300) on the first N plots, "
                         "three times each")
@@ -309,15 +320,29 @@ def levers(pooled, texts, labels, tr, te, *, epochs: int, seed: int, folds: int 
     return out
 
 
-#: lever "fine-tuning": a recipe fixed beforehand (not tuned on any split): MiniLM's top layers trained
-#: with a multi-label genre loss (BCE) on the training titles' plots cut at 128 tokens, AdamW, the genre
-#: layer warm-started from the logistic regression on the frozen embedding
+#: lever "fine-tuning": MiniLM's top layers trained with a multi-label genre loss (BCE) on the training titles'
+#: texts cut at 128 tokens, AdamW, the genre layer warm-started from the logistic regression on the frozen
+#: features; "lr" (the layers') and "epochs" are chosen per split by inner validation (``--finetune-lrs``,
+#: ``--finetune-epochs``), the rest is fixed
 FINETUNE = {"max_tokens": 128, "epochs": 3, "lr": 5e-5, "head_lr": 1e-3, "batch": 16, "weight_decay": 0.01}
 
 
+def additive_mask(mask, dtype):
+    """float [B, 1, 1, T] from a 0/1 ``mask`` int64 [B, T]: 0 where a token may be attended, the dtype's
+    minimum where it is padding; added to the attention scores (what eager and SDPA attention in
+    ``BertLayer`` both take as a ready-made 4D mask)."""
+    import torch
+
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
 class TopLayers:
-    """MiniLM's hidden states below its top ``top`` layers, computed once for every plot (cut at 128 tokens),
-    so fine-tuning the top layers costs only their forward and backward passes."""
+    """MiniLM's hidden states below its top ``top`` layers, computed once for every text (cut at 128 tokens),
+    so fine-tuning the top layers costs only their forward and backward passes.
+
+    The features are those the encoder gives (``enc.spec.layers``: the last layer mean-pooled, or several
+    layers mean-pooled, each L2-normalised, concatenated / sqrt(count)); the frozen layers' pooled states
+    are stored, the top ones recomputed by whatever copy of the top layers is passed in."""
 
     def __init__(self, enc, texts: list[str], top: int, *, batch_size: int = 64):
         import torch
@@ -325,35 +350,61 @@ class TopLayers:
         st = enc._model
         self.bert = st[0].auto_model
         self.top = top
-        n_layers = len(self.bert.encoder.layer)
+        self.n_layers = n_layers = len(self.bert.encoder.layer)
+        if not 1 <= top <= n_layers:
+            raise ValueError(f"--finetune {top}: MiniLM has {n_layers} layers")
+        self.below = n_layers - top  # hidden-state index of the stored input of the top layers
+        self.layers_used = tuple(enc.spec.layers or (n_layers,))
+        frozen = [k for k in self.layers_used if k <= self.below]
         tok = st.tokenizer
         order = np.argsort([len(t) for t in texts], kind="stable")
         self.states: list = [None] * len(texts)
-        check = []
+        self.frozen = {k: torch.zeros(len(texts), self.bert.config.hidden_size) for k in frozen}
         with torch.inference_mode():
             for b in range(0, len(texts), batch_size):
                 idx = order[b : b + batch_size]
-                f = tok([texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=FINETUNE["max_tokens"], return_tensors="pt")  # fmt: skip
+                f = self._tokens(tok, [texts[i] for i in idx])
                 hs = self.bert(**f, output_hidden_states=True).hidden_states
                 lengths = f["attention_mask"].sum(1)
                 for j, i in enumerate(idx):
-                    self.states[i] = hs[n_layers - top][j, : lengths[j]].clone()
-                if b == 0:  # a reference: the top layers re-run on the stored states give the model's output
-                    check = (idx, self._pooled_last(hs[-1], f["attention_mask"]))
-        with torch.no_grad():
-            again = self.pooled(list(self.bert.encoder.layer[n_layers - top :]), check[0])
-        assert torch.allclose(again, check[1], atol=1e-4), float((again - check[1]).abs().max())
+                    self.states[i] = hs[self.below][j, : lengths[j]].clone()
+                for k in frozen:
+                    self.frozen[k][idx] = self._pool(hs[k], f["attention_mask"])
+        # a reference: the frozen model run on texts of every length padded together (so the padding mask
+        # matters) against the top layers re-run on the stored states
+        probe = order[np.linspace(0, len(texts) - 1, min(64, len(texts))).round().astype(int)]
+        with torch.inference_mode():
+            f = self._tokens(tok, [texts[i] for i in probe])
+            hs = self.bert(**f, output_hidden_states=True).hidden_states
+            ref = self._combine({k: self._pool(hs[k], f["attention_mask"]) for k in self.layers_used})
+            again = self.features(self.bert.encoder.layer[self.below :], probe)
+        cos = (ref * again).sum(1)
+        self.check_cosine = float(cos.min())
+        assert self.check_cosine > 0.9999, f"top layers on the stored states: min cosine {self.check_cosine}"
 
     @staticmethod
-    def _pooled_last(h, mask):
+    def _tokens(tok, texts):
+        return tok(texts, padding=True, truncation=True, max_length=FINETUNE["max_tokens"], return_tensors="pt")
+
+    @staticmethod
+    def _pool(h, mask):
+        """float32 [B, D]: ``h`` [B, T, D] mean-pooled over the tokens of ``mask`` [B, T], unit rows."""
         import torch
 
-        m = mask.unsqueeze(-1).float()
+        m = mask.unsqueeze(-1).to(h.dtype)
         return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
 
-    def pooled(self, layers, idx):
-        """float32 [len(idx), D]: ``layers`` run on the stored states of plots ``idx``, mean-pooled, unit rows."""
+    def _combine(self, pooled: dict):
+        """The encoder's features from per-layer pooled states {hidden-state index: [B, D]}."""
+        import torch
+
+        if len(self.layers_used) == 1:
+            return pooled[self.layers_used[0]]
+        return torch.cat([pooled[k] for k in self.layers_used], dim=1) / float(np.sqrt(len(self.layers_used)))
+
+    def features(self, layers, idx):
+        """float32 [len(idx), dim]: the encoder's features of texts ``idx``, the top layers being ``layers``
+        (a copy of MiniLM's top ``top`` layers) run on the stored states with an explicit padding mask."""
         import torch
 
         hs = [self.states[i] for i in idx]
@@ -363,16 +414,28 @@ class TopLayers:
         for j, x in enumerate(hs):
             h[j, : len(x)] = x
             mask[j, : len(x)] = 1
-        ext = self.bert._create_attention_masks(attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
-                                                encoder_hidden_states=None, cache=None)[0]  # fmt: skip
-        for layer in layers:
-            out = layer(h, ext)
+        ext = additive_mask(mask, h.dtype)
+        pooled = {k: self.frozen[k][idx] for k in self.frozen}
+        for k, layer in enumerate(layers, start=self.below + 1):
+            out = layer(h, attention_mask=ext)
             h = out[0] if isinstance(out, tuple) else out
-        return self._pooled_last(h, mask)
+            if k in self.layers_used:
+                pooled[k] = self._pool(h, mask)
+        return self._combine(pooled)
 
-    def finetune(self, labels, tr, *, seed: int) -> tuple[np.ndarray, "callable", float]:
-        """Fine-tune a copy of the top layers on plots ``tr``; returns ``(features float32 [n, D] of every plot,
-        probabilities(idx) -> float32 [m, G] of the fine-tuned genre layer, seconds)``."""
+    def all_features(self, layers, idx=None) -> np.ndarray:
+        """float32 [n, dim] of texts ``idx`` (default all), in batches of 64, no gradients."""
+        import torch
+
+        idx = np.arange(len(self.states)) if idx is None else np.asarray(idx)
+        layers.eval()
+        with torch.no_grad():
+            return torch.cat([self.features(layers, idx[b : b + 64]) for b in range(0, len(idx), 64)]).numpy()
+
+    def finetune(self, labels, tr, *, seed: int, lr: float, epochs: int, after_epoch=None):
+        """Fine-tune a copy of the top layers on texts ``tr`` for ``epochs`` epochs at layer learning rate ``lr``;
+        ``after_epoch(epoch, layers)`` is called after each epoch (1-based). Returns ``(layers, head,
+        seconds)``: the trained copy and its genre layer (``torch.nn.Linear`` over the features)."""
         import copy
 
         import torch
@@ -382,41 +445,69 @@ class TopLayers:
 
         t0 = time.perf_counter()
         torch.manual_seed(seed)
-        n_layers = len(self.bert.encoder.layer)
-        layers = torch.nn.ModuleList(copy.deepcopy(list(self.bert.encoder.layer[n_layers - self.top :])))
+        layers = torch.nn.ModuleList(copy.deepcopy(list(self.bert.encoder.layer[self.below :])))
+        layers.requires_grad_(True)
         vocab = sorted({g for i in tr for g in labels[i]})
         y = torch.from_numpy(_multi_hot([labels[i] for i in tr], vocab))
-        with torch.no_grad():
-            x0 = torch.cat([self.pooled(layers, tr[b : b + 64]) for b in range(0, len(tr), 64)])
+        x0 = torch.from_numpy(self.all_features(layers, tr))
         warm = TextTower(x0.shape[1], 8, hidden=8, num_genres=len(vocab))
         warm.fit_genres(x0, y)
         head = torch.nn.Linear(x0.shape[1], len(vocab))
         with torch.no_grad():
             head.weight.copy_(warm.genres.weight)
             head.bias.copy_(warm.genres.bias)
-        opt = torch.optim.AdamW([{"params": layers.parameters(), "lr": FINETUNE["lr"]},
+        opt = torch.optim.AdamW([{"params": layers.parameters(), "lr": lr},
                                  {"params": head.parameters(), "lr": FINETUNE["head_lr"]}],
                                 weight_decay=FINETUNE["weight_decay"])  # fmt: skip
         gen = torch.Generator().manual_seed(seed)
-        for _ in range(FINETUNE["epochs"]):
+        for epoch in range(1, epochs + 1):
             layers.train()
             order = torch.randperm(len(tr), generator=gen).numpy()
             for b in range(0, len(order), FINETUNE["batch"]):
                 j = order[b : b + FINETUNE["batch"]]
-                loss = F.binary_cross_entropy_with_logits(head(self.pooled(layers, tr[j])), y[j])
+                loss = F.binary_cross_entropy_with_logits(head(self.features(layers, tr[j])), y[j])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-        layers.eval()
-        with torch.no_grad():
-            n = len(self.states)
-            feats = torch.cat([self.pooled(layers, np.arange(b, min(n, b + 64))) for b in range(0, n, 64)])
+            layers.eval()
+            if after_epoch is not None:
+                after_epoch(epoch, layers)
+        return layers, head, time.perf_counter() - t0
 
-        def probabilities(idx):
-            with torch.no_grad():
-                return torch.sigmoid(head(feats[idx])).numpy()
 
-        return feats.numpy(), probabilities, time.perf_counter() - t0
+def choose_finetune(top: TopLayers, labels, tr, *, seed: int, lrs, max_epochs: int, folds: int, c: float,
+                    centre: bool) -> tuple[dict, dict]:
+    """Inner validation inside the training titles ``tr`` (the first ``folds`` of the 3 folds of
+    :func:`choose`; the held-out titles are never looked at): for each layer learning rate and each epoch
+    1..``max_epochs``, MAP@R on the fold's titles of the genre head refit (C ``c``, ``centre``) on the fold's
+    training titles' fine-tuned features; the epoch-0 entry is the frozen features'. Returns ``(best
+    {"lr", "epochs"}, mean MAP@R per (lr, epochs))``."""
+    from reelmatch.evaluate.metrics import retrieval_metrics
+
+    rng = np.random.default_rng(1000 + seed)  # the same folds as choose()
+    r = rng.permutation(tr)
+    got: dict[tuple, list[float]] = {}
+    for f in range(folds):
+        va, it = r[f::3], np.setdiff1d(r, r[f::3])
+        lab_it, lab_va = [labels[i] for i in it], [labels[i] for i in va]
+
+        def score(feats_it, feats_va):
+            return retrieval_metrics(genre_head(feats_it, lab_it, c, centre=centre)(feats_va), lab_va)["map_at_r"]
+
+        for lr in lrs:
+            def after(epoch, layers, lr=lr):
+                got.setdefault((lr, epoch), []).append(
+                    score(top.all_features(layers, it), top.all_features(layers, va)))
+
+            if lr == lrs[0]:
+                import torch
+
+                frozen = torch.nn.ModuleList(list(top.bert.encoder.layer[top.below :]))
+                got.setdefault((0.0, 0), []).append(score(top.all_features(frozen, it), top.all_features(frozen, va)))
+            top.finetune(labels, it, seed=seed * 10 + f, lr=lr, epochs=max_epochs, after_epoch=after)
+    cv = {k: float(np.mean(v)) for k, v in got.items()}
+    best = max((k for k in cv if k[1] > 0), key=cv.get)
+    return {"lr": best[0], "epochs": best[1]}, cv
 
 
 #: the reduced-precision encoders measured next to fp32 (reelmatch.text.encoder's registry)
@@ -531,8 +622,13 @@ def main(args) -> int:
     if args.finetune:
         t0 = time.perf_counter()
         top = TopLayers(enc, texts, args.finetune)
-        print(f"states below the top {args.finetune} layer(s), plots cut at {FINETUNE['max_tokens']} tokens, "
-              f"in {time.perf_counter() - t0:.0f} s; recipe {FINETUNE}", flush=True)
+        print(f"states below the top {args.finetune} layer(s), texts cut at {FINETUNE['max_tokens']} tokens, "
+              f"in {time.perf_counter() - t0:.0f} s (the top layers re-run on them give the frozen model's "
+              f"features: min cosine {top.check_cosine:.7f} over 64 texts of every length); recipe {FINETUNE}, "
+              f"lr from {args.finetune_lrs}, epochs 1..{args.finetune_epochs}", flush=True)
+    xref = None
+    if args.reference:
+        xref = create_text_encoder(args.reference).encode(read_plots(args.plots, args.reference)[2])
     from reelmatch.model.config import ModelConfig
     from reelmatch.text.encoder import text_encoder_spec
 
@@ -576,17 +672,48 @@ def main(args) -> int:
                 x[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc, centre=True)(x[te], w)
         for m in methods:
             scores[m].append(retrieval_metrics(got[m], lab_te)["map_at_r"])
+        if xref is not None:
+            ref = f"{args.reference}: text tower + genre head (weight {w}, default)"
+            gr = text_encoder_spec(args.reference).genre_c
+            lever_rows.setdefault(ref, []).append(retrieval_metrics(
+                train_text_tower(xref[tr], lab_tr, epochs=args.epochs, seed=seed, c=gr)(xref[te], w), lab_te)["map_at_r"])
         if top is not None:
-            feats, probs, secs = top.finetune(labels, tr, seed=seed)
-            ft = {f"fine-tuned top {args.finetune}: its genre layer": probs(te),
-                  f"fine-tuned top {args.finetune}: genre head refit": genre_head(feats[tr], lab_tr)(feats[te]),
-                  f"fine-tuned top {args.finetune}: text tower + genre head":
-                      train_text_tower(feats[tr], lab_tr, epochs=args.epochs, seed=seed)(feats[te], w)}
+            import torch
+
+            n = args.finetune
+            t0 = time.perf_counter()
+            pick, cv = choose_finetune(top, labels, tr, seed=seed, lrs=args.finetune_lrs,
+                                       max_epochs=args.finetune_epochs, folds=args.finetune_folds, c=gc,
+                                       centre=args.centre)  # fmt: skip
+            inner = time.perf_counter() - t0
+            layers, head, secs = top.finetune(labels, tr, seed=seed, lr=pick["lr"], epochs=pick["epochs"])
+            feats = top.all_features(layers)
+            frozen = top.all_features(torch.nn.ModuleList(list(top.bert.encoder.layer[top.below :])))
+            with torch.no_grad():
+                own = torch.sigmoid(head(torch.from_numpy(feats[te]))).numpy()
+            cen = " centred" if args.centre else ""
+            ft = {f"frozen, {FINETUNE['max_tokens']} tokens: genre head{cen}":
+                      genre_head(frozen[tr], lab_tr, gc, centre=args.centre)(frozen[te]),
+                  f"frozen, {FINETUNE['max_tokens']} tokens: text tower + genre head{cen}":
+                      train_text_tower(frozen[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc,
+                                       centre=args.centre)(frozen[te], w),
+                  f"fine-tuned top {n}: its genre layer": own,
+                  f"fine-tuned top {n}: genre head{cen} refit":
+                      genre_head(feats[tr], lab_tr, gc, centre=args.centre)(feats[te]),
+                  f"fine-tuned top {n}: text tower + genre head{cen}":
+                      train_text_tower(feats[tr], lab_tr, epochs=args.epochs, seed=seed, c=gc,
+                                       centre=args.centre)(feats[te], w)}  # fmt: skip
             for k, v in ft.items():
                 lever_rows.setdefault(k, []).append(retrieval_metrics(v, lab_te)["map_at_r"])
-            lever_rows.setdefault("fine-tuning seconds", []).append(secs)
-            print(f"seed {seed} fine-tuning ({secs:.0f} s): " + ", ".join(f"{k} {lever_rows[k][-1]:.3f}" for k in ft),
-                  flush=True)
+            lever_rows.setdefault("fine-tuning seconds (final fit)", []).append(secs)
+            lever_rows.setdefault("inner validation seconds", []).append(inner)
+            lever_rows.setdefault("chosen lr", []).append(pick["lr"])
+            lever_rows.setdefault("chosen epochs", []).append(float(pick["epochs"]))
+            print(f"seed {seed} inner validation ({inner:.0f} s; {args.finetune_folds} fold(s), genre head{cen} "
+                  f"refit, MAP@R): " + ", ".join(f"lr {k[0]:g} epochs {k[1]}: {v:.3f}" for k, v in sorted(cv.items()))
+                  + f" -> lr {pick['lr']:g}, {pick['epochs']} epoch(s)", flush=True)
+            print(f"seed {seed} fine-tuning ({secs:.0f} s, load {os.getloadavg()[0]:.1f}): "
+                  + ", ".join(f"{k} {lever_rows[k][-1]:.3f}" for k in ft), flush=True)
         if pooled is not None:
             lv = levers(pooled, plots, labels, tr, te, epochs=args.epochs, seed=seed)
             for k, v in lv.items():
@@ -603,7 +730,7 @@ def main(args) -> int:
     for m in methods:
         v = scores[m]
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
-        print(f"  {m:48s} {statistics.mean(v):.3f} ± {sd:.3f}")
+        print(f"  {m:48s} {statistics.mean(v):.3f} ± {sd:.3f}  (splits: {', '.join(f'{e:.3f}' for e in v)})")
     if lever_rows:
         print(f"\nlevers (held-out MAP@R, mean ± sd over {args.seeds} splits; 'cv': inside the training titles):")
         for k, v in lever_rows.items():
@@ -612,7 +739,8 @@ def main(args) -> int:
                                                   for i, p in enumerate(v)))
             else:
                 sd = statistics.stdev(v) if len(v) > 1 else 0.0
-                print(f"  {k:48s} {statistics.mean(v):.3f} ± {sd:.3f}  (splits: {', '.join(f'{e:.3f}' for e in v)})")
+                fmt = ".3f" if min(abs(e) for e in v) >= 0.01 or max(v) >= 1 else "g"
+                print(f"  {k:48s} {statistics.mean(v):{fmt}} ± {sd:{fmt}}  (splits: {', '.join(f'{e:{fmt}}' for e in v)})")
     return 0
 
 
