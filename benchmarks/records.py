@@ -21,7 +21,7 @@ Targets: default quality >= 5x smaller than raw; cosine >= 0.99.
 
 ``--sizes 48 64 96 ...`` repeats the whole comparison with the frames extracted at
 each size (``ClipConfig.size``, --files mode) and ends with a table of the
-lowest quality that keeps every clip's fused and visual cosine >= 0.99 at each
+by_size quality that keeps every clip's fused and visual cosine >= 0.99 at each
 size: what the size-aware default quality (``frame_quality="auto"``) is chosen on.
 
     .venv/bin/python benchmarks/records.py --files <clips> --sizes 32 48 64 96 128 160 224 \
@@ -73,7 +73,7 @@ def psnr(a, b) -> float:
 
 
 def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per clip fused and visual cosine raw vs decoded; the lowest audio cosine (clips with sound)."""
+    """Per clip fused and visual cosine raw vs decoded; the by_size audio cosine (clips with sound)."""
     a, b = embedder.embed(raw), embedder.embed(decoded)
     sound = np.array([c.has_audio for c in raw], bool)
     audio = (a["audio"] * b["audio"]).sum(1)[sound]
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     if args.ws:
         print("--sizes works with --files (clips are extracted at each size)", file=sys.stderr)
         return 2
-    lowest = {}
+    by_size = {}
     for size in args.sizes:
         cfg = dataclasses.replace(config, size=size)
         clips = [extract_clip(p, cfg, item_id=f"c{n}", title=p.stem, threads=1) for n, p in enumerate(files)]
@@ -174,13 +174,13 @@ def main(argv=None) -> int:
         rows, worst = compare(clips, cfg, codecs, embedders, args.worst)
         print_rows(rows, worst, embedders)
         print_verdict(rows, cfg, embedders)
-        lowest[size] = rows
+        by_size[size] = rows
     if embedders:
         name = embedders[0][0]
         print(f"\nper size, {name}: fused min / visual min cosine and raw/codec of each codec;"
               " * = fused and visual min >= 0.99")
-        print(f"{'size':>5}  " + "  ".join(f"{r['codec']:>22}" for r in lowest[args.sizes[0]][1:]))
-        for size, rows in lowest.items():
+        print(f"{'size':>5}  " + "  ".join(f"{r['codec']:>22}" for r in by_size[args.sizes[0]][1:]))
+        for size, rows in by_size.items():
             cells = []
             for r in rows[1:]:
                 f_min, _, v_min, _ = r[name]
