@@ -20,9 +20,9 @@ Targets: default quality >= 5x smaller than raw; cosine >= 0.99.
     .venv/bin/python benchmarks/records.py --codecs raw jpeg:95 jpeg:98 jpeg:100 --worst 3
 
 ``--sizes 48 64 96 ...`` repeats the whole comparison with the frames extracted at
-each size (``ClipConfig.size``, --files mode) and ends with a table of the
-by_size quality that keeps every clip's fused and visual cosine >= 0.99 at each
-size: what the size-aware default quality (``frame_quality="auto"``) is chosen on.
+each size (``ClipConfig.size``, --files mode) and ends with a table, per size and
+codec, of the fused and visual min cosine and the ratio (``*`` where both cosines are
+>= 0.99): what the size-aware default quality (``frame_quality="auto"``) is chosen on.
 
     .venv/bin/python benchmarks/records.py --files <clips> --sizes 32 48 64 96 128 160 224 \
         --codecs raw jpeg:92 jpeg:94 jpeg:96 jpeg:98 jpeg:100 auto
@@ -73,7 +73,7 @@ def psnr(a, b) -> float:
 
 
 def cosines(embedder, raw, decoded) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per clip fused and visual cosine raw vs decoded; the by_size audio cosine (clips with sound)."""
+    """Per clip fused and visual cosine raw vs decoded; the lowest audio cosine (clips with sound)."""
     a, b = embedder.embed(raw), embedder.embed(decoded)
     sound = np.array([c.has_audio for c in raw], bool)
     audio = (a["audio"] * b["audio"]).sum(1)[sound]
